@@ -1,0 +1,132 @@
+"""`create_app(settings)`: the Starlette application. Its lifespan owns the long-lived resources:
+one pooled httpx client per provider, the providers, and the event bus."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+
+from providers import Provider, build_provider
+from providers._http import make_client
+
+from .context import Context, make_loaders
+from .embedded import embedded_providers
+from .events import Bus, InMemoryBus
+from .schema import schema
+from .settings import Settings
+from .webhooks import webhook_endpoint
+
+CONNECTION_INIT_TIMEOUT_SECONDS = 10
+
+
+@dataclass
+class Runtime:
+    """What the lifespan opens; resolvers reach it through the context."""
+
+    settings: Settings
+    bus: Bus
+    providers: dict[str, Provider] = field(default_factory=dict)
+    webhook_secrets: dict[str, str] = field(default_factory=dict)
+    sandboxes: dict[str, Starlette] = field(default_factory=dict)
+    closables: list[httpx.AsyncClient] = field(default_factory=list)
+
+
+class GatewayGraphQL(GraphQL[Context, None]):
+    def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
+        super().__init__(schema, **kwargs)
+        self.runtime = runtime
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:  # type: ignore[override]
+        providers = self.runtime.providers
+        return Context(
+            request=request,
+            response=response,
+            providers=providers,
+            bus=self.runtime.bus,
+            loaders=make_loaders(providers, cache=not isinstance(request, WebSocket)),
+        )
+
+    def encode_json(self, data: object) -> str:
+        return orjson.dumps(data).decode()  # str, not bytes: bytes would make WebSocket frames binary
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    bus: Bus | None = None,
+) -> Starlette:
+    """The gateway. `transports` replaces the network transport per provider name (tests, in-process)."""
+    runtime = Runtime(settings=settings, bus=bus or InMemoryBus())
+    transports = dict(transports or {})
+    provider_settings = list(settings.providers)
+    if settings.embedded:
+        embedded = embedded_providers(settings, gateway=lambda: app)
+        provider_settings = [e.settings for e in embedded]
+        for e in embedded:
+            transports[e.settings.name] = httpx.ASGITransport(app=e.app)
+            runtime.sandboxes[e.settings.vendor] = e.app
+            runtime.closables.append(e.webhook_client)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for item in provider_settings:
+                timeout = httpx.Timeout(settings.upstream_timeout, connect=min(3.0, settings.upstream_timeout))
+                http = make_client(item.base_url, timeout=timeout, transport=transports.get(item.name))
+                await stack.enter_async_context(http)
+                runtime.providers[item.name] = build_provider(item.vendor, name=item.name, http=http, options=item.options)
+                if item.webhook_secret:
+                    runtime.webhook_secrets[item.name] = item.webhook_secret
+            for closable in runtime.closables:
+                stack.push_async_callback(closable.aclose)
+            await runtime.bus.start()
+            stack.push_async_callback(runtime.bus.stop)
+            yield
+        runtime.providers.clear()
+
+    graphql = GatewayGraphQL(
+        runtime,
+        graphql_ide="graphiql" if settings.graphiql else None,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
+        connection_init_wait_timeout=timedelta(seconds=CONNECTION_INIT_TIMEOUT_SECONDS),
+    )
+
+    async def health(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "providers": sorted(runtime.providers)})
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/webhooks/{provider}", webhook_endpoint(runtime), methods=["POST"]),
+            Route("/health", health),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for `uvicorn --factory gateway.app:app_from_env` (used by `parley serve --workers`)."""
+    from .settings import load_settings
+
+    return create_app(load_settings())
+

@@ -1,0 +1,81 @@
+"""`parley serve | sandbox | schema`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+EXAMPLE_QUERY = '{ conversations(first: 3) { edges { node { id topic status customer { name } lastMessage { text } } } } }'
+SANDBOX_VENDORS = ("socialboards",)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="parley", description="One GraphQL Conversation API over chat vendors.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the gateway (embedded sandboxes when no provider is configured)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1)
+    sandbox = commands.add_parser("sandbox", help="run one vendor's sandbox on its own")
+    sandbox.add_argument("vendor", choices=SANDBOX_VENDORS)
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8100)
+    sandbox.add_argument("--demo", type=int, default=36, help="demo conversations to seed")
+    sandbox.add_argument("--webhook-url", help="where to POST the vendor's webhooks")
+    commands.add_parser("schema", help="print the GraphQL schema (SDL)")
+    args = parser.parse_args(argv)
+    return {"serve": _serve, "sandbox": _sandbox, "schema": _schema}[args.command](args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+    from .settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"parley: bad setting: {exc}", file=sys.stderr)
+        return 2
+    host, port = args.host or settings.host, args.port or settings.port
+    if args.workers > 1 and settings.embedded:
+        print("parley: --workers needs configured providers: embedded sandboxes live in one process", file=sys.stderr)
+        return 2
+    names = ", ".join(p.name for p in settings.providers) or "embedded sandboxes (socialboards)"
+    print(f"Parley GraphQL on http://{host}:{port}/graphql  (providers: {names})")
+    print("Try:")
+    print(f"  curl -s http://{host}:{port}/graphql -H 'content-type: application/json' \\")
+    print(f"       -d '{{\"query\": \"{EXAMPLE_QUERY}\"}}'")
+    sys.stdout.flush()
+    if args.workers > 1:
+        uvicorn.run("gateway.app:app_from_env", factory=True, host=host, port=port, workers=args.workers,
+                    log_level="warning", timeout_graceful_shutdown=10)
+    else:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    return 0
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from providers.socialboards import sandbox
+
+    app = sandbox.create_app(demo_conversations=args.demo, webhook_url=args.webhook_url)
+    print(f"Socialboards sandbox on http://{args.host}:{args.port}/  "
+          "(token: POST /token with client_id=sandbox-client, refresh_token=sandbox-refresh)")
+    sys.stdout.flush()
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _schema(_: argparse.Namespace) -> int:
+    from .schema import schema
+
+    sys.stdout.write(schema.as_str() + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""The request context: providers, per-request DataLoaders, the event bus."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+import strawberry
+from aiodataloader import DataLoader
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+
+from providers import Conversation, Message, Provider
+from providers.errors import NotFoundError, ProviderError
+
+from .events import Bus
+
+Key = tuple[str, str]  # (provider name, remote id)
+PER_PROVIDER_CONCURRENCY = 8
+
+
+@dataclass
+class Loaders:
+    conversation: DataLoader
+    last_message: DataLoader
+
+
+@dataclass
+class Context:
+    request: Request | WebSocket
+    response: Any
+    providers: Mapping[str, Provider]
+    bus: Bus
+    loaders: Loaders
+    connection_params: dict[str, Any] | None = None  # strawberry copies connection_init here
+    partial_errors: list[Any] = field(default_factory=list)
+
+
+Info: TypeAlias = strawberry.Info[Context, None]
+
+
+def make_loaders(providers: Mapping[str, Provider], *, cache: bool) -> Loaders:
+    """Loaders for one request. On WebSockets `cache=False`: the context lives as long as the socket,
+    and a cache would serve one event's data to the next."""
+    slots = {name: asyncio.Semaphore(PER_PROVIDER_CONCURRENCY) for name in providers}
+
+    async def fetch(keys: list[Key], call: Any) -> list[Any]:
+        unique = list(dict.fromkeys(keys))
+
+        async def one(key: Key) -> Any:
+            provider = providers.get(key[0])
+            if provider is None:
+                return NotFoundError(f"no provider named {key[0]!r}", provider=key[0])
+            async with slots[key[0]]:
+                try:
+                    return await call(provider, key[1])
+                except ProviderError as exc:
+                    return exc
+
+        results = dict(zip(unique, await asyncio.gather(*(one(k) for k in unique))))
+        return [results[k] for k in keys]
+
+    async def conversations(keys: list[Key]) -> list[Conversation | Exception]:
+        return await fetch(keys, lambda p, rid: p.get_conversation(rid))
+
+    async def last_messages(keys: list[Key]) -> list[Message | None | Exception]:
+        async def last(p: Provider, rid: str) -> Message | None:
+            page = await p.list_messages(rid, first=1, after=None, newest_first=True)
+            return page.items[0] if page.items else None
+
+        return await fetch(keys, last)
+
+    return Loaders(
+        conversation=DataLoader(conversations, cache=cache),
+        last_message=DataLoader(last_messages, cache=cache),
+    )

@@ -1,0 +1,128 @@
+"""The one place `ProviderError`s become GraphQL.
+
+Expected outcomes of a mutation (not found, unsupported, conflict, invalid input) are typed members
+of its result union. Infrastructure failures (vendor down, timeout, auth, rate limit) are top-level
+errors with a stable `extensions.code` and `extensions.provider`. Anything else is masked as INTERNAL.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+
+import strawberry
+from graphql import GraphQLError
+
+from providers import errors as perr
+
+logger = logging.getLogger("parley.errors")
+
+
+@strawberry.enum(description="Stable machine-readable error codes.")
+class ErrorCode(enum.Enum):
+    NOT_FOUND = "NOT_FOUND"
+    INVALID_INPUT = "INVALID_INPUT"
+    UNSUPPORTED = "UNSUPPORTED"
+    CONFLICT = "CONFLICT"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    RATE_LIMITED = "RATE_LIMITED"
+    PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
+    PROVIDER_TIMEOUT = "PROVIDER_TIMEOUT"
+    PROVIDER_AUTH = "PROVIDER_AUTH"
+    INTERNAL = "INTERNAL"
+
+
+@strawberry.interface(description="An expected failure of a mutation.")
+class Error:
+    code: ErrorCode
+    message: str
+
+
+@strawberry.type
+class NotFoundError(Error):
+    provider: str | None = None
+
+
+@strawberry.type
+class UnsupportedError(Error):
+    provider: str | None = None
+    operation: str | None = None
+
+
+@strawberry.type
+class ConflictError(Error):
+    provider: str | None = None
+
+
+@strawberry.type
+class InvalidInputError(Error):
+    field: str | None = None
+    provider: str | None = None
+
+
+ResultError = NotFoundError | UnsupportedError | ConflictError | InvalidInputError
+
+CODE_FOR: list[tuple[type[perr.ProviderError], ErrorCode]] = [
+    (perr.ProviderTimeoutError, ErrorCode.PROVIDER_TIMEOUT),
+    (perr.ProviderUnavailableError, ErrorCode.PROVIDER_UNAVAILABLE),
+    (perr.ProviderAuthError, ErrorCode.PROVIDER_AUTH),
+    (perr.RateLimitedError, ErrorCode.RATE_LIMITED),
+    (perr.NotFoundError, ErrorCode.NOT_FOUND),
+    (perr.InvalidRequestError, ErrorCode.INVALID_INPUT),
+    (perr.UnsupportedOperationError, ErrorCode.UNSUPPORTED),
+    (perr.ConflictError, ErrorCode.CONFLICT),
+]
+
+
+def code_for(exc: perr.ProviderError) -> ErrorCode:
+    return next((code for cls, code in CODE_FOR if isinstance(exc, cls)), ErrorCode.PROVIDER_UNAVAILABLE)
+
+
+def result_error(exc: perr.ProviderError) -> ResultError | None:
+    """The typed result member for an expected failure, or None for an infrastructure failure."""
+    message = str(exc)
+    if isinstance(exc, perr.NotFoundError):
+        return NotFoundError(code=ErrorCode.NOT_FOUND, message=message, provider=exc.provider)
+    if isinstance(exc, perr.UnsupportedOperationError):
+        return UnsupportedError(code=ErrorCode.UNSUPPORTED, message=message, provider=exc.provider, operation=exc.operation)
+    if isinstance(exc, perr.ConflictError):
+        return ConflictError(code=ErrorCode.CONFLICT, message=message, provider=exc.provider)
+    if isinstance(exc, perr.InvalidRequestError):
+        return InvalidInputError(code=ErrorCode.INVALID_INPUT, message=message, field=exc.field, provider=exc.provider)
+    return None
+
+
+def graphql_error(exc: perr.ProviderError) -> GraphQLError:
+    """A top-level error for a provider failure, with code and provider in `extensions`."""
+    extensions: dict[str, object] = {"code": code_for(exc).value, "provider": exc.provider}
+    if isinstance(exc, perr.RateLimitedError) and exc.retry_after is not None:
+        extensions["retryAfter"] = exc.retry_after
+    return GraphQLError(str(exc), extensions=extensions, original_error=None)
+
+
+def client_error(message: str, code: ErrorCode = ErrorCode.INVALID_INPUT, **extra: object) -> GraphQLError:
+    """A top-level error about the request itself (bad id, bad cursor, unknown provider)."""
+    return GraphQLError(message, extensions={"code": code.value, **extra})
+
+
+def invalid_input(message: str, field: str | None = None, provider: str | None = None) -> InvalidInputError:
+    return InvalidInputError(code=ErrorCode.INVALID_INPUT, message=message, field=field, provider=provider)
+
+
+def not_found(message: str, provider: str | None = None) -> NotFoundError:
+    return NotFoundError(code=ErrorCode.NOT_FOUND, message=message, provider=provider)
+
+
+def unsupported(provider: str, operation: str) -> UnsupportedError:
+    message = f"{provider}: {operation} is not supported by this provider (see Provider.capabilities)"
+    return UnsupportedError(code=ErrorCode.UNSUPPORTED, message=message, provider=provider, operation=operation)
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Mask only unexpected exceptions; errors built for clients pass through."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return False
+    logger.error("unexpected error", exc_info=original)
+    return True

@@ -1,0 +1,140 @@
+"""Events for subscriptions: the `Bus` protocol and the in-memory bus with a replay log.
+
+Every published event gets a cursor `<epoch>.<sequence>`, increasing within one bus. A subscriber that
+passes `since` first receives the retained events after that cursor, then live ones, without gaps or
+duplicates: it registers its queue before reading the log and skips anything at or before the last
+sequence it replayed. The same message arriving from two sources (a mutation and a webhook) is
+published once. A subscriber that falls `QUEUE_SIZE` events behind is cut off with `SubscriberOverflow`
+instead of slowing the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import secrets
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from providers import Conversation, Message
+
+RETENTION = 10_000
+QUEUE_SIZE = 256
+DEDUP_WINDOW = 50_000
+
+
+class EventKind(enum.Enum):
+    MESSAGE_ADDED = "MESSAGE_ADDED"
+    CONVERSATION_CHANGED = "CONVERSATION_CHANGED"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: EventKind
+    provider: str
+    conversation_id: str
+    message: Message | None = None
+    conversation: Conversation | None = None
+    cursor: str = ""
+    sequence: int = 0
+
+
+class CursorError(ValueError):
+    """`since` is malformed, from another bus epoch, or older than the retained log."""
+
+
+class SubscriberOverflow(RuntimeError):
+    pass
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def publish(self, event: Event) -> Event | None:
+        """Assigns the cursor and fans out; returns None when the event was a duplicate."""
+        ...
+
+    def subscribe(self, since: str | None = None) -> AsyncIterator[Event]:
+        """Retained events after `since` (raises CursorError), then live events."""
+        ...
+
+
+class _Subscriber:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self.overflowed = False
+
+
+class InMemoryBus:
+    """The single-process bus (the default)."""
+
+    def __init__(self, *, retention: int = RETENTION) -> None:
+        self.epoch = secrets.token_hex(4)
+        self._sequence = 0
+        self._log: deque[Event] = deque(maxlen=retention)
+        self._subscribers: set[_Subscriber] = set()
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        self._subscribers.clear()
+
+    async def publish(self, event: Event) -> Event | None:
+        if event.kind is EventKind.MESSAGE_ADDED and event.message is not None:
+            key = (event.provider, event.message.remote_id)
+            if key in self._seen:
+                return None
+            self._seen[key] = None
+            if len(self._seen) > DEDUP_WINDOW:
+                self._seen.popitem(last=False)
+        self._sequence += 1
+        stamped = replace(event, sequence=self._sequence, cursor=f"{self.epoch}.{self._sequence}")
+        self._log.append(stamped)
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber.queue.put_nowait(stamped)
+            except asyncio.QueueFull:
+                subscriber.overflowed = True
+                self._subscribers.discard(subscriber)
+        return stamped
+
+    async def subscribe(self, since: str | None = None) -> AsyncIterator[Event]:
+        subscriber = _Subscriber()
+        self._subscribers.add(subscriber)
+        try:
+            last = self._sequence
+            if since is not None:
+                last = self._parse(since)
+                for event in list(self._log):
+                    if event.sequence > last:
+                        last = event.sequence
+                        yield event
+            while True:
+                if subscriber.overflowed and subscriber.queue.empty():
+                    raise SubscriberOverflow(f"subscriber fell more than {QUEUE_SIZE} events behind")
+                event = await subscriber.queue.get()
+                if event.sequence > last:
+                    last = event.sequence
+                    yield event
+        finally:
+            self._subscribers.discard(subscriber)
+
+    def _parse(self, since: str) -> int:
+        epoch, _, number = since.partition(".")
+        if not number.isdigit():
+            raise CursorError(f"since: {since!r} is not an event cursor")
+        if epoch != self.epoch:
+            raise CursorError("since: the cursor is from before a gateway restart; re-fetch with a query")
+        sequence = int(number)
+        oldest = self._log[0].sequence if self._log else self._sequence + 1
+        if sequence < oldest - 1:
+            raise CursorError("since: the cursor is older than the retained events; re-fetch with a query")
+        if sequence > self._sequence:
+            raise CursorError("since: the cursor is ahead of this gateway's events")
+        return sequence

@@ -1,0 +1,108 @@
+"""GraphQL input types and their conversion to neutral provider inputs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from providers import models as m
+
+from .types import Channel, ConversationStatus, Priority, Role
+
+
+@strawberry.input
+class ParticipantInput:
+    name: str | None = None
+    email: str | None = None
+    external_id: str | None = None
+    id: str | None = None
+    avatar_url: str | None = None
+    role: Role = m.Role.CUSTOMER  # type: ignore[valid-type]
+
+    def to_model(self) -> m.ParticipantInput:
+        return m.ParticipantInput(
+            name=self.name, email=self.email, external_id=self.external_id, id=self.id,
+            avatar_url=self.avatar_url, role=self.role,
+        )
+
+
+@strawberry.input
+class MessageInput:
+    text: str
+    author: ParticipantInput | None = None
+    created_at: datetime | None = strawberry.field(
+        default=None, description="The original time, for history; at most 30 s in the future."
+    )
+
+    def to_model(self) -> m.NewMessage:
+        return m.NewMessage(text=self.text, author=self.author.to_model() if self.author else None, created_at=self.created_at)
+
+
+@strawberry.input
+class CustomFieldInput:
+    id: str
+    value: str | None = None
+
+
+@strawberry.input
+class CreateConversationInput:
+    provider: str
+    customer: ParticipantInput
+    topic: str | None = None
+    summary: str | None = None
+    url: str | None = None
+    sentiment: str | None = None
+    category_id: str | None = None
+    custom_fields: list[CustomFieldInput] | None = None
+    bot_active: bool = False
+    priority: Priority | None = None  # type: ignore[valid-type]
+    channel: Channel | None = None  # type: ignore[valid-type]
+    messages: list[MessageInput] | None = None
+
+    def to_model(self) -> m.NewConversation:
+        return m.NewConversation(
+            customer=self.customer.to_model(),
+            topic=self.topic,
+            summary=self.summary,
+            url=self.url,
+            sentiment=self.sentiment,
+            category_id=self.category_id,
+            custom_fields=tuple(m.CustomField(id=f.id, value=f.value) for f in self.custom_fields or ()),
+            bot_active=self.bot_active,
+            priority=self.priority,
+            channel=self.channel,
+            messages=tuple(msg.to_model() for msg in self.messages or ()),
+        )
+
+
+@strawberry.input
+class UpdateConversationInput:
+    topic: str | None = None
+    summary: str | None = None
+    status: ConversationStatus | None = None  # type: ignore[valid-type]
+    priority: Priority | None = None  # type: ignore[valid-type]
+    channel: Channel | None = None  # type: ignore[valid-type]
+    queue_id: str | None = None
+
+    def to_model(self) -> m.ConversationChanges:
+        return m.ConversationChanges(
+            topic=self.topic, summary=self.summary, status=self.status, priority=self.priority,
+            channel=self.channel, queue_id=self.queue_id,
+        )
+
+
+@strawberry.input
+class ConversationFilter:
+    providers: list[str] | None = None
+    vendors: list[str] | None = None
+    status: list[ConversationStatus] | None = None  # type: ignore[valid-type]
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+
+    def to_model(self) -> m.ConversationFilter:
+        return m.ConversationFilter(
+            status=tuple(self.status) if self.status is not None else None,
+            updated_after=self.updated_after,
+            updated_before=self.updated_before,
+        )

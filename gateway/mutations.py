@@ -1,0 +1,189 @@
+"""Root mutation fields. Expected failures are typed union members; events are published only
+after the vendor accepted the change."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeAlias, Union
+
+import strawberry
+from graphql import GraphQLError
+
+from providers import Capability, ProviderError
+from providers import Conversation as ConversationModel
+from providers import Provider as ProviderModel
+
+from .context import Info
+from .errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    ResultError,
+    UnsupportedError,
+    graphql_error,
+    invalid_input,
+    not_found,
+    result_error,
+    unsupported,
+)
+from .events import Event, EventKind
+from .ids import parse_conversation_id
+from .inputs import CreateConversationInput, MessageInput, UpdateConversationInput
+from .types import Conversation, Message
+
+ERRORS = (NotFoundError, UnsupportedError, ConflictError, InvalidInputError)
+
+
+@strawberry.type
+class ConversationPayload:
+    conversation: Conversation
+
+
+@strawberry.type
+class AddMessagesPayload:
+    conversation_id: strawberry.ID
+    messages: list[Message]
+
+
+def _result(name: str, success: type) -> TypeAlias:
+    return Annotated[Union[success, *ERRORS], strawberry.union(name)]  # type: ignore[valid-type]
+
+
+CreateConversationResult = _result("CreateConversationResult", ConversationPayload)
+AddMessagesResult = _result("AddMessagesResult", AddMessagesPayload)
+UpdateConversationResult = _result("UpdateConversationResult", ConversationPayload)
+AssignConversationResult = _result("AssignConversationResult", ConversationPayload)
+RouteConversationResult = _result("RouteConversationResult", ConversationPayload)
+AddTagsResult = _result("AddTagsResult", ConversationPayload)
+RemoveTagsResult = _result("RemoveTagsResult", ConversationPayload)
+SetBotActiveResult = _result("SetBotActiveResult", ConversationPayload)
+SetFeedbackResult = _result("SetFeedbackResult", ConversationPayload)
+SetLatestPageUrlResult = _result("SetLatestPageUrlResult", ConversationPayload)
+CloseConversationResult = _result("CloseConversationResult", ConversationPayload)
+
+Call = Callable[[ProviderModel, str], Awaitable[ConversationModel]]
+
+
+def _target(info: Info, id: str, capability: Capability, operation: str) -> tuple[ProviderModel, str] | ResultError:
+    try:
+        provider_name, remote_id = parse_conversation_id(id)
+    except GraphQLError as exc:
+        return invalid_input(exc.message, field="id")
+    provider = info.context.providers.get(provider_name)
+    if provider is None:
+        return not_found(f"no provider named {provider_name!r}", provider=provider_name)
+    if capability not in provider.capabilities:
+        return unsupported(provider.name, operation)
+    return provider, remote_id
+
+
+async def _guard(awaitable: Awaitable[object]) -> object:
+    """The awaited value, or the typed error for an expected provider failure."""
+    try:
+        return await awaitable
+    except ProviderError as exc:
+        typed = result_error(exc)
+        if typed is None:
+            raise graphql_error(exc) from exc
+        return typed
+
+
+async def _changed(info: Info, conversation: ConversationModel) -> ConversationPayload:
+    await info.context.bus.publish(
+        Event(EventKind.CONVERSATION_CHANGED, conversation.provider, conversation.remote_id, conversation=conversation)
+    )
+    return ConversationPayload(conversation=Conversation.from_model(conversation))
+
+
+async def _update(info: Info, id: str, capability: Capability, operation: str, call: Call) -> object:
+    target = _target(info, id, capability, operation)
+    if isinstance(target, ERRORS):
+        return target
+    provider, remote_id = target  # type: ignore[misc]
+    result = await _guard(call(provider, remote_id))
+    return await _changed(info, result) if isinstance(result, ConversationModel) else result
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Creates a conversation on a provider, then adds its first messages.")
+    async def create_conversation(self, info: Info, input: CreateConversationInput) -> CreateConversationResult:
+        provider = info.context.providers.get(input.provider)
+        if provider is None:
+            known = ", ".join(sorted(info.context.providers))
+            return invalid_input(f"no provider named {input.provider!r}; configured providers: {known}", field="provider")
+        if Capability.CREATE_CONVERSATION not in provider.capabilities:
+            return unsupported(provider.name, "createConversation")
+        result = await _guard(provider.create_conversation(input.to_model()))
+        if not isinstance(result, ConversationModel):
+            return result  # type: ignore[return-value]
+        return await _changed(info, result)
+
+    @strawberry.mutation(description="Adds live messages, or history with original times when `asContext`.")
+    async def add_messages(
+        self, info: Info, conversation_id: strawberry.ID, messages: list[MessageInput], as_context: bool = False
+    ) -> AddMessagesResult:
+        capability = Capability.ADD_HISTORY if as_context else Capability.ADD_MESSAGES
+        target = _target(info, conversation_id, capability, "addMessages")
+        if isinstance(target, ERRORS):
+            return target  # type: ignore[return-value]
+        provider, remote_id = target  # type: ignore[misc]
+        if not messages:
+            return invalid_input("messages: give at least one message", field="messages", provider=provider.name)
+        result = await _guard(provider.add_messages(remote_id, [m.to_model() for m in messages], as_context=as_context))
+        if not isinstance(result, list):
+            return result  # type: ignore[return-value]
+        for message in result:
+            await info.context.bus.publish(Event(EventKind.MESSAGE_ADDED, provider.name, remote_id, message=message))
+        return AddMessagesPayload(conversation_id=conversation_id, messages=[Message.from_model(m) for m in result])
+
+    @strawberry.mutation
+    async def update_conversation(
+        self, info: Info, id: strawberry.ID, input: UpdateConversationInput
+    ) -> UpdateConversationResult:
+        changes = input.to_model()
+        if not changes.changed():
+            return invalid_input("input: give at least one field to change", field="input")
+        return await _update(info, id, Capability.UPDATE_CONVERSATION, "updateConversation",
+                             lambda p, rid: p.update_conversation(rid, changes))  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Assigns an agent; `agentId: null` unassigns where the vendor allows.")
+    async def assign_conversation(self, info: Info, id: strawberry.ID, agent_id: str | None) -> AssignConversationResult:
+        return await _update(info, id, Capability.ASSIGN, "assignConversation",
+                             lambda p, rid: p.assign(rid, agent_id=agent_id))  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Unassigns the conversation and puts it back on a queue.")
+    async def route_conversation(self, info: Info, id: strawberry.ID, queue_id: str | None = None) -> RouteConversationResult:
+        return await _update(info, id, Capability.ROUTE, "routeConversation",
+                             lambda p, rid: p.route(rid, queue_id=queue_id))  # type: ignore[return-value]
+
+    @strawberry.mutation
+    async def add_tags(self, info: Info, id: strawberry.ID, tags: list[str]) -> AddTagsResult:
+        return await _update(info, id, Capability.TAGS, "addTags", lambda p, rid: p.add_tags(rid, tags))  # type: ignore[return-value]
+
+    @strawberry.mutation
+    async def remove_tags(self, info: Info, id: strawberry.ID, tags: list[str]) -> RemoveTagsResult:
+        return await _update(info, id, Capability.TAGS, "removeTags", lambda p, rid: p.remove_tags(rid, tags))  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Hands the conversation to the bot, or takes it over for a human.")
+    async def set_bot_active(
+        self, info: Info, id: strawberry.ID, active: bool, agent_id: str | None = None
+    ) -> SetBotActiveResult:
+        return await _update(info, id, Capability.BOT_TAKEOVER, "setBotActive",
+                             lambda p, rid: p.set_bot_active(rid, active, agent_id=agent_id))  # type: ignore[return-value]
+
+    @strawberry.mutation
+    async def set_feedback(
+        self, info: Info, id: strawberry.ID, positive: bool, comment: str | None = None
+    ) -> SetFeedbackResult:
+        return await _update(info, id, Capability.FEEDBACK, "setFeedback",
+                             lambda p, rid: p.set_feedback(rid, positive=positive, comment=comment))  # type: ignore[return-value]
+
+    @strawberry.mutation
+    async def set_latest_page_url(self, info: Info, id: strawberry.ID, url: str) -> SetLatestPageUrlResult:
+        return await _update(info, id, Capability.PAGE_URL, "setLatestPageUrl",
+                             lambda p, rid: p.set_latest_page_url(rid, url))  # type: ignore[return-value]
+
+    @strawberry.mutation
+    async def close_conversation(self, info: Info, id: strawberry.ID) -> CloseConversationResult:
+        return await _update(info, id, Capability.CLOSE, "closeConversation", lambda p, rid: p.close(rid))  # type: ignore[return-value]

@@ -1,0 +1,114 @@
+"""Root query fields."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import strawberry
+from strawberry import relay
+
+from providers import NotFoundError, Provider as ProviderModel, SortOrder as SortOrderModel
+
+from .context import Info
+from .errors import ErrorCode, client_error, graphql_error
+from .ids import decode_global_id, parse_conversation_id, split_conversation_node_id, split_message_node_id
+from .inbox import list_inbox
+from .inputs import ConversationFilter
+from .types import (
+    Conversation,
+    ConversationConnection,
+    Edge,
+    Message,
+    PageInfo,
+    Provider,
+    SortOrder,
+    check_page_size,
+    provider_from_model,
+)
+
+MAX_MESSAGE_SCAN = 1000  # messages searched to resolve a Message id on vendors with no get-message call
+
+
+def provider_named(info: Info, name: str, *, argument: str = "provider") -> ProviderModel:
+    provider = info.context.providers.get(name)
+    if provider is None:
+        known = ", ".join(sorted(info.context.providers))
+        raise client_error(f"{argument}: no provider named {name!r}; configured providers: {known}", field=argument)
+    return provider
+
+
+def selected_providers(providers: Mapping[str, ProviderModel], filter: ConversationFilter | None) -> list[ProviderModel]:
+    chosen = list(providers.values())
+    if filter and filter.providers is not None:
+        unknown = sorted(set(filter.providers) - set(providers))
+        if unknown:
+            raise client_error(f"filter.providers: unknown provider(s) {', '.join(unknown)}", field="filter.providers")
+        chosen = [p for p in chosen if p.name in filter.providers]
+    if filter and filter.vendors is not None:
+        chosen = [p for p in chosen if p.vendor in filter.vendors]
+    return chosen
+
+
+async def load_conversation(info: Info, provider: str, remote_id: str) -> Conversation:
+    provider_named(info, provider, argument="id")
+    try:
+        model = await info.context.loaders.conversation.load((provider, remote_id))
+    except NotFoundError:
+        raise client_error(f"no conversation {remote_id!r} on provider {provider!r}", ErrorCode.NOT_FOUND, provider=provider) from None
+    return Conversation.from_model(model)
+
+
+async def find_message(info: Info, node_id: str) -> Message:
+    provider_name, conversation_id, message_id = split_message_node_id(node_id)
+    provider = provider_named(info, provider_name, argument="id")
+    after: str | None = None
+    for _ in range(MAX_MESSAGE_SCAN // 100):
+        page = await provider.list_messages(conversation_id, first=100, after=after, newest_first=True)
+        found = next((m for m in page.items if m.remote_id == message_id), None)
+        if found is not None:
+            return Message.from_model(found)
+        if page.next_cursor is None:
+            break
+        after = page.next_cursor
+    raise client_error(f"no message {message_id!r} in conversation {conversation_id!r}", ErrorCode.NOT_FOUND, provider=provider_name)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global id (Conversation or Message).")
+    async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
+        gid = decode_global_id(id)
+        if gid.type_name == "Conversation":
+            return await load_conversation(info, *split_conversation_node_id(gid.node_id))
+        if gid.type_name == "Message":
+            return await find_message(info, gid.node_id)
+        raise client_error(f"id: {gid.type_name} ids cannot be fetched with node", field="id")
+
+    @strawberry.field
+    async def conversation(self, info: Info, id: strawberry.ID) -> Conversation | None:
+        return await load_conversation(info, *parse_conversation_id(id))
+
+    @strawberry.field(description="Conversations of every selected provider, merged by `orderBy`.")
+    async def conversations(
+        self,
+        info: Info,
+        filter: ConversationFilter | None = None,
+        first: int = 20,
+        after: str | None = None,
+        order_by: SortOrder = SortOrderModel.UPDATED_DESC,  # type: ignore[valid-type]
+    ) -> ConversationConnection:
+        check_page_size(first)
+        chosen = selected_providers(info.context.providers, filter)
+        page = await list_inbox(
+            chosen, filter=(filter.to_model() if filter else ConversationFilter().to_model()),
+            order=order_by, first=first, after=after,
+        )
+        info.context.partial_errors.extend((graphql_error(exc), info.path) for exc in page.failures)
+        return ConversationConnection(
+            edges=[Edge(cursor=cursor, node=Conversation.from_model(c)) for c, cursor in page.items],
+            page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+        )
+
+    @strawberry.field
+    def providers(self, info: Info) -> list[Provider]:
+        return [provider_from_model(p) for p in info.context.providers.values()]

@@ -1,0 +1,246 @@
+"""GraphQL types, built from the neutral provider models by `from_model()`.
+
+Leaf fields are plain attributes copied from the model (no per-field resolvers on hot objects);
+only fields that need I/O (messages, lastMessage, conversation, healthy) have async resolvers, and
+they go through the request's DataLoaders.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from providers import models as m
+from providers.base import Capability as CapabilityModel
+
+from .context import Info
+from .errors import client_error
+from .ids import conversation_node_id, message_node_id
+
+ConversationStatus = strawberry.enum(m.ConversationStatus, description="Unified status; the raw value is in vendorStatus.")
+Priority = strawberry.enum(m.Priority)
+Channel = strawberry.enum(m.Channel)
+Role = strawberry.enum(m.Role)
+Direction = strawberry.enum(m.Direction)
+SortOrder = strawberry.enum(m.SortOrder, name="ConversationOrder")
+Capability = strawberry.enum(CapabilityModel)
+
+MAX_PAGE_SIZE = 100
+NodeT = TypeVar("NodeT")
+
+
+def check_page_size(first: int) -> None:
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise client_error(f"first must be between 1 and {MAX_PAGE_SIZE}, got {first}", field="first")
+
+
+@strawberry.type
+class Participant:
+    id: str | None
+    name: str | None
+    role: Role  # type: ignore[valid-type]
+    email: str | None
+    external_id: str | None
+    avatar_url: str | None
+
+    @classmethod
+    def from_model(cls, p: m.Participant | None) -> Participant | None:
+        if p is None:
+            return None
+        return cls(id=p.id, name=p.name, role=p.role, email=p.email, external_id=p.external_id, avatar_url=p.avatar_url)
+
+
+@strawberry.type
+class Queue:
+    id: str | None
+    position: int | None
+    wait_minutes: int | None
+
+
+@strawberry.type
+class Feedback:
+    positive: bool | None
+    comment: str | None
+
+
+@strawberry.type
+class Campaign:
+    id: str
+    name: str | None
+
+
+@strawberry.type
+class CustomField:
+    id: str
+    value: str | None
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@strawberry.type
+class Message(relay.Node):
+    id: relay.NodeID[str]
+    remote_id: str
+    provider: str
+    text: str | None
+    author: Participant | None
+    direction: Direction  # type: ignore[valid-type]
+    channel: Channel | None  # type: ignore[valid-type]
+    created_at: datetime | None
+    imported: bool
+    vendor_data: JSON
+    _model: strawberry.Private[m.Message]
+
+    @classmethod
+    def from_model(cls, msg: m.Message) -> Message:
+        return cls(
+            id=message_node_id(msg.provider, msg.conversation_remote_id, msg.remote_id),
+            remote_id=msg.remote_id,
+            provider=msg.provider,
+            text=msg.text,
+            author=Participant.from_model(msg.author),
+            direction=msg.direction,
+            channel=msg.channel,
+            created_at=msg.created_at,
+            imported=msg.imported,
+            vendor_data=dict(msg.vendor_data),
+            _model=msg,
+        )
+
+    @strawberry.field
+    async def conversation(self, info: Info) -> Conversation:
+        model = await info.context.loaders.conversation.load((self._model.provider, self._model.conversation_remote_id))
+        return Conversation.from_model(model)
+
+
+@strawberry.type
+class MessageConnection:
+    edges: list[Edge[Message]]
+    page_info: PageInfo
+
+
+@strawberry.type
+class Conversation(relay.Node):
+    id: relay.NodeID[str]
+    remote_id: str
+    provider: str
+    vendor: str
+    topic: str | None
+    summary: str | None
+    status: ConversationStatus  # type: ignore[valid-type]
+    vendor_status: str | None
+    priority: Priority | None  # type: ignore[valid-type]
+    channel: Channel | None  # type: ignore[valid-type]
+    customer: Participant | None
+    assignee: Participant | None
+    queue: Queue | None
+    bot_active: bool | None
+    tags: list[str]
+    feedback: Feedback | None
+    initial_page_url: str | None
+    latest_page_url: str | None
+    sentiment: str | None
+    category_id: str | None
+    custom_fields: list[CustomField] | None
+    campaign: Campaign | None
+    active: bool | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    last_message_at: datetime | None
+    message_count: int | None
+    vendor_data: JSON
+    _model: strawberry.Private[m.Conversation]
+
+    @classmethod
+    def from_model(cls, c: m.Conversation) -> Conversation:
+        return cls(
+            id=conversation_node_id(c.provider, c.remote_id),
+            remote_id=c.remote_id,
+            provider=c.provider,
+            vendor=c.vendor,
+            topic=c.topic,
+            summary=c.summary,
+            status=c.status,
+            vendor_status=c.vendor_status,
+            priority=c.priority,
+            channel=c.channel,
+            customer=Participant.from_model(c.customer),
+            assignee=Participant.from_model(c.assignee),
+            queue=Queue(id=c.queue.id, position=c.queue.position, wait_minutes=c.queue.wait_minutes) if c.queue else None,
+            bot_active=c.bot_active,
+            tags=list(c.tags),
+            feedback=Feedback(positive=c.feedback.positive, comment=c.feedback.comment) if c.feedback else None,
+            initial_page_url=c.initial_page_url,
+            latest_page_url=c.latest_page_url,
+            sentiment=c.sentiment,
+            category_id=c.category_id,
+            custom_fields=[CustomField(id=f.id, value=f.value) for f in c.custom_fields] if c.custom_fields is not None else None,
+            campaign=Campaign(id=c.campaign.id, name=c.campaign.name) if c.campaign else None,
+            active=c.active,
+            created_at=c.created_at,
+            updated_at=c.updated_at,
+            last_message_at=c.last_message_at,
+            message_count=c.message_count,
+            vendor_data=dict(c.vendor_data),
+            _model=c,
+        )
+
+    @strawberry.field(description="Messages oldest first; `first` is at most 100.")
+    async def messages(
+        self, info: Info, first: int = 20, after: str | None = None, newest_first: bool = False
+    ) -> MessageConnection:
+        check_page_size(first)
+        provider = info.context.providers[self.provider]
+        page = await provider.list_messages(self.remote_id, first=first, after=after, newest_first=newest_first)
+        return MessageConnection(
+            edges=[Edge(cursor=c, node=Message.from_model(msg)) for msg, c in zip(page.items, page.cursors)],
+            page_info=PageInfo(has_next_page=page.next_cursor is not None, end_cursor=page.cursors[-1] if page.cursors else after),
+        )
+
+    @strawberry.field
+    async def last_message(self, info: Info) -> Message | None:
+        msg = await info.context.loaders.last_message.load((self.provider, self.remote_id))
+        return Message.from_model(msg) if msg is not None else None
+
+
+@strawberry.type
+class ConversationConnection:
+    edges: list[Edge[Conversation]]
+    page_info: PageInfo
+
+
+@strawberry.type
+class Provider:
+    name: str
+    vendor: str
+    capabilities: list[Capability]  # type: ignore[valid-type]
+    writable_statuses: list[ConversationStatus]  # type: ignore[valid-type]
+    updatable_fields: list[str]
+
+    @strawberry.field(description="Whether the vendor answers an authenticated request right now.")
+    async def healthy(self, info: Info) -> bool:
+        return await info.context.providers[self.name].check_health()
+
+
+def provider_from_model(p: Any) -> Provider:
+    return Provider(
+        name=p.name,
+        vendor=p.vendor,
+        capabilities=sorted(p.capabilities, key=lambda c: c.value),
+        writable_statuses=sorted(p.writable_statuses, key=lambda s: s.value),
+        updatable_fields=sorted(p.updatable_fields),
+    )

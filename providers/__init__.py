@@ -1,0 +1,48 @@
+"""Vendor adapters behind one `Provider` protocol; never imports the gateway or strawberry."""
+
+from .base import Capability, Provider
+from .errors import (
+    ConflictError,
+    InvalidRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    ProviderAuthError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitedError,
+    UnsupportedOperationError,
+)
+from .models import (
+    Campaign,
+    Channel,
+    Conversation,
+    ConversationChanges,
+    ConversationFilter,
+    ConversationStatus,
+    CustomField,
+    Direction,
+    Feedback,
+    Message,
+    NewConversation,
+    NewMessage,
+    Page,
+    Participant,
+    ParticipantInput,
+    Priority,
+    QueueInfo,
+    Role,
+    SortOrder,
+    VendorEvent,
+)
+from .registry import build_provider, vendor_names
+
+__all__ = [
+    "Campaign", "Capability", "Channel", "ConflictError", "Conversation", "ConversationChanges",
+    "ConversationFilter", "ConversationStatus", "CustomField", "Direction", "Feedback",
+    "InvalidRequestError", "MalformedResponseError", "Message", "NewConversation", "NewMessage",
+    "NotFoundError", "Page", "Participant", "ParticipantInput", "Priority", "Provider",
+    "ProviderAuthError", "ProviderError", "ProviderTimeoutError", "ProviderUnavailableError",
+    "QueueInfo", "RateLimitedError", "Role", "SortOrder", "UnsupportedOperationError", "VendorEvent",
+    "build_provider", "vendor_names",
+]

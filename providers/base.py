@@ -1,0 +1,126 @@
+"""The `Provider` protocol: one configured vendor account, seen through neutral models.
+
+Optional operations are declared in `capabilities`; calling one a provider does not declare raises
+`UnsupportedOperationError`. Every method may raise the `ProviderError` subclasses of
+`providers.errors`; the ones listed in a docstring are those a caller is expected to handle.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from .models import (
+    Conversation,
+    ConversationChanges,
+    ConversationFilter,
+    ConversationStatus,
+    Message,
+    NewConversation,
+    NewMessage,
+    Page,
+    QueueInfo,
+    SortOrder,
+    VendorEvent,
+)
+
+
+class Capability(enum.Enum):
+    CREATE_CONVERSATION = "CREATE_CONVERSATION"
+    LIST_CONVERSATIONS = "LIST_CONVERSATIONS"
+    ADD_MESSAGES = "ADD_MESSAGES"
+    ADD_HISTORY = "ADD_HISTORY"  # messages with their original createdAt
+    UPDATE_CONVERSATION = "UPDATE_CONVERSATION"
+    ASSIGN = "ASSIGN"
+    ROUTE = "ROUTE"
+    TAGS = "TAGS"
+    BOT_TAKEOVER = "BOT_TAKEOVER"
+    FEEDBACK = "FEEDBACK"
+    PAGE_URL = "PAGE_URL"
+    CLOSE = "CLOSE"
+    QUEUE_INFO = "QUEUE_INFO"
+    FILTER_STATUS = "FILTER_STATUS"
+    FILTER_UPDATED_AFTER = "FILTER_UPDATED_AFTER"
+    FILTER_UPDATED_BEFORE = "FILTER_UPDATED_BEFORE"
+
+
+@runtime_checkable
+class Provider(Protocol):
+    name: str
+    vendor: str
+    capabilities: frozenset[Capability]
+    writable_statuses: frozenset[ConversationStatus]
+    updatable_fields: frozenset[str]  # names of ConversationChanges fields `update_conversation` accepts
+
+    async def get_conversation(self, remote_id: str) -> Conversation:
+        """The conversation as the vendor has it now. Raises NotFoundError."""
+        ...
+
+    async def list_conversations(
+        self, *, filter: ConversationFilter, order: SortOrder, first: int, after: str | None
+    ) -> Page[Conversation]:
+        """Up to `first` conversations after the opaque cursor `after` (None = from the start).
+
+        Filters this provider cannot apply natively are applied to what it fetched. Raises
+        InvalidRequestError for a cursor this provider did not issue.
+        """
+        ...
+
+    async def list_messages(
+        self, remote_id: str, *, first: int, after: str | None, newest_first: bool = False
+    ) -> Page[Message]:
+        """Messages in vendor time order (oldest first unless `newest_first`). Raises NotFoundError."""
+        ...
+
+    async def create_conversation(self, new: NewConversation) -> Conversation:
+        """Creates the conversation and then its first messages. Raises InvalidRequestError."""
+        ...
+
+    async def add_messages(
+        self, remote_id: str, messages: Sequence[NewMessage], *, as_context: bool = False
+    ) -> list[Message]:
+        """Adds messages in order; `as_context` imports history with its original times.
+
+        All or nothing where the vendor allows: inputs are validated before anything is sent.
+        Raises NotFoundError, InvalidRequestError (e.g. a closed conversation, a future time).
+        """
+        ...
+
+    async def update_conversation(self, remote_id: str, changes: ConversationChanges) -> Conversation:
+        """Applies the changes. Fields outside `updatable_fields` and statuses outside
+        `writable_statuses` are refused with InvalidRequestError before any vendor call."""
+        ...
+
+    async def assign(self, remote_id: str, *, agent_id: str | None) -> Conversation:
+        """Assigns to `agent_id`, or unassigns with None. Raises ConflictError, NotFoundError."""
+        ...
+
+    async def route(self, remote_id: str, *, queue_id: str | None) -> Conversation:
+        """Unassigns and places the conversation back on a queue."""
+        ...
+
+    async def add_tags(self, remote_id: str, tags: Sequence[str]) -> Conversation: ...
+
+    async def remove_tags(self, remote_id: str, tags: Sequence[str]) -> Conversation: ...
+
+    async def set_bot_active(self, remote_id: str, active: bool, *, agent_id: str | None = None) -> Conversation:
+        """Hands the conversation to the bot, or takes it over for a human (`agent_id` optional)."""
+        ...
+
+    async def set_feedback(self, remote_id: str, *, positive: bool, comment: str | None) -> Conversation: ...
+
+    async def set_latest_page_url(self, remote_id: str, url: str) -> Conversation: ...
+
+    async def close(self, remote_id: str) -> Conversation: ...
+
+    async def queue_info(self, remote_id: str) -> QueueInfo: ...
+
+    def parse_webhook(self, payload: object) -> list[VendorEvent]:
+        """Normalises one webhook delivery. Raises MalformedResponseError for a body the vendor
+        would not send; event types Parley does not use give an empty list."""
+        ...
+
+    async def check_health(self) -> bool:
+        """True when the vendor answers an authenticated request; never raises."""
+        ...

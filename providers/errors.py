@@ -1,0 +1,79 @@
+"""The one exception tree every adapter raises; no httpx exception leaves `providers/`.
+
+    ProviderError
+    ├── ProviderUnavailableError      vendor down, 5xx, connection refused
+    │   ├── ProviderTimeoutError      no answer within the timeout
+    │   └── MalformedResponseError    an answer that is not what the vendor documents
+    ├── ProviderAuthError             the vendor refused our credentials
+    ├── RateLimitedError              429; `retry_after` in seconds when the vendor said
+    ├── NotFoundError                 unknown conversation or message
+    ├── InvalidRequestError           the vendor (or the adapter, before calling) refused the input
+    ├── UnsupportedOperationError     outside the provider's declared capabilities
+    └── ConflictError                 the vendor's state forbids it (another agent owns it)
+
+Each error carries the provider name and, where known, the HTTP status and the vendor's own code.
+Messages never contain credentials or whole response bodies.
+"""
+
+from __future__ import annotations
+
+
+class ProviderError(Exception):
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status_code: int | None = None,
+        vendor_code: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.status_code = status_code
+        self.vendor_code = vendor_code
+        self.field = field
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.message}"
+
+
+class ProviderUnavailableError(ProviderError):
+    pass
+
+
+class ProviderTimeoutError(ProviderUnavailableError):
+    pass
+
+
+class MalformedResponseError(ProviderUnavailableError):
+    pass
+
+
+class ProviderAuthError(ProviderError):
+    pass
+
+
+class RateLimitedError(ProviderError):
+    def __init__(self, message: str, *, provider: str, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, provider=provider, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class NotFoundError(ProviderError):
+    pass
+
+
+class InvalidRequestError(ProviderError):
+    pass
+
+
+class UnsupportedOperationError(ProviderError):
+    def __init__(self, message: str, *, provider: str, operation: str) -> None:
+        super().__init__(message, provider=provider)
+        self.operation = operation
+
+
+class ConflictError(ProviderError):
+    pass

@@ -1,0 +1,38 @@
+"""Vendor name -> adapter factory. The gateway builds providers only through `build_provider`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from .base import Provider
+
+ProviderFactory = Callable[..., Provider]
+
+
+def _socialboards(**kw: Any) -> Provider:
+    from .socialboards.provider import SocialboardsProvider
+
+    return SocialboardsProvider(**kw)
+
+
+VENDORS: dict[str, ProviderFactory] = {"socialboards": _socialboards}
+VENDOR_OPTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # vendor: (required options, optional options)
+    "socialboards": (("client_id", "refresh_token"), ("token_url",)),
+}
+
+
+def vendor_names() -> tuple[str, ...]:
+    return tuple(VENDORS)
+
+
+def build_provider(vendor: str, *, name: str, http: httpx.AsyncClient, options: Mapping[str, Any]) -> Provider:
+    """Builds the adapter for `vendor`; `options` are the vendor's own settings (credentials etc.)."""
+    try:
+        factory = VENDORS[vendor]
+    except KeyError:
+        raise ValueError(f"unknown vendor {vendor!r}; known vendors: {', '.join(VENDORS)}") from None
+    return factory(name=name, http=http, **options)

@@ -1,0 +1,1 @@
+"""Socialboards (External Chat API) adapter and sandbox."""

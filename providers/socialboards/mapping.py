@@ -1,0 +1,241 @@
+"""Socialboards JSON <-> neutral models. Pure functions: no I/O, no httpx.
+
+Status is derived, as Socialboards has no status field: `isClosed` -> closed; a queue position >= 0 ->
+queued (waiting for an agent); position -1 -> active (an agent handles it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from .._time import format_datetime, parse_datetime
+from ..models import (
+    Channel,
+    Conversation,
+    ConversationStatus,
+    CustomField,
+    Direction,
+    Feedback,
+    Message,
+    NewConversation,
+    NewMessage,
+    Participant,
+    ParticipantInput,
+    QueueInfo,
+    Role,
+    VendorEvent,
+)
+
+VENDOR = "socialboards"
+STATUS_FROM_VENDOR: dict[str, ConversationStatus] = {
+    "closed": ConversationStatus.CLOSED,
+    "queued": ConversationStatus.NEW,
+    "active": ConversationStatus.OPEN,
+}
+STATUS_FALLBACK = ConversationStatus.UNKNOWN
+WEBHOOK_EVENT_TYPES = frozenset(
+    {"conversation_created", "conversation_message_added", "conversation_takeover_state_changed", "conversation_closed"}
+)
+ROLE_FROM_USER_STATUS: dict[str, Role] = {"client": Role.CUSTOMER}
+ROLE_FALLBACK = Role.AGENT  # any non-client, non-bot user is a team member
+TEAM_ROLES = frozenset({Role.AGENT, Role.SYSTEM})
+
+
+def vendor_state(raw: Mapping[str, Any]) -> str | None:
+    if raw.get("isClosed"):
+        return "closed"
+    position = _position(raw.get("queuePositionInfo"))
+    if position is None:
+        return None
+    return "queued" if position >= 0 else "active"
+
+
+def parse_participant(raw: object) -> Participant | None:
+    if not isinstance(raw, Mapping):
+        return None
+    if raw.get("isBot"):
+        role = Role.BOT
+    else:
+        role = ROLE_FROM_USER_STATUS.get(str(raw.get("status") or "").lower(), ROLE_FALLBACK)
+    return Participant(
+        id=_str(raw.get("id")),
+        name=raw.get("name"),
+        role=role,
+        email=raw.get("email"),
+        external_id=raw.get("customIdentifier"),
+        avatar_url=raw.get("image"),
+    )
+
+
+def parse_message(
+    raw: Mapping[str, Any], *, provider: str, conversation_id: str, imported: bool = False
+) -> Message:
+    author = parse_participant(raw.get("author"))
+    inbound = author is not None and author.role is Role.CUSTOMER
+    return Message(
+        provider=provider,
+        remote_id=str(raw.get("id")),
+        conversation_remote_id=conversation_id,
+        text=raw.get("message"),
+        author=author,
+        direction=Direction.INBOUND if inbound else Direction.OUTBOUND,
+        created_at=parse_datetime(raw.get("creationTime")),
+        channel=Channel.LIVE_CHAT,
+        imported=imported,
+        vendor_data=raw,
+    )
+
+
+def parse_queue(raw: object) -> QueueInfo | None:
+    if not isinstance(raw, Mapping):
+        return None
+    return QueueInfo(id=None, position=_position(raw), wait_minutes=_int(raw.get("waitTime")))
+
+
+def parse_feedback(raw: object) -> Feedback | None:
+    if not isinstance(raw, Mapping):
+        return None
+    return Feedback(positive=raw.get("isPositive"), comment=raw.get("text"))
+
+
+def parse_custom_fields(raw: object) -> tuple[CustomField, ...] | None:
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        return None
+    fields = (item for item in raw if isinstance(item, Mapping))
+    return tuple(
+        CustomField(id=str(item.get("id", item.get("key"))), value=_str(item.get("value"))) for item in fields
+    )
+
+
+def parse_conversation(raw: Mapping[str, Any], *, provider: str) -> Conversation:
+    remote_id = str(raw["id"])
+    state = vendor_state(raw)
+    messages = [m for m in raw.get("messages") or () if isinstance(m, Mapping)]
+    times = [t for t in (parse_datetime(m.get("creationTime")) for m in messages) if t is not None]
+    takeover = raw.get("isTakeoverEnabled")
+    return Conversation(
+        provider=provider,
+        vendor=VENDOR,
+        remote_id=remote_id,
+        status=STATUS_FROM_VENDOR.get(state or "", STATUS_FALLBACK),
+        vendor_status=state,
+        created_at=parse_datetime(raw.get("creationTime")),
+        updated_at=parse_datetime(raw.get("lastModifiedTime")),
+        topic=raw.get("title"),
+        channel=Channel.LIVE_CHAT,
+        customer=parse_participant(raw.get("author")),
+        queue=parse_queue(raw.get("queuePositionInfo")),
+        bot_active=None if takeover is None else not takeover,
+        feedback=parse_feedback(raw.get("feedback")),
+        initial_page_url=raw.get("initialPageUrl"),
+        latest_page_url=raw.get("latestPageUrl"),
+        sentiment=raw.get("sentiment"),
+        category_id=_str(raw.get("categoryId")),
+        custom_fields=parse_custom_fields(raw.get("fields")),
+        last_message_at=max(times) if times else None,
+        message_count=_int(raw.get("totalMessagesCount")),
+        vendor_data=raw,
+    )
+
+
+def parse_webhook(payload: object, *, provider: str) -> list[VendorEvent]:
+    """The PascalCase chat webhook envelope (`EventType`, `Events[]`) as neutral events."""
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("Events"), list):
+        raise ValueError("expected an object with EventType and Events[]")
+    if payload.get("EventType") not in WEBHOOK_EVENT_TYPES:
+        return []
+    return [_webhook_event(camel_keys(item), provider) for item in payload["Events"] if isinstance(item, Mapping)]
+
+
+def _webhook_event(item: Mapping[str, Any], provider: str) -> VendorEvent:
+    conversation_id = str(item.get("conversationId"))
+    raw_conversation = item.get("conversation")
+    conversation = (
+        parse_conversation(raw_conversation, provider=provider)
+        if isinstance(raw_conversation, Mapping) and "id" in raw_conversation
+        else None
+    )
+    raw_message = item.get("message")
+    message = (
+        parse_message(raw_message, provider=provider, conversation_id=conversation_id)
+        if isinstance(raw_message, Mapping) and "id" in raw_message
+        else None
+    )
+    return VendorEvent(conversation_remote_id=conversation_id, conversation=conversation, message=message)
+
+
+def camel_keys(value: Any) -> Any:
+    """PascalCase webhook keys to the REST API's camelCase, recursively."""
+    if isinstance(value, Mapping):
+        return {(k[:1].lower() + k[1:] if isinstance(k, str) else k): camel_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [camel_keys(v) for v in value]
+    return value
+
+
+# ---- outbound -----------------------------------------------------------------------------------
+
+
+def build_user_value(person: ParticipantInput) -> dict[str, Any]:
+    value = {
+        "id": person.id,
+        "email": person.email,
+        "customIdentifier": person.external_id,
+        "name": person.name,
+        "image": person.avatar_url,
+        "isBot": person.role is Role.BOT,
+    }
+    return {key: item for key, item in value.items() if item is not None}
+
+
+def build_message_payload(message: NewMessage, *, default_author: ParticipantInput) -> dict[str, Any]:
+    author = message.author or default_author
+    return {
+        "author": build_user_value(author),
+        "message": message.text,
+        "creationTime": format_datetime(message.created_at) if message.created_at else None,
+        "isByTeam": author.role in TEAM_ROLES,
+    }
+
+
+def build_conversation_payload(new: NewConversation) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "author": build_user_value(new.customer),
+        "title": new.topic,
+        "url": new.url,
+        "sentiment": new.sentiment,
+        "categoryId": int(new.category_id) if new.category_id is not None else None,
+        "isBotEnabled": new.bot_active,
+    }
+    if new.custom_fields:
+        body["fields"] = [{"id": _field_id(f.id), "value": f.value} for f in new.custom_fields]
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def participant_input(person: Participant) -> ParticipantInput:
+    """The value that identifies an existing user when writing on their behalf."""
+    return ParticipantInput(
+        id=person.id, email=person.email, external_id=person.external_id, name=person.name, role=person.role
+    )
+
+
+def too_far_ahead(created_at: datetime | None, now: datetime, *, leeway_seconds: float) -> bool:
+    return created_at is not None and (created_at - now).total_seconds() > leeway_seconds
+
+
+def _field_id(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
+
+def _position(raw: object) -> int | None:
+    return _int(raw.get("position")) if isinstance(raw, Mapping) else None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)

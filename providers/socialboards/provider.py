@@ -1,0 +1,317 @@
+"""The Socialboards adapter: composes `client` (HTTP) and `mapping` (JSON <-> models).
+
+Listing goes through the Ticket API (`POST tickets/list`, skip/take) and hydrates each ticket with
+`GET chat/conversations/{id}`; the skip offset lives inside the opaque cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from .._time import format_datetime
+from ..base import Capability
+from ..cursors import decode_cursor, encode_cursor
+from ..errors import (
+    InvalidRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    ProviderError,
+    UnsupportedOperationError,
+)
+from ..models import (
+    Conversation,
+    ConversationChanges,
+    ConversationFilter,
+    ConversationStatus,
+    Message,
+    NewConversation,
+    NewMessage,
+    Page,
+    QueueInfo,
+    SortOrder,
+    VendorEvent,
+)
+from . import mapping
+from .client import MAX_MESSAGES_TAKE, MAX_TICKETS_TAKE, SocialboardsClient, default_token_url
+
+FUTURE_LEEWAY_SECONDS = 30.0
+HYDRATE_CONCURRENCY = 8
+MAX_SCAN_ROUNDS = 4  # ticket pages one list page may read when filtering after fetching
+TICKET_ORDER: dict[SortOrder, str] = {
+    SortOrder.UPDATED_DESC: "last_modified_time_desc",
+    SortOrder.UPDATED_ASC: "last_modified_time_asc",
+    SortOrder.CREATED_DESC: "creation_time_desc",
+    SortOrder.CREATED_ASC: "creation_time_asc",
+}
+
+
+class SocialboardsProvider:
+    vendor = mapping.VENDOR
+    capabilities = frozenset(
+        {
+            Capability.CREATE_CONVERSATION,
+            Capability.LIST_CONVERSATIONS,
+            Capability.ADD_MESSAGES,
+            Capability.ADD_HISTORY,
+            Capability.UPDATE_CONVERSATION,
+            Capability.ASSIGN,
+            Capability.BOT_TAKEOVER,
+            Capability.FEEDBACK,
+            Capability.PAGE_URL,
+            Capability.CLOSE,
+            Capability.QUEUE_INFO,
+            Capability.FILTER_STATUS,
+            Capability.FILTER_UPDATED_AFTER,
+        }
+    )
+    writable_statuses = frozenset({ConversationStatus.CLOSED})
+    updatable_fields = frozenset({"status"})
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        http: httpx.AsyncClient,
+        client_id: str,
+        refresh_token: str,
+        token_url: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.name = name
+        self._client = SocialboardsClient(
+            http,
+            provider=name,
+            client_id=client_id,
+            refresh_token=refresh_token,
+            token_url=token_url or default_token_url(str(http.base_url)),
+        )
+        self._now = clock or (lambda: datetime.now(UTC))
+        self._hydrate_slots = asyncio.Semaphore(HYDRATE_CONCURRENCY)
+
+    # ---- reads ----------------------------------------------------------------------------------
+
+    async def get_conversation(self, remote_id: str) -> Conversation:
+        raw = await self._client.get_conversation(self._id(remote_id))
+        return self._conversation(raw)
+
+    async def list_conversations(
+        self, *, filter: ConversationFilter, order: SortOrder, first: int, after: str | None
+    ) -> Page[Conversation]:
+        skip = self._skip(after, "conversations") if after else 0
+        body = _ticket_filter(filter, order)
+        items: list[Conversation] = []
+        cursors: list[str] = []
+        for _ in range(MAX_SCAN_ROUNDS):
+            needed = first - len(items)
+            take = min(MAX_TICKETS_TAKE, needed + 1)  # one extra tells whether another page exists
+            tickets = _ticket_ids(await self._client.list_tickets({**body, "skip": skip, "take": take}), self.name)
+            batch = tickets[:needed]
+            for conversation in await self._hydrate(batch):
+                skip += 1
+                if conversation is not None and filter.matches(conversation):
+                    items.append(conversation)
+                    cursors.append(self._cursor("conversations", skip))
+            if len(tickets) < take and len(tickets) == len(batch):
+                return Page(tuple(items), None, tuple(cursors))
+            if len(items) >= first:
+                break
+        return Page(tuple(items), self._cursor("conversations", skip), tuple(cursors))
+
+    async def list_messages(
+        self, remote_id: str, *, first: int, after: str | None, newest_first: bool = False
+    ) -> Page[Message]:
+        kind = "messages-desc" if newest_first else "messages"
+        skip = self._skip(after, kind, conversation=remote_id) if after else 0
+        take = min(first + 1, MAX_MESSAGES_TAKE)
+        rows = _list(
+            await self._client.list_messages(self._id(remote_id), skip=skip, take=take, newest_first=newest_first),
+            self.name,
+        )
+        page = rows[: min(first, take)]
+        messages = tuple(mapping.parse_message(r, provider=self.name, conversation_id=remote_id) for r in page)
+        cursors = tuple(self._cursor(kind, skip + i + 1, conversation=remote_id) for i in range(len(page)))
+        more = len(rows) > len(page) or len(page) == MAX_MESSAGES_TAKE
+        return Page(messages, cursors[-1] if more and cursors else None, cursors)
+
+    async def queue_info(self, remote_id: str) -> QueueInfo:
+        info = mapping.parse_queue(await self._client.get_queue(self._id(remote_id)))
+        if info is None:
+            raise self._malformed("queue information")
+        return info
+
+    def parse_webhook(self, payload: object) -> list[VendorEvent]:
+        try:
+            return mapping.parse_webhook(payload, provider=self.name)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MalformedResponseError(f"webhook body: {exc}", provider=self.name) from exc
+
+    async def check_health(self) -> bool:
+        try:
+            await self._client.list_tickets({"skip": 0, "take": 1})
+        except ProviderError:
+            return False
+        return True
+
+    # ---- writes ---------------------------------------------------------------------------------
+
+    async def create_conversation(self, new: NewConversation) -> Conversation:
+        self._check_times(new.messages)
+        if new.category_id is not None and not new.category_id.isdigit():
+            raise InvalidRequestError("categoryId must be a whole number", provider=self.name, field="categoryId")
+        created = self._conversation(await self._client.create_conversation(mapping.build_conversation_payload(new)))
+        if not new.messages:
+            return created
+        items = [mapping.build_message_payload(m, default_author=new.customer) for m in new.messages]
+        await self._client.add_messages(created.remote_id, items, as_context=False)
+        return await self.get_conversation(created.remote_id)
+
+    async def add_messages(
+        self, remote_id: str, messages: Sequence[NewMessage], *, as_context: bool = False
+    ) -> list[Message]:
+        if not messages:
+            raise InvalidRequestError("no messages given", provider=self.name, field="messages")
+        self._check_times(messages)
+        default_author = None
+        if any(m.author is None for m in messages):
+            customer = (await self.get_conversation(remote_id)).customer
+            if customer is None:
+                raise InvalidRequestError("the conversation has no author; give each message an author", provider=self.name, field="author")
+            default_author = mapping.participant_input(customer)
+        items = [mapping.build_message_payload(m, default_author=default_author) for m in messages]  # type: ignore[arg-type]
+        raw = await self._client.add_messages(self._id(remote_id), items, as_context=as_context)
+        return [
+            mapping.parse_message(r, provider=self.name, conversation_id=remote_id, imported=as_context)
+            for r in _list(raw, self.name)
+        ]
+
+    async def update_conversation(self, remote_id: str, changes: ConversationChanges) -> Conversation:
+        fields = changes.changed()
+        refused = sorted(set(fields) - self.updatable_fields)
+        if refused:
+            raise InvalidRequestError(
+                f"Socialboards cannot change {', '.join(refused)}; it accepts only: status (CLOSED)",
+                provider=self.name, field=refused[0],
+            )
+        if changes.status is not None and changes.status not in self.writable_statuses:
+            raise InvalidRequestError(
+                f"Socialboards cannot set status {changes.status.value}; accepted values: CLOSED",
+                provider=self.name, field="status",
+            )
+        if changes.status is ConversationStatus.CLOSED:
+            return await self.close(remote_id)
+        return await self.get_conversation(remote_id)
+
+    async def assign(self, remote_id: str, *, agent_id: str | None) -> Conversation:
+        if agent_id is None:
+            raise InvalidRequestError(
+                "Socialboards cannot unassign an agent; hand the conversation to the bot with setBotActive instead",
+                provider=self.name, field="agentId",
+            )
+        await self._client.set_takeover(self._id(remote_id), bot=False, assignee_id=agent_id)
+        return await self.get_conversation(remote_id)
+
+    async def set_bot_active(self, remote_id: str, active: bool, *, agent_id: str | None = None) -> Conversation:
+        await self._client.set_takeover(self._id(remote_id), bot=active, assignee_id=None if active else agent_id)
+        return await self.get_conversation(remote_id)
+
+    async def set_feedback(self, remote_id: str, *, positive: bool, comment: str | None) -> Conversation:
+        await self._client.set_feedback(self._id(remote_id), positive=positive, text=comment)
+        return await self.get_conversation(remote_id)
+
+    async def set_latest_page_url(self, remote_id: str, url: str) -> Conversation:
+        return await self._conversation_or_reload(remote_id, await self._client.set_latest_url(self._id(remote_id), url))
+
+    async def close(self, remote_id: str) -> Conversation:
+        return await self._conversation_or_reload(remote_id, await self._client.close(self._id(remote_id)))
+
+    async def route(self, remote_id: str, *, queue_id: str | None) -> Conversation:
+        raise self._unsupported("route", "the External Chat API has no operation that puts a conversation back on the queue")
+
+    async def add_tags(self, remote_id: str, tags: Sequence[str]) -> Conversation:
+        raise self._unsupported("addTags", "Socialboards chat conversations have no tags")
+
+    async def remove_tags(self, remote_id: str, tags: Sequence[str]) -> Conversation:
+        raise self._unsupported("removeTags", "Socialboards chat conversations have no tags")
+
+    # ---- helpers --------------------------------------------------------------------------------
+
+    def _conversation(self, raw: Any) -> Conversation:
+        if not isinstance(raw, dict) or "id" not in raw:
+            raise self._malformed("conversation")
+        return mapping.parse_conversation(raw, provider=self.name)
+
+    async def _conversation_or_reload(self, remote_id: str, raw: Any) -> Conversation:
+        if isinstance(raw, dict) and "id" in raw and "isClosed" in raw:
+            return self._conversation(raw)
+        return await self.get_conversation(remote_id)
+
+    async def _hydrate(self, ids: list[str]) -> list[Conversation | None]:
+        async def one(remote_id: str) -> Conversation | None:
+            async with self._hydrate_slots:
+                try:
+                    return await self.get_conversation(remote_id)
+                except NotFoundError:
+                    return None  # deleted between listing and reading
+
+        return list(await asyncio.gather(*(one(i) for i in ids)))
+
+    def _check_times(self, messages: Sequence[NewMessage]) -> None:
+        now = self._now()
+        for index, message in enumerate(messages):
+            if not message.text or not message.text.strip():
+                raise InvalidRequestError(f"message {index + 1} has no text", provider=self.name, field="text")
+            if mapping.too_far_ahead(message.created_at, now, leeway_seconds=FUTURE_LEEWAY_SECONDS):
+                raise InvalidRequestError(
+                    f"message {index + 1} has createdAt {format_datetime(message.created_at)} "  # type: ignore[arg-type]
+                    f"more than {FUTURE_LEEWAY_SECONDS:.0f} s in the future; Socialboards refuses it",
+                    provider=self.name, field="createdAt",
+                )
+
+    def _id(self, remote_id: str) -> str:
+        if not remote_id.isdigit():
+            raise NotFoundError(f"no conversation {remote_id!r}: Socialboards ids are whole numbers", provider=self.name)
+        return remote_id
+
+    def _skip(self, cursor: str, kind: str, **scope: str) -> int:
+        state = decode_cursor(self.name, kind, cursor)
+        skip = state.get("skip")
+        if not isinstance(skip, int) or skip < 0 or any(state.get(k) != v for k, v in scope.items()):
+            raise InvalidRequestError("invalid cursor: it was not issued for this list", provider=self.name, field="after")
+        return skip
+
+    def _cursor(self, kind: str, skip: int, **scope: str) -> str:
+        return encode_cursor(self.name, kind, skip=skip, **scope)
+
+    def _malformed(self, what: str) -> ProviderError:
+        return MalformedResponseError(f"the vendor's {what} is not in the documented shape", provider=self.name)
+
+    def _unsupported(self, operation: str, why: str) -> UnsupportedOperationError:
+        return UnsupportedOperationError(f"{operation} is not supported by {self.name}: {why}", provider=self.name, operation=operation)
+
+
+def _ticket_filter(filter: ConversationFilter, order: SortOrder) -> dict[str, Any]:
+    body: dict[str, Any] = {"orderBy": TICKET_ORDER[order]}
+    if filter.status is not None:
+        wanted = set(filter.status)
+        if wanted == {ConversationStatus.CLOSED}:
+            body["isClosed"] = True
+        elif ConversationStatus.CLOSED not in wanted:
+            body["isClosed"] = False
+    if filter.updated_after is not None:
+        body["modifiedAfter"] = format_datetime(filter.updated_after)
+    return body
+
+
+def _ticket_ids(tickets: Any, provider: str) -> list[str]:
+    return [str(t["id"]) for t in _list(tickets, provider) if isinstance(t, dict) and "id" in t]
+
+
+def _list(raw: Any, provider: str) -> list[Any]:
+    if not isinstance(raw, list):
+        raise MalformedResponseError("expected a list in the envelope's data", provider=provider)
+    return raw
