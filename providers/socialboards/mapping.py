@@ -185,7 +185,7 @@ def build_user_value(person: ParticipantInput) -> dict[str, Any]:
         "customIdentifier": person.external_id,
         "name": person.name,
         "image": person.avatar_url,
-        "isBot": person.role is Role.BOT,
+        "isBot": True if person.role is Role.BOT else None,  # the vendor's default is false
     }
     return {key: item for key, item in value.items() if item is not None}
 

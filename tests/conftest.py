@@ -1,0 +1,77 @@
+"""Shared fixtures: a Socialboards sandbox in-process, a provider wired to it, and the gateway."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from gateway.app import create_app
+from gateway.settings import ProviderSettings, Settings
+from providers.socialboards import sandbox as sb_sandbox
+from providers.socialboards.provider import SocialboardsProvider
+
+SB_BASE = "http://sb.test/"
+SB_CREDENTIALS = {"client_id": "test-client", "refresh_token": "test-refresh"}
+SHORT_TIMEOUT = 0.5
+
+
+def sandbox_app(**kw: Any) -> Starlette:
+    return sb_sandbox.create_app(client_id="test-client", refresh_token="test-refresh", **kw)
+
+
+def hooks_client(app: Starlette) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=SB_BASE)
+
+
+@pytest.fixture
+def sb_app() -> Starlette:
+    return sandbox_app()
+
+
+@pytest.fixture
+async def sb_hooks(sb_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with hooks_client(sb_app) as client:
+        yield client
+
+
+@pytest.fixture
+async def sb_provider(sb_app: Starlette) -> AsyncIterator[SocialboardsProvider]:
+    timeout = httpx.Timeout(SHORT_TIMEOUT, connect=SHORT_TIMEOUT)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sb_app), base_url=SB_BASE, timeout=timeout) as http:
+        yield SocialboardsProvider(name="sb", http=http, **SB_CREDENTIALS)
+
+
+@dataclass
+class Gateway:
+    """The gateway app with its lifespan running, plus a GraphQL helper."""
+
+    app: Starlette
+    client: httpx.AsyncClient
+
+    async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self.client.post("/graphql", json={"query": query, "variables": variables or {}})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = await self.execute(query, variables)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+
+def gateway_settings(*, timeout: float = SHORT_TIMEOUT, webhook_secret: str | None = "hook-secret") -> Settings:
+    provider = ProviderSettings("sb", "socialboards", SB_BASE, SB_CREDENTIALS, webhook_secret)
+    return Settings(providers=(provider,), upstream_timeout=timeout, graphiql=False)
+
+
+@pytest.fixture
+async def gateway(sb_app: Starlette) -> AsyncIterator[Gateway]:
+    app = create_app(gateway_settings(), transports={"sb": httpx.ASGITransport(app=sb_app)})
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test") as client:
+            yield Gateway(app, client)
