@@ -127,7 +127,7 @@ class InMemoryBus:
 
     def _parse(self, since: str) -> int:
         epoch, _, number = since.partition(".")
-        if not number.isdigit():
+        if not (number.isascii() and number.isdigit()):
             raise CursorError(f"since: {since!r} is not an event cursor")
         if epoch != self.epoch:
             raise CursorError("since: the cursor is from before a gateway restart; re-fetch with a query")
