@@ -1,0 +1,58 @@
+"""`parley serve` with no configuration, started the way a newcomer does, answers the README's query."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def readme_example_body() -> dict:
+    """The JSON body of the README's curl example, so the README cannot drift from what works."""
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"```sh\n(curl .*?)\n```", readme, re.S)
+    assert command, "README has no curl example in a ```sh block"
+    args = shlex.split(command.group(1).replace("\\\n", " "))
+    return json.loads(args[args.index("-d") + 1])
+
+
+def test_parley_serve_answers_the_readme_query_with_demo_data(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "PARLEY_PORT": str(port), "PARLEY_HOST": "127.0.0.1"}
+    env.pop("PARLEY_CONFIG", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve"], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        body = None
+        for _ in range(100):
+            try:
+                body = httpx.post(f"http://127.0.0.1:{port}/graphql", json=readme_example_body(), timeout=5).json()
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert body is not None, "parley serve did not start"
+        assert "errors" not in body, body
+        edges = body["data"]["conversations"]["edges"]
+        assert len(edges) == 3 and all(e["node"]["customer"]["name"] for e in edges)
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=10)
+    assert f"http://127.0.0.1:{port}/graphql" in output
