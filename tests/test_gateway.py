@@ -174,3 +174,18 @@ async def test_the_inbox_pages_through_every_conversation_once(gateway: Gateway)
             break
         after = page["pageInfo"]["endCursor"]
     assert sorted(seen) == sorted(created)
+
+
+async def test_repeated_queries_hit_the_parser_and_validation_caches(gateway: Gateway) -> None:
+    from strawberry.extensions.parser_cache import _get_parse_cache
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    from gateway.schema import CACHE_SIZE
+
+    query = "query CacheProbe { providers { name } }"
+    await gateway.data(query)
+    parsed, validated = _get_parse_cache(CACHE_SIZE).cache_info(), _get_validate_cache(CACHE_SIZE).cache_info()
+    for _ in range(3):
+        await gateway.data(query)
+    assert _get_parse_cache(CACHE_SIZE).cache_info().hits - parsed.hits == 3
+    assert _get_validate_cache(CACHE_SIZE).cache_info().hits - validated.hits == 3
