@@ -1,6 +1,7 @@
 """Shared HTTP boundary for adapters: timeouts, retries, and translation into `ProviderError`s.
 
-Retries: idempotent calls are retried on connection failures, timeouts, 502/503/504 and 429; a
+Retries: idempotent calls are retried on connection failures, 502/503/504 and 429 (never on a
+timeout, so a caller hears of a slow vendor within one timeout); a
 non-idempotent call (creating, sending) is retried only on 429, which the vendor answers before
 doing anything. A Retry-After longer than `MAX_RETRY_WAIT` is not waited for: the caller gets
 `RateLimitedError` with `retry_after` and decides.
@@ -63,8 +64,8 @@ async def send(
             async with asyncio.timeout(_deadline(client)):
                 response = await client.send(request)
         except (httpx.TimeoutException, TimeoutError) as exc:
-            if not idempotent or last:
-                raise ProviderTimeoutError("no answer within the timeout", provider=provider) from exc
+            # Not retried: a caller waiting on a slow vendor should hear so within one timeout.
+            raise ProviderTimeoutError("no answer within the timeout", provider=provider) from exc
         except httpx.TransportError as exc:
             if not idempotent or last:
                 raise ProviderUnavailableError(f"cannot reach the vendor ({type(exc).__name__})", provider=provider) from exc

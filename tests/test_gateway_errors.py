@@ -135,3 +135,32 @@ async def test_too_deep_a_query_is_refused(gateway: Gateway) -> None:
     deep = "{ conversations { edges { node { " + "lastMessage { conversation { " * 6 + "id" + " } }" * 6 + " } } } }"
     body = await gateway.execute(deep)
     assert "exceeds maximum operation depth" in body["errors"][0]["message"]
+
+
+async def test_one_provider_down_still_returns_the_others_and_one_coded_error() -> None:
+    from gateway.app import create_app
+    from gateway.settings import ProviderSettings, Settings
+
+    from .conftest import SB_BASE, SB_CREDENTIALS, hooks_client, sandbox_app
+
+    up, down = sandbox_app(demo_conversations=3), sandbox_app(demo_conversations=3)
+    settings = Settings(
+        providers=(ProviderSettings("up", "socialboards", SB_BASE, SB_CREDENTIALS),
+                   ProviderSettings("down", "socialboards", SB_BASE, SB_CREDENTIALS)),
+        upstream_timeout=0.5, graphiql=False,
+    )
+    app = create_app(settings, transports={"up": httpx.ASGITransport(app=up), "down": httpx.ASGITransport(app=down)})
+    query = "{ conversations(first: 10) { edges { node { provider } } pageInfo { hasNextPage } } }"
+    async with app.router.lifespan_context(app), hooks_client(down) as hooks:
+        await hooks.post("/_sandbox/faults", json={"status": 503, "times": None})
+        gateway = Gateway(app, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test"))
+        body = await gateway.execute(query)
+        await hooks.delete("/_sandbox/faults")
+        after_recovery = await gateway.data(query)
+    error = only_error(body)
+    assert (error["extensions"]["code"], error["extensions"]["provider"], error["path"]) == (
+        "PROVIDER_UNAVAILABLE", "down", ["conversations"])
+    providers = [e["node"]["provider"] for e in body["data"]["conversations"]["edges"]]
+    assert providers == ["up"] * 3
+    assert body["data"]["conversations"]["pageInfo"]["hasNextPage"] is True
+    assert sorted(e["node"]["provider"] for e in after_recovery["conversations"]["edges"]) == ["down"] * 3 + ["up"] * 3
