@@ -84,16 +84,25 @@ def _merge(
     emitted: dict[str, int] = {}
     items: list[tuple[Conversation, str]] = []
     for _, name, index in merged:
-        if len(items) == first:
+        if len(items) == first or _used_up_with_more(pages, emitted):
             break
         page = pages[name]
         positions[name] = page.cursors[index]
         emitted[name] = index + 1
         items.append((page.items[index], _encode(positions, done | _finished(pages, emitted), order)))
+    for name, page in pages.items():
+        if _used_up_with_more({name: page}, emitted):
+            positions[name] = page.next_cursor
     finished = done | _finished(pages, emitted)
     more = pending or any(name not in finished for name in pages)
     end = _encode(positions, finished, order) if more or items else None
     return InboxPage(items=items, has_next=more, end_cursor=end, failures=failures)
+
+
+def _used_up_with_more(pages: dict[str, Page[Conversation]], emitted: dict[str, int]) -> bool:
+    """A page shorter than `first` that has more: that provider's next items may sort before anything
+    still in the merge, so the merge stops there and the provider resumes from its `next_cursor`."""
+    return any(page.next_cursor is not None and emitted.get(name, 0) == len(page.items) for name, page in pages.items())
 
 
 def _finished(pages: dict[str, Page[Conversation]], emitted: dict[str, int]) -> set[str]:

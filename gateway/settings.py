@@ -74,7 +74,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         providers=tuple(providers),
         host=str(env.get("PARLEY_HOST") or server.get("host") or DEFAULT_HOST),
-        port=_int("PARLEY_PORT / server.port", env.get("PARLEY_PORT") or server.get("port") or DEFAULT_PORT),
+        port=_port("PARLEY_PORT / server.port", env.get("PARLEY_PORT") or server.get("port") or DEFAULT_PORT),
         graphiql=_bool("PARLEY_GRAPHIQL / server.graphiql", env.get("PARLEY_GRAPHIQL", server.get("graphiql", True))),
         upstream_timeout=_seconds(
             "PARLEY_UPSTREAM_TIMEOUT / server.upstream_timeout",
@@ -95,7 +95,11 @@ def _read_toml(env: Mapping[str, str]) -> dict[str, Any]:
             raise SettingsError(f"PARLEY_CONFIG: no such file {str(path)!r}")
         return {}
     try:
-        return tomllib.loads(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: cannot read the configuration ({exc})") from exc
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{path}: not valid TOML ({exc})") from exc
 
@@ -180,6 +184,13 @@ def _int(setting: str, value: Any) -> int:
         raise SettingsError(f"{setting}: expected a whole number, got {value!r}") from None
     if number < 0:
         raise SettingsError(f"{setting}: must not be negative")
+    return number
+
+
+def _port(setting: str, value: Any) -> int:
+    number = _int(setting, value)
+    if number > 65535:
+        raise SettingsError(f"{setting}: expected a port number up to 65535, got {number}")
     return number
 
 

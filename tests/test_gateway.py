@@ -189,3 +189,16 @@ async def test_repeated_queries_hit_the_parser_and_validation_caches(gateway: Ga
         await gateway.data(query)
     assert _get_parse_cache(CACHE_SIZE).cache_info().hits - parsed.hits == 3
     assert _get_validate_cache(CACHE_SIZE).cache_info().hits - validated.hits == 3
+
+
+async def test_queries_work_over_get(gateway: Gateway) -> None:
+    response = await gateway.client.get(
+        "/graphql", params={"query": "{ providers { name } }"}, headers={"accept": "application/json"}
+    )
+    assert response.status_code == 200 and response.json() == {"data": {"providers": [{"name": "sb"}]}}
+
+
+async def test_mutations_are_refused_over_get(gateway: Gateway) -> None:
+    query = 'mutation { closeConversation(id: "x") { __typename } }'
+    response = await gateway.client.get("/graphql", params={"query": query}, headers={"accept": "application/json"})
+    assert response.status_code == 400
