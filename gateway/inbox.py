@@ -62,7 +62,7 @@ async def list_inbox(
             raise result
         else:
             pages[provider.name] = result
-    return _merge(pages, positions, done, order=order, first=first, failures=failures, pending=len(failures) > 0)
+    return _merge(pages, positions, done, order=order, first=first, failures=failures)
 
 
 def _merge(
@@ -73,7 +73,6 @@ def _merge(
     order: SortOrder,
     first: int,
     failures: list[ProviderError],
-    pending: bool,
 ) -> InboxPage:
     descending = order in (SortOrder.UPDATED_DESC, SortOrder.CREATED_DESC)
     streams = [
@@ -94,7 +93,7 @@ def _merge(
         if _used_up_with_more({name: page}, emitted):
             positions[name] = page.next_cursor
     finished = done | _finished(pages, emitted)
-    more = pending or any(name not in finished for name in pages)
+    more = bool(failures) or any(name not in finished for name in pages)
     end = _encode(positions, finished, order) if more or items else None
     return InboxPage(items=items, has_next=more, end_cursor=end, failures=failures)
 

@@ -100,6 +100,10 @@ class ConversationFilter:
     updated_after: datetime | None = None
     updated_before: datetime | None = None
 
+    def selects(self, provider: str, vendor: str) -> bool:
+        """Whether the `providers` / `vendors` parts of the filter admit this provider."""
+        return (self.providers is None or provider in self.providers) and (self.vendors is None or vendor in self.vendors)
+
     def to_model(self) -> m.ConversationFilter:
         return m.ConversationFilter(
             status=tuple(self.status) if self.status is not None else None,

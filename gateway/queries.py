@@ -38,15 +38,12 @@ def provider_named(info: Info, name: str, *, argument: str = "provider") -> Prov
 
 
 def selected_providers(providers: Mapping[str, ProviderModel], filter: ConversationFilter | None) -> list[ProviderModel]:
-    chosen = list(providers.values())
-    if filter and filter.providers is not None:
-        unknown = sorted(set(filter.providers) - set(providers))
-        if unknown:
-            raise client_error(f"filter.providers: unknown provider(s) {', '.join(unknown)}", field="filter.providers")
-        chosen = [p for p in chosen if p.name in filter.providers]
-    if filter and filter.vendors is not None:
-        chosen = [p for p in chosen if p.vendor in filter.vendors]
-    return chosen
+    if filter is None:
+        return list(providers.values())
+    unknown = sorted(set(filter.providers or ()) - set(providers))
+    if unknown:
+        raise client_error(f"filter.providers: unknown provider(s) {', '.join(unknown)}", field="filter.providers")
+    return [p for p in providers.values() if filter.selects(p.name, p.vendor)]
 
 
 async def load_conversation(info: Info, provider: str, remote_id: str) -> Conversation:

@@ -7,8 +7,6 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from providers import Conversation as ConversationModel
-
 from .context import Info
 from .errors import ErrorCode, client_error
 from .events import CursorError, Event, EventKind, SubscriberOverflow
@@ -65,11 +63,14 @@ class Subscription:
         self, info: Info, filter: ConversationFilter | None = None, since: str | None = None
     ) -> AsyncGenerator[ConversationChangedEvent, None]:
         _check_providers(info, filter.providers if filter else None)
+        model_filter = filter.to_model() if filter else None
         async for event in _events(info, since):
             conversation = event.conversation
             if event.kind is not EventKind.CONVERSATION_CHANGED or conversation is None:
                 continue
-            if filter is not None and not _matches(filter, conversation):
+            if filter is not None and not filter.selects(conversation.provider, conversation.vendor):
+                continue
+            if model_filter is not None and not model_filter.matches(conversation):
                 continue
             yield ConversationChangedEvent(cursor=event.cursor, conversation=Conversation.from_model(conversation))
 
@@ -78,11 +79,3 @@ def _check_providers(info: Info, names: list[str] | None) -> None:
     unknown = sorted(set(names or ()) - set(info.context.providers))
     if unknown:
         raise client_error(f"providers: unknown provider(s) {', '.join(unknown)}", field="providers")
-
-
-def _matches(filter: ConversationFilter, c: ConversationModel) -> bool:
-    if filter.providers is not None and c.provider not in filter.providers:
-        return False
-    if filter.vendors is not None and c.vendor not in filter.vendors:
-        return False
-    return filter.to_model().matches(c)

@@ -117,7 +117,7 @@ class Message(relay.Node):
             channel=msg.channel,
             created_at=msg.created_at,
             imported=msg.imported,
-            vendor_data=dict(msg.vendor_data),
+            vendor_data=msg.vendor_data,
             _model=msg,
         )
 
@@ -195,7 +195,7 @@ class Conversation(relay.Node):
             updated_at=c.updated_at,
             last_message_at=c.last_message_at,
             message_count=c.message_count,
-            vendor_data=dict(c.vendor_data),
+            vendor_data=c.vendor_data,
             _model=c,
         )
 
