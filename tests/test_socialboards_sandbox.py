@@ -519,12 +519,6 @@ async def test_faults_match_path_first_come_first_served_and_clear(api: httpx.As
     assert data(await api.post("/tickets/list")) == []
 
 
-async def test_fault_bodies_are_validated(api: httpx.AsyncClient) -> None:
-    assert "between 400 and 599" in error(await api.post("/_sandbox/faults", json={"status": 200}), 400, 1)
-    error(await api.post("/_sandbox/faults", json={}), 400, 1)
-    error(await api.post("/_sandbox/faults", json={"status": 500, "times": 0}), 400, 1)
-
-
 async def test_request_log_records_vendor_calls_with_query_and_body() -> None:
     async with sandbox_client() as client:
         await login(client)
@@ -685,7 +679,8 @@ async def test_clock_endpoint_reports_and_advances_time(api: httpx.AsyncClient) 
     assert (await api.get("/_sandbox/clock")).json() == {"now": T0_TEXT}
     moved = await api.post("/_sandbox/clock", json={"advanceSeconds": 3600})
     assert moved.json() == {"now": "2024-03-01T13:00:00.0000000+00:00"}
-    error(await api.post("/_sandbox/clock", json={"advanceSeconds": -1}), 400, 1)
+    refused = await api.post("/_sandbox/clock", json={"advanceSeconds": -1})
+    assert refused.status_code == 400 and "advanceSeconds" in refused.json()["error"]
 
 
 async def demo_snapshot(seed: int) -> list[Json]:

@@ -23,7 +23,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from ._sandbox_gate import FaultQueue, TokenStore
+from ..sandbox_kit import SandboxControls, SandboxClock
+
+from ._sandbox_gate import TokenStore
 from ._sandbox_input import ConversationDraft, MessageDraft, TicketQuery
 from ._sandbox_model import (
     AGENT_STATUS,
@@ -73,11 +75,8 @@ class Sandbox:
         self.community = community
         self.webhooks = webhooks
         self.rng = random.Random(seed)
-        self.clock_offset = timedelta()
-        self._clock = clock
+        self.controls = SandboxControls(SandboxClock(clock))
         self.tokens = TokenStore(*credentials, token_ttl, self.now)
-        self.faults = FaultQueue()
-        self.requests: list[JsonDict] = []
         self.directory = Directory(self.new_guid)
         self.conversations: dict[int, Conversation] = {}
         self.queue: list[int] = []
@@ -87,7 +86,7 @@ class Sandbox:
     # -- identity and time -------------------------------------------------------------------------
 
     def now(self) -> datetime:
-        return self._clock() + self.clock_offset
+        return self.controls.clock.now()
 
     def new_guid(self) -> str:
         # Seeded, so demo data and the users a test creates are the same on every run.

@@ -13,7 +13,8 @@ decided in docs/socialboards.md for the parts the vendor leaves undocumented:
 
 Every vendor response uses the ``{"data", "errorCode", "errorText"}`` envelope; the error catalogue is
 in ``_sandbox_model``, the rules the docs leave open in ``_sandbox_state``, the webhook shapes in
-``_sandbox_webhooks`` and the fault bodies in ``_sandbox_gate``. State lives on
+``_sandbox_webhooks`` and the fault bodies in ``_sandbox_gate`` (the gate itself, fault injection, the request log and the
+clock hooks are ``providers/sandbox_kit.py``). State lives on
 ``app.state.sandbox`` and is built here, not in a lifespan, because httpx's ASGITransport runs none.
 """
 
@@ -34,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from ._sandbox_demo import seed_demo
-from ._sandbox_gate import OAuthError, VendorGate, parse_fault
+from ._sandbox_gate import OAuthError, bearer_auth, render_fault
 from ._sandbox_input import (
     MAX_MESSAGES_TAKE,
     as_object,
@@ -102,12 +103,12 @@ def create_app(
     # The docs' only absolute URL is https://api.socialboards.com/token, so with a prefix the token
     # endpoint answers both at the host root and under the prefix.
     api: list[BaseRoute] = [token, Mount(root, routes=[token, *VENDOR_ROUTES])] if root else [token, *VENDOR_ROUTES]
-    routes = [*SANDBOX_ROUTES, *api]
+    controls = sandbox.controls
+    routes = [*SANDBOX_ROUTES, *controls.routes(SANDBOX_ROOT, format_time), *api]
     gate = Middleware(
-        VendorGate,
-        requests=sandbox.requests,
-        faults=sandbox.faults,
-        tokens=sandbox.tokens,
+        controls.gate,
+        render_error=render_fault,
+        authenticate=bearer_auth(sandbox.tokens),
         public_paths=frozenset({"/token", f"{root}/token"}),
         sandbox_root=SANDBOX_ROOT,
     )
@@ -296,55 +297,8 @@ async def customer_message(request: Request) -> Response:
     return envelope(message_json(message))
 
 
-async def add_fault(request: Request) -> Response:
-    faults = _sandbox(request).faults
-    faults.faults.append(parse_fault(await _json(request)))
-    return list_faults(request)
-
-
-async def clear_faults(request: Request) -> Response:
-    _sandbox(request).faults.faults.clear()
-    return list_faults(request)
-
-
-def list_faults(request: Request) -> Response:
-    return JSONResponse({"faults": [fault.to_json() for fault in _sandbox(request).faults.faults]})
-
-
-async def get_faults(request: Request) -> Response:
-    return list_faults(request)
-
-
-async def get_requests(request: Request) -> Response:
-    return JSONResponse({"requests": _sandbox(request).requests})
-
-
-async def clear_requests(request: Request) -> Response:
-    _sandbox(request).requests.clear()
-    return JSONResponse({"requests": []})
-
-
-async def get_clock(request: Request) -> Response:
-    return JSONResponse({"now": format_time(_sandbox(request).now())})
-
-
-async def advance_clock(request: Request) -> Response:
-    seconds = as_object(await _json(request), "body").get("advanceSeconds")
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-        raise invalid(f"body.advanceSeconds must be a number of seconds >= 0, got {seconds!r}")
-    _sandbox(request).clock_offset += timedelta(seconds=seconds)
-    return await get_clock(request)
-
-
 SANDBOX_CONVERSATION = f"{SANDBOX_ROOT}/conversations/{{id}}"
 SANDBOX_ROUTES = [
     Route(f"{SANDBOX_CONVERSATION}/agent-reply", agent_reply, methods=["POST"]),
     Route(f"{SANDBOX_CONVERSATION}/customer-message", customer_message, methods=["POST"]),
-    Route(f"{SANDBOX_ROOT}/faults", add_fault, methods=["POST"]),
-    Route(f"{SANDBOX_ROOT}/faults", get_faults, methods=["GET"]),
-    Route(f"{SANDBOX_ROOT}/faults", clear_faults, methods=["DELETE"]),
-    Route(f"{SANDBOX_ROOT}/requests", get_requests, methods=["GET"]),
-    Route(f"{SANDBOX_ROOT}/requests", clear_requests, methods=["DELETE"]),
-    Route(f"{SANDBOX_ROOT}/clock", get_clock, methods=["GET"]),
-    Route(f"{SANDBOX_ROOT}/clock", advance_clock, methods=["POST"]),
 ]
