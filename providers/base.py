@@ -40,7 +40,20 @@ class Capability(enum.Enum):
     PAGE_URL = "PAGE_URL"
     CLOSE = "CLOSE"
     QUEUE_INFO = "QUEUE_INFO"
+    CLAIM = "CLAIM"  # first agent wins: assigning an owned conversation to another agent is a conflict
+    # Filters the vendor applies itself (pushed down); others are applied after fetching, within a bound.
     FILTER_STATUS = "FILTER_STATUS"
+    FILTER_PRIORITY = "FILTER_PRIORITY"
+    FILTER_CHANNEL = "FILTER_CHANNEL"
+    FILTER_TAGS = "FILTER_TAGS"
+    FILTER_ASSIGNEE = "FILTER_ASSIGNEE"
+    FILTER_QUEUE = "FILTER_QUEUE"
+    FILTER_IDS = "FILTER_IDS"
+    FILTER_CAMPAIGN = "FILTER_CAMPAIGN"
+    FILTER_SEARCH = "FILTER_SEARCH"
+    FILTER_ACTIVE = "FILTER_ACTIVE"
+    FILTER_CREATED_AFTER = "FILTER_CREATED_AFTER"
+    FILTER_CREATED_BEFORE = "FILTER_CREATED_BEFORE"
     FILTER_UPDATED_AFTER = "FILTER_UPDATED_AFTER"
     FILTER_UPDATED_BEFORE = "FILTER_UPDATED_BEFORE"
 

@@ -151,6 +151,7 @@ class Conversation:
     active: bool | None = None
     last_message_at: datetime | None = None
     message_count: int | None = None
+    last_message: Message | None = None  # set when the vendor returns it inline with the conversation
     vendor_data: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -225,16 +226,65 @@ class ConversationChanges:
 
 @dataclass(frozen=True, slots=True)
 class ConversationFilter:
-    """Filters a provider applies to `list_conversations`; `None` means no constraint."""
+    """Filters a provider applies to `list_conversations`; `None` means no constraint.
+
+    Tuples mean "any of". `search` is a case-insensitive substring of the customer's name or the
+    latest message's text. `tags` matches a conversation carrying any of the tags. Time bounds are
+    exclusive. `remote_ids` are the vendor's conversation ids.
+    """
 
     status: tuple[ConversationStatus, ...] | None = None
+    priority: tuple[Priority, ...] | None = None
+    channel: tuple[Channel, ...] | None = None
+    tags: tuple[str, ...] | None = None
+    assignee_id: str | None = None
+    queue_ids: tuple[str, ...] | None = None
+    remote_ids: tuple[str, ...] | None = None
+    campaign: str | None = None
+    search: str | None = None
+    active: bool | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
     updated_after: datetime | None = None
     updated_before: datetime | None = None
 
+    def is_empty(self) -> bool:
+        return all(getattr(self, name) is None for name in self.__slots__)
+
     def matches(self, conversation: Conversation) -> bool:
-        if self.status is not None and conversation.status not in self.status:
-            return False
-        updated = conversation.updated_at
-        if self.updated_after is not None and (updated is None or updated <= self.updated_after):
-            return False
-        return self.updated_before is None or (updated is not None and updated < self.updated_before)
+        """Whether the conversation passes every constraint (for filtering after fetching)."""
+        c = conversation
+        checks = (
+            self.status is None or c.status in self.status,
+            self.priority is None or c.priority in self.priority,
+            self.channel is None or c.channel in self.channel,
+            self.tags is None or not set(self.tags).isdisjoint(c.tags),
+            self.assignee_id is None or (c.assignee is not None and c.assignee.id == self.assignee_id),
+            self.queue_ids is None or (c.queue is not None and c.queue.id in self.queue_ids),
+            self.remote_ids is None or c.remote_id in self.remote_ids,
+            self.campaign is None or (c.campaign is not None and _same_campaign(c.campaign, self.campaign)),
+            self.search is None or _found(self.search, c),
+            self.active is None or c.active == self.active,
+            _within(c.created_at, self.created_after, self.created_before),
+            _within(c.updated_at, self.updated_after, self.updated_before),
+        )
+        return all(checks)
+
+
+def _same_campaign(campaign: Campaign, wanted: str) -> bool:
+    return wanted == campaign.id or (campaign.name is not None and wanted.casefold() == campaign.name.casefold())
+
+
+def _found(needle: str, conversation: Conversation) -> bool:
+    needle = needle.casefold()
+    name = conversation.customer.name if conversation.customer is not None else None
+    text = conversation.last_message.text if conversation.last_message is not None else None
+    return any(value is not None and needle in value.casefold() for value in (name, text))
+
+
+def _within(moment: datetime | None, after: datetime | None, before: datetime | None) -> bool:
+    if after is None and before is None:
+        return True
+    if moment is None:
+        return False
+    return (after is None or moment > after) and (before is None or moment < before)
