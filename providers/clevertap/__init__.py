@@ -1,0 +1,1 @@
+"""CleverTap-style Conversations (docs/clevertap-api.md) adapter and sandbox."""
