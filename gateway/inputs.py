@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -92,11 +93,24 @@ class UpdateConversationInput:
         )
 
 
-@strawberry.input
+@strawberry.input(description="All given parts must hold; a list means any of its values.")
 class ConversationFilter:
     providers: list[str] | None = None
     vendors: list[str] | None = None
     status: list[ConversationStatus] | None = None  # type: ignore[valid-type]
+    priority: list[Priority] | None = None  # type: ignore[valid-type]
+    channel: list[Channel] | None = None  # type: ignore[valid-type]
+    tags: list[str] | None = strawberry.field(default=None, description="Conversations carrying any of these tags.")
+    assignee_id: str | None = None
+    queue_id: list[str] | None = None
+    remote_id: list[str] | None = strawberry.field(default=None, description="The vendor's own conversation ids.")
+    campaign: str | None = strawberry.field(default=None, description="Campaign id or name (CleverTap).")
+    search: str | None = strawberry.field(
+        default=None, description="Case-insensitive text in the customer's name or the latest message."
+    )
+    active: bool | None = strawberry.field(default=None, description="Inside the vendor's 24-hour reply window.")
+    created_after: datetime | None = None
+    created_before: datetime | None = None
     updated_after: datetime | None = None
     updated_before: datetime | None = None
 
@@ -105,8 +119,22 @@ class ConversationFilter:
         return (self.providers is None or provider in self.providers) and (self.vendors is None or vendor in self.vendors)
 
     def to_model(self) -> m.ConversationFilter:
+        def many(values: list[Any] | None) -> tuple[Any, ...] | None:
+            return tuple(values) if values is not None else None
+
         return m.ConversationFilter(
-            status=tuple(self.status) if self.status is not None else None,
+            status=many(self.status),
+            priority=many(self.priority),
+            channel=many(self.channel),
+            tags=many(self.tags),
+            assignee_id=self.assignee_id,
+            queue_ids=many(self.queue_id),
+            remote_ids=many(self.remote_id),
+            campaign=self.campaign,
+            search=self.search,
+            active=self.active,
+            created_after=self.created_after,
+            created_before=self.created_before,
             updated_after=self.updated_after,
             updated_before=self.updated_before,
         )

@@ -213,6 +213,9 @@ class Conversation(relay.Node):
 
     @strawberry.field
     async def last_message(self, info: Info) -> Message | None:
+        inline = self._model.last_message
+        if inline is not None:  # the vendor sent it with the conversation: no extra call
+            return Message.from_model(inline)
         msg = await info.context.loaders.last_message.load((self.provider, self.remote_id))
         return Message.from_model(msg) if msg is not None else None
 
