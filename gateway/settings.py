@@ -9,8 +9,10 @@ This is the only module that reads the environment. A bad setting fails at start
     [embedded]          demo_conversations (used when no provider is configured)
 
 Environment: PARLEY_CONFIG (path, default ./parley.toml when present), PARLEY_HOST, PARLEY_PORT,
-PARLEY_GRAPHIQL, PARLEY_DEMO_CONVERSATIONS, PARLEY_UPSTREAM_TIMEOUT, and for one Socialboards account without a file:
-PARLEY_SOCIALBOARDS_BASE_URL, PARLEY_SOCIALBOARDS_CLIENT_ID, PARLEY_SOCIALBOARDS_REFRESH_TOKEN.
+PARLEY_GRAPHIQL, PARLEY_DEMO_CONVERSATIONS, PARLEY_UPSTREAM_TIMEOUT, and for one account per vendor without
+a file: PARLEY_<VENDOR>_BASE_URL plus PARLEY_<VENDOR>_<OPTION> for the vendor's options (e.g.
+PARLEY_INFOBIP_API_KEY, PARLEY_CLEVERTAP_ACCOUNT_ID) and PARLEY_<VENDOR>_WEBHOOK_SECRET; the provider is
+named after the vendor. Infobip's `senders` in the environment is `CHANNEL=address,CHANNEL=address`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from providers.registry import VENDOR_OPTIONS
+from providers.registry import OPTION_TYPES, VENDOR_OPTIONS
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -66,8 +68,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     config = _read_toml(env)
     server = _table(config, "server")
     providers = [_provider(name, table, env) for name, table in _table(config, "providers").items()]
-    if env.get("PARLEY_SOCIALBOARDS_BASE_URL"):
-        providers.append(_socialboards_from_env(env))
+    providers.extend(_from_environment(vendor, env) for vendor in VENDOR_OPTIONS if env.get(_var(vendor, "base_url")))
     names = [p.name for p in providers]
     if len(names) != len(set(names)):
         raise SettingsError(f"providers: duplicate provider names in {names}")
@@ -129,18 +130,38 @@ def _provider(name: str, table: Any, env: Mapping[str, str]) -> ProviderSettings
     return ProviderSettings(name, vendor, base_url, _check_options(where, vendor, options), secret)
 
 
-def _socialboards_from_env(env: Mapping[str, str]) -> ProviderSettings:
-    options = {
-        "client_id": env.get("PARLEY_SOCIALBOARDS_CLIENT_ID"),
-        "refresh_token": env.get("PARLEY_SOCIALBOARDS_REFRESH_TOKEN"),
-    }
-    for key, value in options.items():
-        if not value:
-            raise SettingsError(f"PARLEY_SOCIALBOARDS_{key.upper()}: required when PARLEY_SOCIALBOARDS_BASE_URL is set")
-    base_url = _url("PARLEY_SOCIALBOARDS_BASE_URL", env["PARLEY_SOCIALBOARDS_BASE_URL"])
-    return ProviderSettings(
-        "socialboards", "socialboards", base_url, options, env.get("PARLEY_SOCIALBOARDS_WEBHOOK_SECRET") or None
-    )
+def _var(vendor: str, option: str) -> str:
+    return f"PARLEY_{vendor.upper()}_{option.upper()}"
+
+
+def _from_environment(vendor: str, env: Mapping[str, str]) -> ProviderSettings:
+    required, optional = VENDOR_OPTIONS[vendor]
+    options: dict[str, Any] = {}
+    for key in required:
+        if not env.get(_var(vendor, key)):
+            raise SettingsError(f"{_var(vendor, key)}: required when {_var(vendor, 'base_url')} is set")
+        options[key] = env[_var(vendor, key)]
+    for key in optional:
+        if env.get(_var(vendor, key)):
+            options[key] = _from_text(_var(vendor, key), key, env[_var(vendor, key)])
+    base_url = _url(_var(vendor, "base_url"), env[_var(vendor, "base_url")])
+    where = f"environment PARLEY_{vendor.upper()}_*"
+    return ProviderSettings(vendor, vendor, base_url, _check_options(where, vendor, options),
+                            env.get(_var(vendor, "webhook_secret")) or None)
+
+
+def _from_text(setting: str, key: str, text: str) -> Any:
+    kind = OPTION_TYPES.get(key, str)
+    if kind is bool:
+        return _bool(setting, text)
+    if kind is int:
+        return _int(setting, text)
+    if kind is dict:
+        pairs = [item.partition("=") for item in text.split(",") if item.strip()]
+        if any(not sep or not k.strip() or not v.strip() for k, sep, v in pairs):
+            raise SettingsError(f"{setting}: expected KEY=value pairs separated by commas, got {text!r}")
+        return {k.strip(): v.strip() for k, _, v in pairs}
+    return text
 
 
 def _check_options(where: str, vendor: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -151,7 +172,19 @@ def _check_options(where: str, vendor: str, options: dict[str, Any]) -> dict[str
     unknown = sorted(set(options) - set(required) - set(optional))
     if unknown:
         raise SettingsError(f"{where}: unknown option(s) {', '.join(unknown)} for vendor {vendor}")
+    for key, value in options.items():
+        kind = OPTION_TYPES.get(key, str)
+        wrong = isinstance(value, bool) and kind is not bool
+        if wrong or not isinstance(value, kind):
+            raise SettingsError(f"{where}.{key}: expected {_KIND_NAMES[kind]}, got {type(value).__name__}")
+        if kind is dict and not all(isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()):
+            raise SettingsError(f"{where}.{key}: expected a table of names to non-empty strings")
+        if kind is int and value < 1:
+            raise SettingsError(f"{where}.{key}: must be at least 1")
     return options
+
+
+_KIND_NAMES = {str: "a string", bool: "true or false", int: "a whole number", dict: "a table"}
 
 
 def _from_env(setting: str, variable: Any, env: Mapping[str, str]) -> str:

@@ -18,11 +18,27 @@ def _socialboards(**kw: Any) -> Provider:
     return SocialboardsProvider(**kw)
 
 
-VENDORS: dict[str, ProviderFactory] = {"socialboards": _socialboards}
+def _infobip(**kw: Any) -> Provider:
+    from .infobip.provider import InfobipProvider
+
+    return InfobipProvider(**kw)
+
+
+def _clevertap(**kw: Any) -> Provider:
+    from .clevertap.provider import CleverTapProvider
+
+    return CleverTapProvider(**kw)
+
+
+VENDORS: dict[str, ProviderFactory] = {"socialboards": _socialboards, "infobip": _infobip, "clevertap": _clevertap}
 VENDOR_OPTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # vendor: (required options, optional options)
     "socialboards": (("client_id", "refresh_token"), ("token_url",)),
+    "infobip": (("api_key",), ("senders", "create_missing_tags")),
+    "clevertap": (("account_id", "passcode"), ("agent_email", "max_concurrency")),
 }
+# Options that are not strings; everything else is a non-empty string.
+OPTION_TYPES: dict[str, type] = {"senders": dict, "create_missing_tags": bool, "max_concurrency": int}
 
 
 def vendor_names() -> tuple[str, ...]:

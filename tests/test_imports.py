@@ -5,7 +5,9 @@
 - a `mapping.py` imports no httpx;
 - a vendor's sandbox modules (`sandbox.py`, `_sandbox*.py`) import nothing from that vendor's
   client/mapping/provider, and those import nothing from the sandbox modules, directly or through
-  another module of the same vendor.
+  another module of the same vendor;
+- the shared sandbox kit (`providers/sandbox_kit.py`) is for sandboxes only: no adapter module uses it,
+  and it imports no vendor package.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKED = ("providers", "gateway")
+SANDBOX_KIT = "providers.sandbox_kit"
 ADAPTER = ("client", "mapping", "provider")
 
 
@@ -146,6 +149,13 @@ def violations(modules: Mapping[str, set[str]]) -> list[Violation]:
             for name, via in reachable_in_vendor(module, modules).items():
                 if is_sandbox(name):
                     found.add(Violation(module, name, f"adapter imports its sandbox (via {via})"))
+            for via in (module, *reachable_in_vendor(module, modules)):
+                if any(within(name, SANDBOX_KIT) for name in modules.get(via, ())):
+                    found.add(Violation(module, SANDBOX_KIT, f"adapter uses the sandbox kit (via {via})"))
+        if within(module, SANDBOX_KIT):
+            for name in imported:
+                if any(within(name, v) for v in vendors):
+                    found.add(Violation(module, name, "the sandbox kit imports a vendor"))
     return sorted(found)
 
 
@@ -286,6 +296,20 @@ def test_checker_catches_an_adapter_importing_its_sandbox() -> None:
         "providers.acme._sandbox_model",
         "adapter imports its sandbox (via providers.acme.client)",
     ) in broken
+
+
+def test_checker_catches_an_adapter_using_the_sandbox_kit_and_the_kit_using_a_vendor() -> None:
+    modules = synthetic(
+        providers__acme__client="from .helpers import gate\n",
+        providers__acme__helpers="from ..sandbox_kit import VendorGate\n",
+        providers__acme__sandbox="from ..sandbox_kit import SandboxControls\n",
+        providers__sandbox_kit="from providers.acme import mapping\n",
+        providers__acme__mapping="import enum\n",
+    )
+    broken = rules_broken(modules)
+    assert ("providers.acme.client", SANDBOX_KIT, "adapter uses the sandbox kit (via providers.acme.helpers)") in broken
+    assert ("providers.sandbox_kit", "providers.acme.mapping", "the sandbox kit imports a vendor") in broken
+    assert not any(module == "providers.acme.sandbox" for module, _, _ in broken)
 
 
 def test_checker_allows_sandbox_and_adapter_to_share_neutral_modules() -> None:

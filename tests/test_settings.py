@@ -139,7 +139,7 @@ def test_one_socialboards_account_from_env_alone() -> None:
 
 def test_unknown_vendor_is_named(tmp_path: Path) -> None:
     env = config(tmp_path, '[providers.acme]\nvendor = "zendesk"\nbase_url = "https://acme.example.test"\n')
-    with pytest.raises(SettingsError, match=r"providers\.acme\.vendor: expected one of socialboards, got 'zendesk'"):
+    with pytest.raises(SettingsError, match=r"providers\.acme\.vendor: expected one of socialboards, infobip, clevertap, got 'zendesk'"):
         load_settings(env)
 
 
@@ -304,3 +304,84 @@ def test_error_messages_do_not_contain_credentials(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(env)
     assert "fake-secret-value" not in str(caught.value)
+
+
+INFOBIP_AND_CLEVERTAP = """
+[providers.acme-ib]
+vendor = "infobip"
+base_url = "https://xyz.api.infobip.test"
+api_key_env = "IB_KEY"
+create_missing_tags = false
+senders = { WHATSAPP = "447860099299" }
+
+[providers.acme-ct]
+vendor = "clevertap"
+base_url = "https://eu1.api.clevertap.test"
+account_id = "948-4KK-444Z"
+passcode_env = "CT_PASSCODE"
+max_concurrency = 10
+"""
+
+
+def test_infobip_and_clevertap_options_from_the_file(tmp_path: Path) -> None:
+    env = config(tmp_path, INFOBIP_AND_CLEVERTAP) | {"IB_KEY": "fake-key", "CT_PASSCODE": "fake-pass"}
+    by_name = {p.name: p for p in load_settings(env).providers}
+    assert by_name["acme-ib"].options == {
+        "api_key": "fake-key",
+        "create_missing_tags": False,
+        "senders": {"WHATSAPP": "447860099299"},
+    }
+    assert by_name["acme-ct"].options == {"account_id": "948-4KK-444Z", "passcode": "fake-pass", "max_concurrency": 10}
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("create_missing_tags = \"no\"", r"providers\.acme-ib\.create_missing_tags: expected true or false, got str"),
+        ("senders = \"447860099299\"", r"providers\.acme-ib\.senders: expected a table, got str"),
+        ("senders = { SMS = 4478 }", r"providers\.acme-ib\.senders: expected a table of names to non-empty strings"),
+    ],
+)
+def test_wrongly_typed_vendor_options_are_named(tmp_path: Path, line: str, message: str) -> None:
+    text = '[providers.acme-ib]\nvendor = "infobip"\nbase_url = "https://ib.example.test"\napi_key = "k"\n' + line + "\n"
+    with pytest.raises(SettingsError, match=message):
+        load_settings(config(tmp_path, text))
+
+
+def test_max_concurrency_must_be_positive(tmp_path: Path) -> None:
+    text = INFOBIP_AND_CLEVERTAP.replace("max_concurrency = 10", "max_concurrency = 0")
+    with pytest.raises(SettingsError, match=r"providers\.acme-ct\.max_concurrency: must be at least 1"):
+        load_settings(config(tmp_path, text) | {"IB_KEY": "k", "CT_PASSCODE": "p"})
+
+
+def test_each_vendor_can_be_configured_from_the_environment_alone() -> None:
+    env = {
+        "PARLEY_INFOBIP_BASE_URL": "https://xyz.api.infobip.test",
+        "PARLEY_INFOBIP_API_KEY": "fake-key",
+        "PARLEY_INFOBIP_SENDERS": "WHATSAPP=447860099299, SMS=InfoSMS",
+        "PARLEY_INFOBIP_CREATE_MISSING_TAGS": "off",
+        "PARLEY_CLEVERTAP_BASE_URL": "https://eu1.api.clevertap.test",
+        "PARLEY_CLEVERTAP_ACCOUNT_ID": "948-4KK-444Z",
+        "PARLEY_CLEVERTAP_PASSCODE": "fake-pass",
+        "PARLEY_CLEVERTAP_MAX_CONCURRENCY": "5",
+        "PARLEY_CLEVERTAP_WEBHOOK_SECRET": "fake-hook",
+    }
+    by_name = {p.name: p for p in load_settings(env).providers}
+    assert by_name["infobip"] == ProviderSettings(
+        "infobip", "infobip", "https://xyz.api.infobip.test/",
+        {"api_key": "fake-key", "senders": {"WHATSAPP": "447860099299", "SMS": "InfoSMS"}, "create_missing_tags": False},
+    )
+    assert by_name["clevertap"].options == {"account_id": "948-4KK-444Z", "passcode": "fake-pass", "max_concurrency": 5}
+    assert by_name["clevertap"].webhook_secret == "fake-hook"
+
+
+def test_bad_senders_in_the_environment_are_named() -> None:
+    env = {"PARLEY_INFOBIP_BASE_URL": "https://x.test", "PARLEY_INFOBIP_API_KEY": "k", "PARLEY_INFOBIP_SENDERS": "WHATSAPP"}
+    with pytest.raises(SettingsError, match=r"PARLEY_INFOBIP_SENDERS: expected KEY=value pairs"):
+        load_settings(env)
+
+
+def test_a_missing_clevertap_passcode_in_the_environment_is_named() -> None:
+    env = {"PARLEY_CLEVERTAP_BASE_URL": "https://x.test", "PARLEY_CLEVERTAP_ACCOUNT_ID": "a"}
+    with pytest.raises(SettingsError, match=r"PARLEY_CLEVERTAP_PASSCODE: required when PARLEY_CLEVERTAP_BASE_URL is set"):
+        load_settings(env)
