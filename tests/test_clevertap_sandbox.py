@@ -179,7 +179,7 @@ async def test_inbound_reply_creates_a_conversation_with_the_documented_record(a
     assert (record["labels"], record["channel"]) == (["promo", "seasonal"], "whatsapp")
     assert (record["ticket_status"], record["state"], record["agent"]) == ("New", "active", None)
     assert record["message_count"] == 1
-    assert record["last_message"] == {"text": "Hi!", "ts": T0_TS, "direction": "inbound"}
+    assert record["last_message"] == {"id": message["id"], "text": "Hi!", "ts": T0_TS, "direction": "inbound"}
     assert record["created_ts"] == record["updated_ts"] == record["last_user_reply_ts"] == T0_TS
     assert message == {
         "id": message["id"], "conversation_id": record["id"], "direction": "inbound", "type": "text",
@@ -282,7 +282,7 @@ async def test_a_reply_claims_an_unowned_conversation_and_keeps_the_ticket_statu
     assert message["agent"] == {"id": "u_1002", "email": BEN, "name": "Ben Okafor"}
     after = await fetch(api, conversation["id"])
     assert (after["agent"]["email"], after["ticket_status"], after["message_count"]) == (BEN, "Pending", 2)
-    assert after["last_message"] == {"text": "How can I help?", "ts": T0_TS, "direction": "outbound"}
+    assert after["last_message"] == {"id": message["id"], "text": "How can I help?", "ts": T0_TS, "direction": "outbound"}
     assert after["last_user_reply_ts"] == T0_TS
     failed(await claim(api, conversation["id"], ASHA), 409)
     empty = {"id": conversation["id"], "agent": {"email": BEN}, "message": {"type": "text", "text": "  "}}

@@ -164,7 +164,7 @@ def conversation_json(conversation: Conversation, now_ts: int) -> JsonDict:
         "ticket_status": conversation.ticket_status,
         "state": conversation.state(now_ts),
         "agent": agent_json(conversation.agent),
-        "last_message": None if last is None else {"text": last.text, "ts": last.ts, "direction": last.direction},
+        "last_message": None if last is None else {"id": last.id, "text": last.text, "ts": last.ts, "direction": last.direction},
         "last_user_reply_ts": conversation.last_user_reply_ts,
         "created_ts": conversation.created_ts,
         "updated_ts": conversation.updated_ts,

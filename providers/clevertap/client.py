@@ -1,0 +1,198 @@
+"""HTTP for the CleverTap-style Conversations API.
+
+CleverTap publishes no conversations API; the endpoints are the project's own design in CleverTap's
+conventions (docs/clevertap-api.md). The conventions come from:
+- developer.clevertap.com/docs/authentication, /docs/common-api-components (region host, `/1/...json`
+  paths, `X-CleverTap-Account-Id` / `X-CleverTap-Passcode` headers, JSON bodies)
+- developer.clevertap.com/docs/api-errors (status codes; `status: fail` bodies; per-record
+  `unprocessed` entries)
+- developer.clevertap.com/docs/get-events-api (the two-step cursor: a POST answers `cursor`, GETs
+  answer `records` and `next_cursor`)
+- developer.clevertap.com/docs/api-rate-limit (15 concurrent requests per account, else 429 with no
+  Retry-After)
+
+Every request of one client shares one semaphore, so it never has more than `max_concurrency` in
+flight. A 429 is retried by `_http.send` (jittered back-off of about 0.1 s, then 0.2 s; no Retry-After
+needed) while the request keeps its slot, so a saturated account is not sent more work meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from .._http import decode_json, error_for_status, retry_after_seconds, send
+from ..errors import ConflictError, InvalidRequestError, MalformedResponseError, ProviderError, ProviderUnavailableError
+
+LISTING_PATH = "1/conversations.json"
+CONVERSATION_PATH = "1/conversation.json"
+MESSAGES_PATH = "1/conversation/messages.json"
+CLAIM_PATH = "1/conversation/claim.json"
+REPLY_PATH = "1/conversation/reply.json"
+TICKET_STATUS_PATH = "1/conversation/ticket_status.json"
+MAX_BATCH_SIZE = 5000
+DEFAULT_MAX_CONCURRENCY = 15
+ACCOUNT_HEADER = "X-CleverTap-Account-Id"
+PASSCODE_HEADER = "X-CleverTap-Passcode"
+HTTP_LIKE_CODES = frozenset({400, 401, 403, 404, 405, 409, 422, 429, 500, 502, 503, 504})
+SERVER_RECORD_CODE = 555  # "miscellaneous server error" on a record
+
+
+class CleverTapClient:
+    """Authenticated calls; returns the decoded success body or raises a `ProviderError`."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        provider: str,
+        account_id: str,
+        passcode: str,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        self._http = http
+        self._provider = provider
+        self._headers = {ACCOUNT_HEADER: account_id, PASSCODE_HEADER: passcode, "Content-Type": "application/json"}
+        self._slots = asyncio.Semaphore(max_concurrency)
+
+    async def call(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None, idempotent: bool = True
+    ) -> dict[str, Any]:
+        request = self._http.build_request(method, path, params=params, json=json, headers=self._headers)
+        async with self._slots:
+            response = await send(self._http, request, provider=self._provider, idempotent=idempotent)
+            try:
+                return self._unwrap(response)
+            finally:
+                await response.aclose()
+
+    def _unwrap(self, response: httpx.Response) -> dict[str, Any]:
+        status = response.status_code
+        try:
+            body = decode_json(response, provider=self._provider) if response.content else None
+        except MalformedResponseError:
+            if status < 400:
+                raise
+            body = None  # an error page from a proxy: the status alone says what happened
+        if status >= 400:
+            raise self._failure(status, body, response)
+        if not isinstance(body, dict):
+            raise MalformedResponseError(f"HTTP {status} without a JSON object body", provider=self._provider, status_code=status)
+        if body.get("status") == "fail":  # a failure the vendor answered with HTTP 2xx
+            message, _ = _fail_text(body, status)
+            raise self._coded_failure(_int_code(body.get("code")), message)
+        unprocessed = body.get("unprocessed")
+        if isinstance(unprocessed, list) and unprocessed:
+            entry = unprocessed[0] if isinstance(unprocessed[0], Mapping) else {}
+            code = _int_code(entry.get("code"))
+            raise self._coded_failure(code, f"CleverTap did not process the record: {entry.get('error') or f'code {code}'}")
+        if body.get("status") not in ("success", "partial"):
+            raise MalformedResponseError(f"HTTP {status} without `status: success`", provider=self._provider, status_code=status)
+        return body
+
+    def _failure(self, status: int, body: Any, response: httpx.Response) -> ProviderError:
+        message, code = _fail_text(body, status)
+        return error_for_status(
+            status, message, provider=self._provider, vendor_code=code, retry_after=retry_after_seconds(response)
+        )
+
+    def _coded_failure(self, code: int | None, message: str) -> ProviderError:
+        """A failure inside a 2xx body: HTTP-like codes as their status; CleverTap's record codes
+        (509-555) are input errors, except 555, its miscellaneous server error."""
+        vendor_code = None if code is None else str(code)
+        if code in HTTP_LIKE_CODES:
+            return error_for_status(code, message, provider=self._provider, vendor_code=vendor_code)  # type: ignore[arg-type]
+        kind = ProviderUnavailableError if code == SERVER_RECORD_CODE else InvalidRequestError
+        return kind(message, provider=self._provider, vendor_code=vendor_code)
+
+    # ---- operations -----------------------------------------------------------------------------
+
+    async def get_conversation(self, conversation_id: str) -> dict[str, Any]:
+        return await self.call("GET", CONVERSATION_PATH, params={"id": conversation_id})
+
+    async def start_listing(self, body: dict[str, Any], *, batch_size: int) -> dict[str, Any]:
+        # A POST that only reads (it opens a snapshot), so it is safe to retry.
+        return await self.call("POST", LISTING_PATH, params={"batch_size": batch_size}, json=body)
+
+    async def read_listing(self, cursor: str) -> dict[str, Any]:
+        return await self._read_cursor(LISTING_PATH, cursor)
+
+    async def start_messages(self, conversation_id: str, *, batch_size: int, newest_first: bool) -> dict[str, Any]:
+        params = {"id": conversation_id, "batch_size": batch_size, "sort_order": "desc" if newest_first else "asc"}
+        return await self.call("GET", MESSAGES_PATH, params=params)
+
+    async def read_messages(self, cursor: str) -> dict[str, Any]:
+        return await self._read_cursor(MESSAGES_PATH, cursor)
+
+    async def claim(self, body: dict[str, Any], *, agent: str) -> dict[str, Any]:
+        return await self._as_agent(self.call("POST", CLAIM_PATH, json=body), agent=agent, field="agentId")
+
+    async def reply(self, body: dict[str, Any], *, agent: str) -> dict[str, Any]:
+        try:
+            return await self._as_agent(self.call("POST", REPLY_PATH, json=body, idempotent=False), agent=agent, field="author")
+        except InvalidRequestError as exc:
+            if exc.status_code != 422:
+                raise
+            raise InvalidRequestError(
+                f"CleverTap accepts replies only within 24 hours of the user's last message, and this conversation "
+                f"is inactive; it reopens when the user writes again ({exc.message})",
+                provider=self._provider, status_code=422, vendor_code=exc.vendor_code,
+            ) from exc
+
+    async def set_ticket_status(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.call("POST", TICKET_STATUS_PATH, json=body)
+
+    async def _read_cursor(self, path: str, cursor: str) -> dict[str, Any]:
+        try:
+            return await self.call("GET", path, params={"cursor": cursor})
+        except InvalidRequestError as exc:
+            if exc.status_code != 400:
+                raise
+            raise InvalidRequestError(
+                f"CleverTap no longer knows this list's cursor (its cursors expire); start again from the first "
+                f"page ({exc.message})",
+                provider=self._provider, status_code=400, vendor_code=exc.vendor_code, field="after",
+            ) from exc
+
+    async def _as_agent(self, call: Any, *, agent: str, field: str) -> dict[str, Any]:
+        """403 here is about the agent (no Agent/Admin role, or no such dashboard user), not our
+        credentials: an input error naming the agent. 409 is first-agent-wins."""
+        try:
+            return await call
+        except ProviderError as exc:
+            if exc.status_code == 403:
+                raise InvalidRequestError(
+                    f"CleverTap refused agent {agent!r}: only dashboard users with the Agent or Admin role may "
+                    f"take or answer conversations ({exc.message})",
+                    provider=self._provider, status_code=403, vendor_code=exc.vendor_code, field=field,
+                ) from exc
+            if isinstance(exc, ConflictError):
+                raise ConflictError(
+                    f"another agent handles this conversation; on CleverTap the first agent to take it keeps it "
+                    f"({exc.message})",
+                    provider=self._provider, status_code=exc.status_code, vendor_code=exc.vendor_code,
+                ) from exc
+            raise
+
+
+def _fail_text(body: Any, status: int) -> tuple[str, str | None]:
+    if not isinstance(body, Mapping):
+        return f"the vendor answered HTTP {status}", None
+    code = body.get("code")
+    text = body.get("error") or f"the vendor answered HTTP {status}"
+    return str(text), None if code is None else str(code)
+
+
+def _int_code(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
