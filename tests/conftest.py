@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,16 @@ def gateway_settings(*, timeout: float = SHORT_TIMEOUT, webhook_secret: str | No
 @pytest.fixture
 async def gateway(sb_app: Starlette) -> AsyncIterator[Gateway]:
     app = create_app(gateway_settings(), transports={"sb": httpx.ASGITransport(app=sb_app)})
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test") as client:
+            yield Gateway(app, client)
+
+
+@contextlib.asynccontextmanager
+async def gateway_over(*vendors: tuple[ProviderSettings, Starlette], timeout: float = SHORT_TIMEOUT) -> AsyncIterator[Gateway]:
+    """The gateway with its lifespan running, each provider wired in-process to its sandbox app."""
+    settings = Settings(providers=tuple(p for p, _ in vendors), upstream_timeout=timeout, graphiql=False)
+    app = create_app(settings, transports={p.name: httpx.ASGITransport(app=sandbox) for p, sandbox in vendors})
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test") as client:
             yield Gateway(app, client)
