@@ -1,0 +1,313 @@
+"""HTTP for the Infobip Conversations API (`ccaas/1`, relative to the account's API root).
+
+Implements (www.infobip.com/docs/api/customer-engagement/conversations/...; the older dev.infobip.com
+/conversations pages for full examples): get-conversations, create-conversation, get-conversation,
+update-conversation (PUT), patch-conversation, change-assignment (PUT/DELETE `…/assignee`),
+route-conversation, add/remove tag to conversation, get/create tags, get-messages, create-message.
+Authentication: www.infobip.com/docs/essentials/api-essentials/api-authentication (`App <key>`).
+
+Errors come in two shapes: the Conversations service's `{"statusCode": "ERROR", "message"}` and
+the platform's `{"requestError": {"serviceException": {"messageId", "text"}}}` (auth, throttling).
+Paths the docs leave open are the constants below, as pinned in docs/infobip.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from .._http import decode_json, error_for_status, retry_after_seconds, send
+from .._time import parse_datetime
+from ..errors import InvalidRequestError, MalformedResponseError
+
+ROOT = "ccaas/1"
+CONVERSATIONS = f"{ROOT}/conversations"
+CONVERSATION = f"{CONVERSATIONS}/{{id}}"
+ASSIGNEE = f"{CONVERSATION}/assignee"
+ROUTE = f"{CONVERSATION}/route"
+CONVERSATION_TAGS = f"{CONVERSATION}/tags"
+CONVERSATION_TAG = f"{CONVERSATION}/tags/{{tag}}"
+MESSAGES = f"{CONVERSATION}/messages"
+TAGS = f"{ROOT}/tags"
+MAX_LIMIT = 999
+MAX_ERROR_TEXT = 300
+# A 404 naming another entity than the conversation (`Invalid agentId 'x' given! ...`) is bad input.
+UNKNOWN_REFERENCE = re.compile(r"Invalid (agentId|queueId|tagName) '")
+MAX_SCAN_ROUNDS = 4  # vendor list pages one page of Parley's may read
+BEHIND_SLACK = 20  # extra rows per read: a widened window may return rows of the millisecond before
+MILLISECOND = timedelta(milliseconds=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class InfobipClient:
+    """Authenticated calls; returns the decoded JSON body or raises a `ProviderError`: NotFoundError
+    for an unknown conversation, InvalidRequestError (`field` agentId, queueId or tagName) for an
+    unknown agent, queue or account tag."""
+
+    def __init__(self, http: httpx.AsyncClient, *, provider: str, api_key: str) -> None:
+        self._http = http
+        self._provider = provider
+        self._headers = {"authorization": f"App {api_key}", "accept": "application/json"}
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD", "PUT", "DELETE", "PATCH")  # PATCH sets values: safe to repeat
+        query = None if params is None else wire_params(params)
+        request = self._http.build_request(method, path, params=query, json=json, headers=self._headers)
+        response = await send(self._http, request, provider=self._provider, idempotent=idempotent)
+        return self._unwrap(response)
+
+    def _unwrap(self, response: httpx.Response) -> Any:
+        status = response.status_code
+        if status < 400:
+            body = decode_json(response, provider=self._provider) if response.content else None
+            if isinstance(body, dict) and body.get("statusCode") == "ERROR":
+                status = 400  # an error body with a success status: the vendor refused it all the same
+            else:
+                return body
+        message, code = _error_text(response)
+        reference = UNKNOWN_REFERENCE.match(message) if status == 404 else None
+        if reference is not None:
+            raise InvalidRequestError(
+                message, provider=self._provider, status_code=status, vendor_code=code, field=reference.group(1)
+            )
+        raise error_for_status(
+            status, message, provider=self._provider, vendor_code=code, retry_after=retry_after_seconds(response)
+        )
+
+    # ---- conversations --------------------------------------------------------------------------
+
+    async def list_conversations(self, params: dict[str, Any]) -> list[Any]:
+        """Rows of one vendor page; `params` may hold datetimes (see `wire_params`)."""
+        return _rows(await self.call("GET", CONVERSATIONS, params=params), "conversations", self._provider)
+
+    async def get_conversation(self, conversation_id: str) -> Any:
+        return await self.call("GET", _path(CONVERSATION, conversation_id))
+
+    async def create_conversation(self, body: dict[str, Any]) -> Any:
+        return await self.call("POST", CONVERSATIONS, json=body)
+
+    async def patch_conversation(self, conversation_id: str, body: dict[str, Any]) -> Any:
+        return await self.call("PATCH", _path(CONVERSATION, conversation_id), json=body)
+
+    async def replace_conversation(self, conversation_id: str, body: dict[str, Any]) -> Any:
+        return await self.call("PUT", _path(CONVERSATION, conversation_id), json=body)
+
+    async def assign(self, conversation_id: str, agent_id: str) -> Any:
+        return await self.call("PUT", _path(ASSIGNEE, conversation_id), json={"agentId": agent_id})
+
+    async def unassign(self, conversation_id: str) -> Any:
+        return await self.call("DELETE", _path(ASSIGNEE, conversation_id))
+
+    async def route(self, conversation_id: str) -> Any:
+        return await self.call("POST", _path(ROUTE, conversation_id))
+
+    # ---- tags -----------------------------------------------------------------------------------
+
+    async def conversation_tags(self, conversation_id: str) -> Any:
+        return await self.call("GET", _path(CONVERSATION_TAGS, conversation_id), params={"limit": MAX_LIMIT})
+
+    async def link_tag(self, conversation_id: str, tag: str) -> Any:
+        # Linking a linked tag answers SUCCESS again, so a repeat is harmless.
+        return await self.call("POST", _path(CONVERSATION_TAGS, conversation_id), json={"tagName": tag}, idempotent=True)
+
+    async def unlink_tag(self, conversation_id: str, tag: str) -> Any:
+        return await self.call("DELETE", _path(CONVERSATION_TAG, conversation_id, tag=tag))
+
+    async def create_tag(self, name: str) -> Any:
+        return await self.call("POST", TAGS, json={"name": name})
+
+    # ---- messages -------------------------------------------------------------------------------
+
+    async def list_messages(self, conversation_id: str, params: dict[str, Any]) -> Any:
+        body = await self.call("GET", _path(MESSAGES, conversation_id), params=params)
+        _rows(body, "messages", self._provider)
+        return body
+
+    async def send_message(self, conversation_id: str, body: dict[str, Any]) -> Any:
+        return await self.call("POST", _path(MESSAGES, conversation_id), json=body)
+
+
+def _path(template: str, conversation_id: str, **parts: str) -> str:
+    """Ids and tag names are path segments: a `/` or `?` in them must not change the path."""
+    return template.format(id=quote(conversation_id, safe=""), **{k: quote(v, safe="") for k, v in parts.items()})
+
+
+def _rows(body: Any, key: str, provider: str) -> list[Any]:
+    rows = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(rows, list):
+        raise MalformedResponseError(f"expected an object with {key}[]", provider=provider)
+    return rows
+
+
+def _error_text(response: httpx.Response) -> tuple[str, str | None]:
+    """The vendor's message and code from either error shape; never the whole body."""
+    try:
+        body = response.json() if response.content else None
+    except ValueError:
+        body = None
+    text, code = None, None
+    if isinstance(body, dict):
+        exception = body.get("requestError", {}).get("serviceException") if isinstance(body.get("requestError"), dict) else None
+        if isinstance(exception, dict):
+            text, code = exception.get("text"), exception.get("messageId")
+        else:
+            text = body.get("message")
+    if not isinstance(text, str) or not text:
+        return f"the vendor answered HTTP {response.status_code}", None if code is None else str(code)
+    shown = text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 3] + "..."
+    return shown, None if code is None else str(code)
+
+
+# ---- query parameters and keyset paging ---------------------------------------------------------
+
+
+def wire_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Times as `yyyy-MM-dd'T'HH:mm:ss.SSS+0000`, widened to whole milliseconds outwards (`…After`
+    down, `…Before` up) so the vendor's exclusive millisecond bounds keep what was asked for; lists
+    stay lists (httpx sends repeated keys)."""
+    wire: dict[str, Any] = {}
+    for name, value in params.items():
+        if isinstance(value, datetime):
+            value = format_time(ceil_ms(value) if name.endswith("Before") else floor_ms(value))
+        wire[name] = value
+    return wire
+
+
+def format_time(moment: datetime) -> str:
+    utc = floor_ms(moment).astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
+
+
+def to_ms(moment: datetime) -> int:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return (aware - EPOCH) // MILLISECOND
+
+
+def from_ms(ms: int) -> datetime:
+    return EPOCH + ms * MILLISECOND
+
+
+def floor_ms(moment: datetime) -> datetime:
+    return from_ms(to_ms(moment))
+
+
+def ceil_ms(moment: datetime) -> datetime:
+    floored = floor_ms(moment)
+    return floored if floored == moment else floored + MILLISECOND
+
+
+@dataclass(slots=True)
+class Keyset:
+    """A position in a list sorted by a time field: the last key read (epoch ms) and the ids read at it.
+
+    The next window is narrowed with the field's exclusive bound widened by 1 ms (so rows sharing the
+    last key come back) and rows already passed are skipped. Rows that arrive or change meanwhile
+    sort outside the window instead of shifting it, so nothing older repeats or is skipped.
+    """
+
+    field: str  # "createdAt" | "updatedAt"
+    descending: bool
+    at: int | None = None
+    passed: list[str] | None = None
+
+    @classmethod
+    def restore(cls, field: str, descending: bool, state: Mapping[str, Any]) -> Keyset:
+        at, passed = state.get("t"), state.get("ids")
+        if at is not None and (not isinstance(at, int) or isinstance(at, bool)):
+            raise ValueError("t")
+        if not isinstance(passed, list) or not all(isinstance(i, str) for i in passed) or (at is None) != (not passed):
+            raise ValueError("ids")
+        return cls(field, descending, at, list(passed))
+
+    def state(self) -> dict[str, Any]:
+        return {"t": self.at, "ids": list(self.passed or ())}
+
+    def window(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """`params` with this position's bound, or the caller's own bound where that is narrower."""
+        if self.at is None:
+            return dict(params)
+        prefix = self.field.removesuffix("At")
+        name = f"{prefix}Before" if self.descending else f"{prefix}After"
+        bound = from_ms(self.at + 1 if self.descending else self.at - 1)
+        given = params.get(name)
+        if given is not None:
+            bound = min(bound, given) if self.descending else max(bound, given)
+        return {**params, name: bound}
+
+    def key(self, raw: Mapping[str, Any]) -> int:
+        moment = parse_datetime(raw.get(self.field))
+        if moment is None:
+            raise ValueError(f"a row without {self.field}")
+        return to_ms(moment)
+
+    def behind(self, raw: Mapping[str, Any]) -> bool:
+        """Already passed: sorts before the position, or is at it and was read. (A vendor that keeps
+        finer than milliseconds puts rows of the previous millisecond into the widened window.)"""
+        if self.at is None:
+            return False
+        key = self.key(raw)
+        before = key > self.at if self.descending else key < self.at
+        return before or (key == self.at and str(raw.get("id")) in (self.passed or ()))
+
+    def advance(self, raw: Mapping[str, Any]) -> None:
+        key, row_id = self.key(raw), str(raw.get("id"))
+        if key == self.at and self.passed is not None:
+            self.passed.append(row_id)
+        else:
+            self.at, self.passed = key, [row_id]
+
+
+async def scan(
+    fetch: Callable[[dict[str, Any]], Awaitable[list[Any]]],
+    position: Keyset,
+    params: dict[str, Any],
+    *,
+    provider: str,
+    need: Callable[[], int],
+    batch: Callable[[], int],
+    consume: Callable[[list[dict[str, Any]]], Awaitable[int]],
+) -> bool:
+    """Reads the window after `position`, at most MAX_SCAN_ROUNDS vendor pages, handing the rows not
+    yet passed to `consume` (which passes some, advancing `position`, and returns how many).
+    `need` is how many items the page still lacks, `batch` how many rows to ask for beyond the
+    passed ones. True when more may follow the page."""
+    page = 0
+    for _ in range(MAX_SCAN_ROUNDS):
+        slack = BEHIND_SLACK if position.at is not None else 0
+        limit = min(MAX_LIMIT, len(position.passed or ()) + slack + batch() + 1)
+        rows = _keyed(await fetch({**position.window(params), "limit": limit, "page": page}), position, provider)
+        fresh = [row for row in rows if not position.behind(row)]
+        if await consume(fresh) < len(fresh):
+            return True  # the page is full and rows are left
+        if len(rows) < limit:
+            return False
+        if need() == 0:
+            return True
+        page = 0 if fresh else page + 1  # a window of passed rows only: read on in the same window
+    return True  # the bound: a shorter page that resumes where it stopped
+
+
+def _keyed(rows: list[Any], position: Keyset, provider: str) -> list[dict[str, Any]]:
+    for row in rows:
+        if not isinstance(row, dict) or row.get("id") is None:
+            raise MalformedResponseError("a list row without an id", provider=provider)
+        try:
+            position.key(row)
+        except ValueError as exc:
+            raise MalformedResponseError(f"list: {exc}", provider=provider) from exc
+    return rows

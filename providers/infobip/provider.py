@@ -1,0 +1,431 @@
+"""The Infobip adapter: composes `client` (HTTP, keyset paging) and `mapping` (JSON <-> models).
+
+A conversation is its object plus three reads, run concurrently under one semaphore per provider:
+its tags, its earliest inbound message (the customer) and its latest message (last message and
+message count). `get_conversation`, every listed conversation and every write's result are built the
+same way, so they agree. Lists page by keyset on the sort time (`client.Keyset`) inside opaque cursors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import httpx
+
+from ..base import Capability
+from ..cursors import decode_cursor, encode_cursor
+from ..errors import (
+    ConflictError,
+    InvalidRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    ProviderError,
+    UnsupportedOperationError,
+)
+from ..models import (
+    Conversation,
+    ConversationChanges,
+    ConversationFilter,
+    ConversationStatus,
+    Message,
+    NewConversation,
+    NewMessage,
+    Page,
+    QueueInfo,
+    SortOrder,
+    VendorEvent,
+)
+from . import mapping
+from .client import InfobipClient, Keyset, scan
+
+T = TypeVar("T")
+HYDRATE_CONCURRENCY = 8  # vendor calls in flight per provider while reading tags and messages
+SCAN_BATCH = 25  # rows per list read when filtering after fetching
+FIRST_INBOUND = {"direction": "INBOUND", "orderBy": "createdAt:asc", "limit": 1}
+LATEST_INBOUND = {"direction": "INBOUND", "orderBy": "createdAt:desc", "limit": 1}
+LATEST = {"orderBy": "createdAt:desc", "limit": 1}
+UNHONOURED_FILTERS = {
+    "campaign": "Infobip conversations belong to no campaign",
+    "active": "Infobip has no conversation activity window",
+}
+
+
+class InfobipProvider:
+    vendor = mapping.VENDOR
+    capabilities = frozenset(
+        {
+            Capability.CREATE_CONVERSATION,
+            Capability.LIST_CONVERSATIONS,
+            Capability.ADD_MESSAGES,
+            Capability.UPDATE_CONVERSATION,
+            Capability.ASSIGN,
+            Capability.ROUTE,
+            Capability.TAGS,
+            Capability.CLOSE,
+            Capability.FILTER_STATUS,
+            Capability.FILTER_PRIORITY,
+            Capability.FILTER_ASSIGNEE,
+            Capability.FILTER_QUEUE,
+            Capability.FILTER_IDS,
+            Capability.FILTER_CREATED_AFTER,
+            Capability.FILTER_CREATED_BEFORE,
+            Capability.FILTER_UPDATED_AFTER,
+            Capability.FILTER_UPDATED_BEFORE,
+        }
+    )
+    writable_statuses = frozenset(mapping.STATUS_TO_VENDOR)
+    updatable_fields = frozenset({"topic", "summary", "status", "priority", "channel", "queue_id"})
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        http: httpx.AsyncClient,
+        api_key: str,
+        senders: Mapping[str, str] | None = None,
+        create_missing_tags: bool = True,
+    ) -> None:
+        """`senders`: the address replies go out from, per channel (`{"WHATSAPP": "447860099299"}`);
+        without one, a reply goes out from the address the customer wrote to. `create_missing_tags`:
+        add_tags creates a tag the account lacks instead of refusing it."""
+        if not api_key:
+            raise ValueError("api_key: the Infobip API key is empty")
+        self.name = name
+        self._client = InfobipClient(http, provider=name, api_key=api_key)
+        self._senders = mapping.vendor_senders(senders or {})
+        self._create_missing_tags = create_missing_tags
+        self._slots = asyncio.Semaphore(HYDRATE_CONCURRENCY)
+
+    # ---- reads ----------------------------------------------------------------------------------
+
+    async def get_conversation(self, remote_id: str) -> Conversation:
+        raw = self._object(await self._client.get_conversation(self._id(remote_id)), "conversation")
+        return await self._hydrated(raw)
+
+    async def list_conversations(
+        self, *, filter: ConversationFilter, order: SortOrder, first: int, after: str | None
+    ) -> Page[Conversation]:
+        for name, why in UNHONOURED_FILTERS.items():
+            if getattr(filter, name) is not None:
+                raise self._unsupported(f"filter.{name}", why)
+        self._check_first(first)
+        field, descending = mapping.ORDER_TO_VENDOR[order]
+        position = self._position("conversations", after, field, descending, o=order.value)
+        plan = mapping.build_list_params(filter)
+        if plan is None:
+            return Page((), None, ())  # e.g. status NEW: no Infobip conversation has it
+        params, exact = plan
+        params["orderBy"] = f"{field}:{'desc' if descending else 'asc'}"
+        cheap = mapping.prefilter(filter)
+        items: list[Conversation] = []
+        cursors: list[str] = []
+
+        def need() -> int:
+            return first - len(items)
+
+        async def consume(rows: list[dict[str, Any]]) -> int:
+            """Passes rows in order until the page is full; hydrates only rows the conversation object
+            alone lets through, and only as many as could still fit."""
+            index = 0
+            while index < len(rows) and need():
+                chunk: list[tuple[dict[str, Any], bool]] = []
+                while index < len(rows) and sum(keep for _, keep in chunk) < need():
+                    row, index = rows[index], index + 1
+                    chunk.append((row, cheap.matches(mapping.parse_conversation(row, provider=self.name))))
+                hydrated = iter(await self._hydrate_many([row for row, keep in chunk if keep], filter.tags))
+                for row, keep in chunk:
+                    position.advance(row)
+                    conversation = next(hydrated) if keep else None
+                    if conversation is not None and filter.matches(conversation):
+                        items.append(conversation)
+                        cursors.append(self._cursor("conversations", position, o=order.value))
+            return index
+
+        more = await scan(
+            self._client.list_conversations, position, params, provider=self.name, need=need,
+            batch=need if exact else lambda: max(need(), SCAN_BATCH), consume=consume,
+        )
+        return Page(tuple(items), self._cursor("conversations", position, o=order.value) if more else None, tuple(cursors))
+
+    async def list_messages(
+        self, remote_id: str, *, first: int, after: str | None, newest_first: bool = False
+    ) -> Page[Message]:
+        self._check_first(first)
+        conversation_id = self._id(remote_id)
+        kind = "messages-desc" if newest_first else "messages"
+        position = self._position(kind, after, "createdAt", newest_first, c=remote_id)
+        items: list[Message] = []
+        cursors: list[str] = []
+
+        def need() -> int:
+            return first - len(items)
+
+        async def fetch(query: dict[str, Any]) -> list[Any]:
+            rows: list[Any] = (await self._client.list_messages(conversation_id, query))["messages"]
+            return rows
+
+        async def consume(rows: list[dict[str, Any]]) -> int:
+            taken = rows[: need()]
+            for row in taken:
+                position.advance(row)
+                items.append(mapping.parse_message(row, provider=self.name, conversation_id=remote_id))
+                cursors.append(self._cursor(kind, position, c=remote_id))
+            return len(taken)
+
+        params = {"orderBy": f"createdAt:{'desc' if newest_first else 'asc'}"}
+        more = await scan(fetch, position, params, provider=self.name, need=need, batch=need, consume=consume)
+        return Page(tuple(items), self._cursor(kind, position, c=remote_id) if more else None, tuple(cursors))
+
+    def parse_webhook(self, payload: object) -> list[VendorEvent]:
+        try:
+            return mapping.parse_webhook(payload, provider=self.name)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MalformedResponseError(f"webhook body: {exc}", provider=self.name) from exc
+
+    async def check_health(self) -> bool:
+        try:
+            await self._client.list_conversations({"limit": 1})
+        except ProviderError:
+            return False
+        return True
+
+    # ---- writes ---------------------------------------------------------------------------------
+
+    async def create_conversation(self, new: NewConversation) -> Conversation:
+        """Creates the conversation, then sends its messages to the customer (`customer.id`, else
+        `externalId`) on `channel` from the configured sender: Infobip has no inbound message yet."""
+        self._checked(mapping.check_new_conversation, new)
+        route = None
+        if new.messages:
+            self._checked(mapping.check_new_messages, new.messages)
+            channel = mapping.CHANNEL_TO_VENDOR[new.channel] if new.channel is not None else None
+            address = new.customer.id or new.customer.external_id
+            route = self._checked(mapping.reply_route, None, senders=self._senders, channel=channel, customer_address=address)
+        raw = self._object(await self._client.create_conversation(mapping.build_conversation_payload(new)), "conversation")
+        if route is None:
+            return await self._hydrated(raw)
+        for message in new.messages:
+            await self._client.send_message(str(raw["id"]), mapping.build_message_payload(message.text, route))
+        return await self.get_conversation(str(raw["id"]))
+
+    async def add_messages(
+        self, remote_id: str, messages: Sequence[NewMessage], *, as_context: bool = False
+    ) -> list[Message]:
+        """Replies on the channel of the latest inbound message, to its sender (see `mapping.reply_route`)."""
+        if as_context:
+            why = "Infobip stamps every message with its own time; history cannot be back-dated"
+            raise self._unsupported("addMessages(asContext)", why)
+        if not messages:
+            raise InvalidRequestError("no messages given", provider=self.name, field="messages")
+        self._checked(mapping.check_new_messages, messages)
+        conversation_id = self._id(remote_id)
+        latest = await self._first_message(conversation_id, LATEST_INBOUND)
+        channel = None
+        if latest is None:  # read only to name the channel in the error
+            channel = self._object(await self._client.get_conversation(conversation_id), "conversation").get("channel")
+        route = self._checked(mapping.reply_route, latest, senders=self._senders, channel=channel)
+        sent = []
+        for message in messages:
+            raw = await self._client.send_message(conversation_id, mapping.build_message_payload(message.text, route))
+            sent.append(mapping.parse_message(self._object(raw, "message"), provider=self.name, conversation_id=remote_id))
+        return sent
+
+    async def update_conversation(self, remote_id: str, changes: ConversationChanges) -> Conversation:
+        refused = sorted(set(changes.changed()) - self.updatable_fields)
+        if refused:
+            raise InvalidRequestError(f"Infobip cannot change {', '.join(refused)}", provider=self.name, field=refused[0])
+        self._checked(mapping.check_changes, changes)
+        body = mapping.build_changes_payload(changes)
+        if not body:
+            return await self.get_conversation(remote_id)
+        return await self._reload(remote_id, await self._patch(self._id(remote_id), body))
+
+    async def close(self, remote_id: str) -> Conversation:
+        return await self.update_conversation(remote_id, ConversationChanges(status=ConversationStatus.CLOSED))
+
+    async def assign(self, remote_id: str, *, agent_id: str | None) -> Conversation:
+        conversation_id = self._id(remote_id)
+        if agent_id is None:
+            return await self._reload(remote_id, await self._client.unassign(conversation_id))
+        return await self._reload(remote_id, await self._client.assign(conversation_id, agent_id))
+
+    async def route(self, remote_id: str, *, queue_id: str | None) -> Conversation:
+        """Re-runs Infobip's routing (which unassigns); a queue asked for that routing did not pick is then set."""
+        conversation_id = self._id(remote_id)
+        raw = await self._client.route(conversation_id)
+        if queue_id is not None and (not isinstance(raw, dict) or raw.get("queueId") != queue_id):
+            raw = await self._patch(conversation_id, {"queueId": queue_id})
+        return await self._reload(remote_id, raw)
+
+    async def add_tags(self, remote_id: str, tags: Sequence[str]) -> Conversation:
+        """Links each tag in order; one the account lacks is created first (or refused, see __init__)."""
+        conversation_id = self._id(remote_id)
+        for tag in self._checked(mapping.valid_tag_names, tags):
+            await self._link(conversation_id, tag)
+        return await self.get_conversation(remote_id)
+
+    async def remove_tags(self, remote_id: str, tags: Sequence[str]) -> Conversation:
+        conversation_id = self._id(remote_id)
+        for tag in self._checked(mapping.valid_tag_names, tags):
+            try:
+                await self._client.unlink_tag(conversation_id, tag)
+            except InvalidRequestError as exc:
+                if exc.field != "tagName":
+                    raise
+                # no such account tag, so it is on no conversation: already removed
+        return await self.get_conversation(remote_id)
+
+    async def set_bot_active(self, remote_id: str, active: bool, *, agent_id: str | None = None) -> Conversation:
+        raise self._unsupported("setBotActive", "the Conversations API has no bot flag; route hands a conversation to agents")
+
+    async def set_feedback(self, remote_id: str, *, positive: bool, comment: str | None) -> Conversation:
+        raise self._unsupported("setFeedback", "Infobip conversations have no feedback")
+
+    async def set_latest_page_url(self, remote_id: str, url: str) -> Conversation:
+        raise self._unsupported("setLatestPageUrl", "Infobip conversations have no page URLs")
+
+    async def queue_info(self, remote_id: str) -> QueueInfo:
+        raise self._unsupported("queueInfo", "Infobip tells no queue position or wait; the queue id is on the conversation")
+
+    # ---- reading a whole conversation -----------------------------------------------------------
+
+    async def _hydrated(self, raw: dict[str, Any]) -> Conversation:
+        hydration = await self._hydration(str(raw["id"]))
+        return mapping.parse_conversation(raw, provider=self.name, hydration=hydration)
+
+    async def _hydration(self, conversation_id: str, *, tags: tuple[str, ...] | None = None) -> mapping.Hydration | None:
+        """Tags, customer and latest message; None when `tags` are required and none is linked."""
+        if tags is None:
+            names, first, (latest, count) = await _all(
+                self._tags(conversation_id), self._first_message(conversation_id, FIRST_INBOUND), self._latest(conversation_id)
+            )
+        else:  # tags first: a conversation without them costs one read, not three
+            names = await self._tags(conversation_id)
+            if set(names).isdisjoint(tags):
+                return None
+            first, (latest, count) = await _all(
+                self._first_message(conversation_id, FIRST_INBOUND), self._latest(conversation_id)
+            )
+        return mapping.Hydration(tags=names, first_inbound=first, latest=latest, message_count=count)
+
+    async def _hydrate_many(self, rows: list[dict[str, Any]], tags: tuple[str, ...] | None) -> list[Conversation | None]:
+        async def one(raw: dict[str, Any]) -> Conversation | None:
+            try:
+                hydration = await self._hydration(str(raw["id"]), tags=tags)
+            except NotFoundError:
+                return None  # deleted between listing and reading
+            return None if hydration is None else mapping.parse_conversation(raw, provider=self.name, hydration=hydration)
+
+        return await _all(*(one(raw) for raw in rows))
+
+    async def _tags(self, conversation_id: str) -> tuple[str, ...]:
+        async with self._slots:
+            body = await self._client.conversation_tags(conversation_id)
+        try:
+            return mapping.parse_tag_names(body)
+        except ValueError as exc:
+            raise MalformedResponseError(f"conversation tags: {exc}", provider=self.name) from exc
+
+    async def _first_message(self, conversation_id: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        return (await self._messages_head(conversation_id, params))[0]
+
+    async def _latest(self, conversation_id: str) -> tuple[dict[str, Any] | None, int | None]:
+        return await self._messages_head(conversation_id, LATEST)
+
+    async def _messages_head(self, conversation_id: str, params: dict[str, Any]) -> tuple[dict[str, Any] | None, int | None]:
+        """The first message of a one-row list, and the list's `totalItems`."""
+        async with self._slots:
+            body = await self._client.list_messages(conversation_id, dict(params))
+        rows, pagination = body["messages"], body.get("pagination")
+        total = pagination.get("totalItems") if isinstance(pagination, dict) else None
+        count = total if isinstance(total, int) and not isinstance(total, bool) else None
+        return (self._object(rows[0], "message") if rows else None), count
+
+    # ---- helpers --------------------------------------------------------------------------------
+
+    async def _reload(self, remote_id: str, raw: Any) -> Conversation:
+        if isinstance(raw, dict) and raw.get("id") is not None and "status" in raw:
+            return await self._hydrated(raw)
+        return await self.get_conversation(remote_id)
+
+    async def _patch(self, conversation_id: str, body: dict[str, Any]) -> Any:
+        try:
+            return await self._client.patch_conversation(conversation_id, body)
+        except InvalidRequestError as exc:
+            if exc.status_code != 405:
+                raise
+        # An account without PATCH: replace the whole conversation, keeping what does not change.
+        current = self._object(await self._client.get_conversation(conversation_id), "conversation")
+        return await self._client.replace_conversation(conversation_id, mapping.build_replacement_payload(current, body))
+
+    async def _link(self, conversation_id: str, tag: str) -> None:
+        try:
+            await self._client.link_tag(conversation_id, tag)
+            return
+        except InvalidRequestError as exc:
+            if exc.field != "tagName":
+                raise
+            if not self._create_missing_tags:
+                raise InvalidRequestError(
+                    f"tag {tag!r} does not exist in the Infobip account; create it there first "
+                    "(or enable create_missing_tags)", provider=self.name, field="tags",
+                ) from exc
+        try:
+            await self._client.create_tag(tag)
+        except (InvalidRequestError, ConflictError) as exc:
+            if "already exists" not in exc.message.casefold():
+                raise  # anything but a concurrent creation of the same tag
+        await self._client.link_tag(conversation_id, tag)
+
+    def _checked(self, check: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """Runs a `mapping` check or builder; its `InputError` becomes InvalidRequestError."""
+        try:
+            return check(*args, **kw)
+        except mapping.InputError as exc:
+            raise InvalidRequestError(str(exc), provider=self.name, field=exc.field) from exc
+
+    def _check_first(self, first: int) -> None:
+        if first < 1:
+            raise InvalidRequestError(f"first must be at least 1, got {first}", provider=self.name, field="first")
+
+    def _position(self, kind: str, after: str | None, field: str, descending: bool, **scope: str) -> Keyset:
+        if after is None:
+            return Keyset(field, descending)
+        state = decode_cursor(self.name, kind, after)
+        if any(state.get(key) != value for key, value in scope.items()):
+            raise InvalidRequestError(
+                "invalid cursor: it was issued for another list or order", provider=self.name, field="after"
+            )
+        try:
+            return Keyset.restore(field, descending, state)
+        except ValueError as exc:
+            raise InvalidRequestError(f"invalid cursor: bad {exc}", provider=self.name, field="after") from exc
+
+    def _cursor(self, kind: str, position: Keyset, **scope: str) -> str:
+        return encode_cursor(self.name, kind, **scope, **position.state())
+
+    def _object(self, raw: Any, what: str) -> dict[str, Any]:
+        if not isinstance(raw, dict) or raw.get("id") is None:
+            raise MalformedResponseError(f"the vendor's {what} is not in the documented shape", provider=self.name)
+        return raw
+
+    def _id(self, remote_id: str) -> str:
+        if not remote_id.strip():
+            raise NotFoundError("no conversation with an empty id", provider=self.name)
+        return remote_id
+
+    def _unsupported(self, operation: str, why: str) -> UnsupportedOperationError:
+        message = f"{operation} is not supported by {self.name}: {why}"
+        return UnsupportedOperationError(message, provider=self.name, operation=operation)
+
+
+async def _all(*calls: Awaitable[Any]) -> list[Any]:
+    """Runs `calls` concurrently to the end (none is left running), then raises the first failure."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
