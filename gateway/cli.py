@@ -7,7 +7,12 @@ import sys
 from collections.abc import Sequence
 
 EXAMPLE_QUERY = '{ conversations(first: 3) { edges { node { id topic status customer { name } lastMessage { text } } } } }'
-SANDBOX_VENDORS = ("socialboards",)
+SANDBOX_VENDORS = ("socialboards", "infobip", "clevertap")
+SANDBOX_AUTH = {
+    "socialboards": "token: POST /token with client_id=sandbox-client, refresh_token=sandbox-refresh",
+    "infobip": "API under /ccaas/1/, header 'Authorization: App sandbox-key'",
+    "clevertap": "API under /1/, headers X-CleverTap-Account-Id: SANDBOX-ACCOUNT, X-CleverTap-Passcode: sandbox-passcode",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,7 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and settings.embedded:
         print("parley: --workers needs configured providers: embedded sandboxes live in one process", file=sys.stderr)
         return 2
-    names = ", ".join(p.name for p in settings.providers) or "embedded sandboxes (socialboards)"
+    names = ", ".join(p.name for p in settings.providers) or f"embedded sandboxes ({', '.join(SANDBOX_VENDORS)})"
     print(f"Parley GraphQL on http://{host}:{port}/graphql  (providers: {names})")
     print("Try:")
     print(f"  curl -s http://{host}:{port}/graphql -H 'content-type: application/json' \\")
@@ -58,13 +63,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
+    import importlib
+
     import uvicorn
 
-    from providers.socialboards import sandbox
-
+    sandbox = importlib.import_module(f"providers.{args.vendor}.sandbox")
     app = sandbox.create_app(demo_conversations=args.demo, webhook_url=args.webhook_url)
-    print(f"Socialboards sandbox on http://{args.host}:{args.port}/  "
-          "(token: POST /token with client_id=sandbox-client, refresh_token=sandbox-refresh)")
+    print(f"{args.vendor} sandbox on http://{args.host}:{args.port}/  ({SANDBOX_AUTH[args.vendor]})")
     sys.stdout.flush()
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
