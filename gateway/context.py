@@ -36,6 +36,7 @@ class Context:
     loaders: Loaders
     connection_params: dict[str, Any] | None = None  # strawberry copies connection_init here
     partial_errors: list[Any] = field(default_factory=list)
+    notices: list[dict[str, Any]] = field(default_factory=list)  # returned in the response's `extensions`
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

@@ -3,7 +3,9 @@
 The cursor keeps each provider's own cursor (the position right after the last item of that provider
 that was emitted) and the providers that are exhausted. Each provider's items keep that provider's
 order; the merge only interleaves them, so a page never skips an item of any provider. A provider
-that fails keeps its position, so the next page can include it again.
+that fails keeps its position, so the next page can include it again. A provider that cannot honour
+the filter at all (`UnsupportedOperationError`) is left out of the whole listing and reported in
+`skipped`, never given a chance to return wrong results.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from providers import (
     Provider,
     ProviderError,
     SortOrder,
+    UnsupportedOperationError,
 )
 from providers.cursors import decode_cursor, encode_cursor
 
@@ -37,6 +40,7 @@ class InboxPage:
     has_next: bool
     end_cursor: str | None
     failures: list[ProviderError]
+    skipped: list[UnsupportedOperationError]
 
 
 def sort_key(order: SortOrder, conversation: Conversation) -> tuple[datetime, str]:
@@ -55,14 +59,19 @@ async def list_inbox(
     )
     pages: dict[str, Page[Conversation]] = {}
     failures: list[ProviderError] = []
+    skipped: list[UnsupportedOperationError] = []
     for provider, result in zip(active, results):
-        if isinstance(result, ProviderError):
+        if isinstance(result, UnsupportedOperationError):
+            skipped.append(result)
+            done.add(provider.name)
+        elif isinstance(result, ProviderError):
             failures.append(result)
         elif isinstance(result, BaseException):
             raise result
         else:
             pages[provider.name] = result
-    return _merge(pages, positions, done, order=order, first=first, failures=failures)
+    page = _merge(pages, positions, done, order=order, first=first, failures=failures)
+    return InboxPage(page.items, page.has_next, page.end_cursor, page.failures, skipped)
 
 
 def _merge(
@@ -95,7 +104,7 @@ def _merge(
     finished = done | _finished(pages, emitted)
     more = bool(failures) or any(name not in finished for name in pages)
     end = _encode(positions, finished, order) if more or items else None
-    return InboxPage(items=items, has_next=more, end_cursor=end, failures=failures)
+    return InboxPage(items=items, has_next=more, end_cursor=end, failures=failures, skipped=[])
 
 
 def _used_up_with_more(pages: dict[str, Page[Conversation]], emitted: dict[str, int]) -> bool:

@@ -101,6 +101,9 @@ class Query:
             order=order_by, first=first, after=after,
         )
         info.context.partial_errors.extend((graphql_error(exc), info.path) for exc in page.failures)
+        info.context.notices.extend(
+            {"code": "PROVIDER_SKIPPED", "provider": exc.provider, "message": str(exc)} for exc in page.skipped
+        )
         return ConversationConnection(
             edges=[Edge(cursor=cursor, node=Conversation.from_model(c)) for c, cursor in page.items],
             page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),

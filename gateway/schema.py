@@ -39,7 +39,8 @@ GUARD_RULES = [
 
 
 class ErrorBoundary(MaskErrors):
-    """Provider failures become coded errors; partial failures are appended; the unexpected is masked."""
+    """Provider failures become coded errors; partial failures are appended; the unexpected is masked;
+    notices (e.g. a provider left out because it cannot apply a filter) go into `extensions`."""
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=should_mask, error_message="Internal error.")
@@ -55,6 +56,10 @@ class ErrorBoundary(MaskErrors):
             result.errors = [*(result.errors or []), *extra]  # type: ignore[attr-defined]
             partial.clear()
         super()._process_result(result)
+
+    def get_results(self) -> dict[str, object]:
+        notices = getattr(self.execution_context.context, "notices", None)
+        return {"notices": list(notices)} if notices else {}
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)

@@ -42,6 +42,15 @@ from .client import MAX_MESSAGES_TAKE, MAX_TICKETS_TAKE, SocialboardsClient, def
 FUTURE_LEEWAY_SECONDS = 30.0
 HYDRATE_CONCURRENCY = 8
 MAX_SCAN_ROUNDS = 4  # ticket pages one list page may read when filtering after fetching
+# Filters on data Socialboards conversations do not have: listing refuses them rather than scan for nothing.
+UNFILTERABLE: dict[str, str] = {
+    "priority": "Socialboards conversations have no priority",
+    "tags": "Socialboards conversations have no tags",
+    "assignee_id": "the Conversation object does not name its assignee",
+    "queue_ids": "Socialboards has one queue without an id",
+    "campaign": "Socialboards conversations have no campaign",
+    "active": "Socialboards has no reply window",
+}
 TICKET_ORDER: dict[SortOrder, str] = {
     SortOrder.UPDATED_DESC: "last_modified_time_desc",
     SortOrder.UPDATED_ASC: "last_modified_time_asc",
@@ -102,6 +111,10 @@ class SocialboardsProvider:
     async def list_conversations(
         self, *, filter: ConversationFilter, order: SortOrder, first: int, after: str | None
     ) -> Page[Conversation]:
+        for name, why in UNFILTERABLE.items():
+            if getattr(filter, name) is not None:
+                message = f"filter.{name} is not supported by {self.name}: {why}"
+                raise UnsupportedOperationError(message, provider=self.name, operation=f"filter.{name}")
         skip = self._skip(after, "conversations") if after else 0
         body = _ticket_filter(filter, order)
         items: list[Conversation] = []
