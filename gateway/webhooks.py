@@ -45,8 +45,15 @@ def webhook_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[JSONResp
             if item.message is not None:
                 event = Event(EventKind.MESSAGE_ADDED, name, item.conversation_remote_id, message=item.message)
                 published += await runtime.bus.publish(event) is not None
-            if item.conversation is not None:
-                event = Event(EventKind.CONVERSATION_CHANGED, name, item.conversation_remote_id, conversation=item.conversation)
+            conversation = item.conversation
+            if conversation is not None and item.partial:
+                try:
+                    conversation = await provider.get_conversation(item.conversation_remote_id)
+                except ProviderError as exc:  # the vendor will not say more now: publish nothing half-true
+                    logger.warning("webhook from %s: cannot read conversation %s: %s", name, item.conversation_remote_id, exc)
+                    conversation = None
+            if conversation is not None:
+                event = Event(EventKind.CONVERSATION_CHANGED, name, item.conversation_remote_id, conversation=conversation)
                 published += await runtime.bus.publish(event) is not None
         return JSONResponse({"received": len(events), "published": published})
 

@@ -167,11 +167,15 @@ class Page(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class VendorEvent:
-    """A change the vendor pushed (webhook): a new message, or a conversation's new state."""
+    """A change the vendor pushed (webhook): a new message, or a conversation's new state.
+
+    `partial` says the webhook's conversation lacks fields a read would give (e.g. tags, customer);
+    the gateway then reads the conversation before publishing it."""
 
     conversation_remote_id: str
     conversation: Conversation | None = None
     message: Message | None = None
+    partial: bool = False
 
 
 # ---- inputs -------------------------------------------------------------------------------------

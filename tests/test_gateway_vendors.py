@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -57,3 +58,26 @@ async def test_providers_report_which_filters_they_apply_natively(gateway: Gatew
     assert "FILTER_SEARCH" in by_name["ct"]["capabilities"] and "FILTER_QUEUE" not in by_name["ct"]["capabilities"]
     assert by_name["ib"]["writableStatuses"] == ["CLOSED", "OPEN", "PENDING", "SOLVED"]
     assert by_name["ct"]["writableStatuses"] == ["CLOSED", "NEW", "PENDING"]
+
+
+async def test_a_partial_webhook_conversation_is_read_in_full_before_it_is_published() -> None:
+    app = ib_sandbox.create_app()
+    settings = ProviderSettings("ib", "infobip", "http://ib.test/", {"api_key": "sandbox-key"}, webhook_secret="s3")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ib.test") as hooks:
+        sent = await hooks.post("/_sandbox/inbound", json={"from": "447700900001", "to": "447860099299", "channel": "SMS", "text": "hi"})
+        remote_id = sent.json()["conversationId"]
+        headers = {"Authorization": "App sandbox-key"}
+        await hooks.post("/ccaas/1/tags", json={"name": "vip"}, headers=headers)
+        await hooks.post(f"/ccaas/1/conversations/{remote_id}/tags", json={"tagName": "vip"}, headers=headers)
+        conversation = (await hooks.get(f"/ccaas/1/conversations/{remote_id}", headers=headers)).json()
+    async with gateway_over((settings, app)) as running:
+        body = {"type": "CONVERSATION_TAG_ADDED", "timestamp": conversation["updatedAt"],
+                "payload": {"conversation": conversation, "tag": {"name": "vip"}}}
+        answer = await running.client.post("/webhooks/ib?secret=s3", json=body)
+        assert answer.json() == {"received": 1, "published": 1}
+        bus = running.app.state.runtime.bus
+        events = bus.subscribe(since=f"{bus.epoch}.0")
+        published = await asyncio.wait_for(anext(events), timeout=2)
+        await events.aclose()
+    assert published.conversation.tags == ("vip",)  # the webhook body has no tags; the read does
+    assert published.conversation.customer.id == "447700900001"

@@ -188,14 +188,15 @@ def parse_webhook(payload: object, *, provider: str) -> list[VendorEvent]:
     if kind in CONVERSATION_EVENTS:
         if conversation is None:
             raise ValueError(f"{kind} without a conversation")
-        return [VendorEvent(conversation_remote_id=conversation.remote_id, conversation=conversation)]
+        # The webhook's conversation has no tags, customer or message count: the gateway reads it.
+        return [VendorEvent(conversation_remote_id=conversation.remote_id, conversation=conversation, partial=True)]
     if raw_message is None:
         raise ValueError(f"{kind} without a message")
     owner = conversation.remote_id if conversation else _str(raw_message.get("conversationId"))
     if owner is None:
         raise ValueError(f"{kind} names no conversation")
     message = parse_message(raw_message, provider=provider, conversation_id=owner)
-    return [VendorEvent(conversation_remote_id=owner, conversation=conversation, message=message)]
+    return [VendorEvent(conversation_remote_id=owner, conversation=conversation, message=message, partial=True)]
 
 
 # ---- listing ------------------------------------------------------------------------------------
