@@ -898,3 +898,14 @@ async def test_without_demo_data_the_account_has_agents_and_queues_only(api: htt
     assert (await listed(api))["pagination"]["totalItems"] == 0
     assert (await listed(api, f"{API}/tags"))["tags"] == []
     assert len(await named(api, "agents")) == 5 and len(await named(api, "queues")) == 4
+
+
+async def test_times_are_kept_to_the_millisecond_so_a_time_read_back_is_an_exact_bound() -> None:
+    moment = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    app = create_app(api_key="k", clock=lambda: moment)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ib", headers={"Authorization": "App k"}) as api:
+        created = (await api.post("/ccaas/1/conversations", json={})).json()
+        after = (await api.get("/ccaas/1/conversations", params={"createdAfter": created["createdAt"]})).json()
+        before = (await api.get("/ccaas/1/conversations", params={"createdBefore": created["createdAt"]})).json()
+    assert created["createdAt"] == "2024-05-01T12:00:00.123+0000"
+    assert after["conversations"] == [] and before["conversations"] == []

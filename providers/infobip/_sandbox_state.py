@@ -85,7 +85,10 @@ class Sandbox:
         self.conversations: dict[str, Conversation] = {}
 
     def now(self) -> datetime:
-        return self.controls.clock.now()
+        # Kept to the millisecond, as the wire shows it: a client that filters with a time it read
+        # (createdAfter=<a row's createdAt>) must not get that row back.
+        moment = self.controls.clock.now()
+        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
     def new_id(self) -> str:
         # Seeded, so demo data and whatever a test creates get the same ids on every run.
