@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).parent.parent
 
@@ -51,8 +52,45 @@ def test_parley_serve_answers_the_readme_query_with_demo_data(tmp_path: Path) ->
         assert body is not None, "parley serve did not start"
         assert "errors" not in body, body
         edges = body["data"]["conversations"]["edges"]
-        assert len(edges) == 3 and all(e["node"]["customer"]["name"] for e in edges)
+        assert len(edges) == 3 and all(e["node"]["id"] and e["node"]["status"] for e in edges)
+        everything = {"query": "{ providers { name } conversations(first: 100) { edges { node { provider } } } }"}
+        data = httpx.post(f"http://127.0.0.1:{port}/graphql", json=everything, timeout=5).json()["data"]
+        assert sorted(p["name"] for p in data["providers"]) == ["clevertap", "infobip", "socialboards"]
+        assert {e["node"]["provider"] for e in data["conversations"]["edges"]} == {"clevertap", "infobip", "socialboards"}
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=10)
     assert f"http://127.0.0.1:{port}/graphql" in output
+
+
+@pytest.mark.parametrize(
+    ("vendor", "path", "headers"),
+    [
+        ("socialboards", "/chat/conversations/1", {}),
+        ("infobip", "/ccaas/1/conversations", {"Authorization": "App sandbox-key"}),
+        ("clevertap", "/1/conversation.json?id=cv_01HQWY5CG0R84P57VFQVC2R1ZZ", {
+            "X-CleverTap-Account-Id": "SANDBOX-ACCOUNT", "X-CleverTap-Passcode": "sandbox-passcode"}),
+    ],
+)
+def test_parley_sandbox_runs_each_vendor_alone(tmp_path: Path, vendor: str, path: str, headers: dict[str, str]) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "sandbox", vendor, "--port", str(port), "--demo", "3"], cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        response = None
+        for _ in range(100):
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}{path}", headers=headers, timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert response is not None, f"parley sandbox {vendor} did not start"
+        assert response.status_code in (200, 401, 404), response.text  # the vendor's own answer, not a crash
+        log = httpx.get(f"http://127.0.0.1:{port}/_sandbox/requests", timeout=5).json()["requests"]
+        assert [entry["path"] for entry in log] == [path.split("?")[0]]
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=10)
+    assert f"{vendor} sandbox on http://127.0.0.1:{port}/" in output
