@@ -209,3 +209,15 @@ async def test_paging_120_conversations_by_25_yields_each_exactly_once(gateway: 
     created = {await user_writes(ct_hooks, f"question {i}") for i in range(120)}
     seen = await remote_ids(gateway, 25)
     assert len(seen) == len(set(seen)) == 120 and set(seen) == created
+
+
+async def test_forty_concurrent_reads_stay_under_the_accounts_limit_of_fifteen(
+    ct_provider: CleverTapProvider, ct_hooks: httpx.AsyncClient
+) -> None:
+    remote_id = await user_writes(ct_hooks, "hello")
+    await ct_hooks.delete("/_sandbox/requests")
+    await ct_hooks.post("/_sandbox/faults", json={"latencyMs": 40, "pathContains": "/1/conversation.json"})
+    results = await asyncio.gather(*(ct_provider.get_conversation(remote_id) for _ in range(40)))
+    assert {c.remote_id for c in results} == {remote_id}
+    log = (await ct_hooks.get("/_sandbox/requests")).json()["requests"]
+    assert len(log) == 40  # no request was refused with 429 and retried
