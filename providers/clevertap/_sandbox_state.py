@@ -21,7 +21,8 @@ from datetime import datetime
 
 from ..sandbox_kit import SandboxClock, SandboxControls
 from ._sandbox_cursors import CursorBook
-from ._sandbox_events import CLAIMED, TICKET_STATUS_CHANGED, USER_REPLIED, EventSender, event_body
+from ..sandbox_kit import WebhookSender
+from ._sandbox_events import CLAIMED, TICKET_STATUS_CHANGED, USER_REPLIED, event_body
 from ._sandbox_gate import InFlight
 from ._sandbox_input import Inbound, ListQuery, Reply, StatusChange
 from ._sandbox_model import (
@@ -57,7 +58,7 @@ class Sandbox:
         campaigns: Sequence[Campaign],
         clock: Callable[[], datetime] | None,
         max_concurrency: int | None,
-        events: EventSender,
+        events: WebhookSender,
         seed: int,
     ) -> None:
         self.account_id = account_id
@@ -231,7 +232,7 @@ class Sandbox:
 
     def _emit(self, event: str, conversation: Conversation, message: Message | None = None) -> None:
         rendered = None if message is None else message_json(message)
-        self.events.send(event_body(event, self.now_ts(), self.to_json(conversation), rendered))
+        self.events.send(event_body(event, self.now_ts(), self.to_json(conversation), rendered), label=event)
 
 
 def _matches(conversation: Conversation, query: ListQuery, now: int) -> bool:

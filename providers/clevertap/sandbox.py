@@ -35,7 +35,8 @@ from starlette.routing import Route
 from ..sandbox_kit import SANDBOX_ROOT
 from ._sandbox_config import CampaignSpec, UserSpec, campaigns_from, users_from
 from ._sandbox_demo import seed_demo
-from ._sandbox_events import EventSender
+from ..sandbox_kit import WebhookSender
+from ._sandbox_events import ACCOUNT_HEADER, logger
 from ._sandbox_gate import ConcurrencyLimit, passcode_auth, render_fault
 from ._sandbox_input import (
     parse_claim,
@@ -94,7 +95,7 @@ def create_app(
         campaigns=campaigns_from(campaigns),
         clock=clock,
         max_concurrency=max_concurrency,
-        events=EventSender(webhook_url, webhook_client, account_id),
+        events=WebhookSender(webhook_url, webhook_client, logger=logger, headers={ACCOUNT_HEADER: account_id}),
         seed=seed,
     )
     seed_demo(sandbox, demo_conversations)

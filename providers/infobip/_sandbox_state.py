@@ -40,6 +40,7 @@ from ._sandbox_model import (
     message_json,
     unknown,
 )
+from ..sandbox_kit import WebhookSender
 from ._sandbox_webhooks import (
     CHANGE_EVENTS,
     CONVERSATION_CREATED,
@@ -48,7 +49,6 @@ from ._sandbox_webhooks import (
     TAG_ADDED,
     TAG_REMOVED,
     WebhookFields,
-    WebhookSender,
     build_event,
 )
 
@@ -292,7 +292,7 @@ class Sandbox:
             self.message_json(message) if message is not None else None,
             {"name": tag.name} if tag is not None else None,
         )
-        self.webhooks.send(event_type, body)
+        self.webhooks.send(body, label=event_type)
 
 
 def _same_customer(message: Message, draft: InboundDraft) -> bool:

@@ -9,17 +9,13 @@ Body (field names configurable through :class:`WebhookFields`, since the vendor'
 ``tag`` with the two tag events. A call that changes several properties sends one event per property,
 in the order topic, summary, status, priority, queue, assignment.
 
-Deliveries are chained so they arrive in the order the changes happened, and none of them ever delays
-or fails the API call that caused it: failures are logged and dropped (no retries).
+Delivery (in order, never blocking the API call) is the sandbox kit's ``WebhookSender``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
-
-import httpx
 
 from ._sandbox_model import JsonDict
 
@@ -45,7 +41,6 @@ CHANGE_EVENTS = {
     "queueId": QUEUE_CHANGED,
     "agentId": ASSIGNMENT_CHANGED,
 }
-DELIVERY_TIMEOUT_SECONDS = 5.0
 
 logger = logging.getLogger("providers.infobip.sandbox")
 
@@ -76,46 +71,3 @@ def build_event(
     if tag is not None:
         payload[fields.tag] = tag
     return {fields.type: event_type, fields.timestamp: timestamp, fields.payload: payload}
-
-
-class WebhookSender:
-    """Posts events to ``url`` in order; a no-op when no URL is configured."""
-
-    def __init__(self, url: str | None, client: httpx.AsyncClient | None) -> None:
-        self._url = url
-        self._client = client
-        self._owns_client = False
-        self._tail: asyncio.Task[None] | None = None
-        self._pending: set[asyncio.Task[None]] = set()
-
-    def send(self, event_type: str, body: JsonDict) -> None:
-        if self._url is None:
-            return
-        task = asyncio.get_running_loop().create_task(self._deliver_after(self._tail, event_type, body))
-        self._tail = task
-        self._pending.add(task)  # the loop keeps only weak references to tasks
-        task.add_done_callback(self._pending.discard)
-
-    async def aclose(self) -> None:
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
-
-    async def _deliver_after(self, previous: asyncio.Task[None] | None, event_type: str, body: JsonDict) -> None:
-        if previous is not None:
-            await asyncio.gather(previous, return_exceptions=True)
-        assert self._url is not None
-        try:
-            response = await self._http().post(self._url, json=body)
-        except Exception as exc:  # nothing the receiver does may reach the API call
-            logger.warning("webhook %s to %s failed: %r", event_type, self._url, exc)
-            return
-        if response.is_error:
-            logger.warning("webhook %s to %s answered %d", event_type, self._url, response.status_code)
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=DELIVERY_TIMEOUT_SECONDS)
-            self._owns_client = True
-        return self._client

@@ -46,7 +46,8 @@ from ._sandbox_model import (
     tag_json,
 )
 from ._sandbox_state import Sandbox
-from ._sandbox_webhooks import WebhookFields, WebhookSender
+from ..sandbox_kit import WebhookSender
+from ._sandbox_webhooks import WebhookFields, logger
 
 __all__ = ["RateLimit", "Sandbox", "WebhookFields", "create_app"]
 
@@ -74,7 +75,7 @@ def create_app(
     """
     sandbox = Sandbox(
         clock=clock or _utc_now,
-        webhooks=WebhookSender(webhook_url, webhook_client),
+        webhooks=WebhookSender(webhook_url, webhook_client, logger=logger),
         webhook_fields=webhook_fields or WebhookFields(),
         seed=seed,
         plain_text_content=plain_text_content,

@@ -42,12 +42,12 @@ from ._sandbox_model import (
     message_json,
 )
 from ._sandbox_users import Directory
+from ..sandbox_kit import WebhookSender
 from ._sandbox_webhooks import (
     CONVERSATION_CLOSED,
     CONVERSATION_CREATED,
     MESSAGE_ADDED,
     TAKEOVER_CHANGED,
-    WebhookSender,
     build_payload,
 )
 
@@ -272,4 +272,4 @@ class Sandbox:
 
     def _emit(self, event_type: str, conversation: Conversation, extras: Sequence[JsonDict] = ({},)) -> None:
         payload = build_payload(self.community, event_type, self.to_json(conversation), format_time(self.now()), extras)
-        self.webhooks.send(payload)
+        self.webhooks.send(payload, label=payload["EventType"])

@@ -6,18 +6,14 @@ carries ``InboxLink``, ``ConversationId``, ``Conversation`` (PascalCase, ``Field
 ``conversation_takeover_state_changed`` adds ``IsAssignedToBot``. A call that adds several messages
 sends one delivery with one event per message, so receivers must iterate ``Events``.
 
-Deliveries are chained so they arrive in the order the changes happened, and none of them ever delays
-or fails the API call that caused it: failures are logged and dropped (no retries).
+Delivery (in order, never blocking the API call) is the sandbox kit's ``WebhookSender``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
-
-import httpx
 
 from ._sandbox_model import JsonDict
 
@@ -26,7 +22,6 @@ MESSAGE_ADDED = "conversation_message_added"
 TAKEOVER_CHANGED = "conversation_takeover_state_changed"
 CONVERSATION_CLOSED = "conversation_closed"
 INBOX_LINK = "https://inbox.socialboards.com/{community}/tickets?ticketId={id}"
-DELIVERY_TIMEOUT_SECONDS = 5.0
 
 logger = logging.getLogger("providers.socialboards.sandbox")
 
@@ -57,46 +52,3 @@ def build_payload(
         for extra in extras
     ]
     return {"CommunityName": community, "EventType": event_type, "Events": events, "TicketId": conversation_id}
-
-
-class WebhookSender:
-    """Posts payloads to ``url``; a no-op when no URL is configured."""
-
-    def __init__(self, url: str | None, client: httpx.AsyncClient | None) -> None:
-        self._url = url
-        self._client = client
-        self._owns_client = False
-        self._tail: asyncio.Task[None] | None = None
-        self._pending: set[asyncio.Task[None]] = set()
-
-    def send(self, payload: JsonDict) -> None:
-        if self._url is None:
-            return
-        task = asyncio.get_running_loop().create_task(self._deliver_after(self._tail, payload))
-        self._tail = task
-        self._pending.add(task)  # the loop keeps only weak references to tasks
-        task.add_done_callback(self._pending.discard)
-
-    async def aclose(self) -> None:
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
-
-    async def _deliver_after(self, previous: asyncio.Task[None] | None, payload: JsonDict) -> None:
-        if previous is not None:
-            await asyncio.gather(previous, return_exceptions=True)
-        assert self._url is not None
-        try:
-            response = await self._http().post(self._url, json=payload)
-        except Exception as exc:  # nothing the receiver does may reach the API call
-            logger.warning("webhook %s to %s failed: %r", payload["EventType"], self._url, exc)
-            return
-        if response.is_error:
-            logger.warning("webhook %s to %s answered %d", payload["EventType"], self._url, response.status_code)
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=DELIVERY_TIMEOUT_SECONDS)
-            self._owns_client = True
-        return self._client

@@ -66,7 +66,8 @@ from ._sandbox_model import (
     ticket_json,
 )
 from ._sandbox_state import Sandbox
-from ._sandbox_webhooks import WebhookSender
+from ..sandbox_kit import WebhookSender
+from ._sandbox_webhooks import logger
 
 __all__ = ["Sandbox", "create_app"]
 
@@ -94,7 +95,7 @@ def create_app(
         credentials=(client_id, refresh_token),
         token_ttl=timedelta(seconds=token_ttl_seconds),
         community=community,
-        webhooks=WebhookSender(webhook_url, webhook_client),
+        webhooks=WebhookSender(webhook_url, webhook_client, logger=logger),
         seed=seed,
     )
     seed_demo(sandbox, demo_conversations)
