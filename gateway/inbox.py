@@ -3,7 +3,17 @@
 The cursor keeps each provider's own cursor (the position right after the last item of that provider
 that was emitted) and the providers that are exhausted. Each provider's items keep that provider's
 order; the merge only interleaves them, so a page never skips an item of any provider. A provider
-that fails keeps its position, so the next page can include it again. A provider that cannot honour
+that fails keeps its position, so the next page can include it again.
+
+Providers that page by offset (Socialboards skip/take, a snapshot-less vendor) serve again the rows that
+newer conversations pushed down, and any provider may show a conversation that arrived since the last
+page. So the cursor also keeps, per provider, a *mark*: the sort time of the last item the merge
+emitted while that provider took part, and that provider's ids emitted at that time. An item that
+sorts before its provider's mark, or at it and already emitted, is dropped, so paging through yields
+every conversation that existed at the start once and in order, even while new ones arrive (those are
+left for a fresh listing). A provider that failed keeps its old mark, so it loses nothing.
+
+A provider that cannot honour
 the filter at all (`UnsupportedOperationError`) is left out of the whole listing and reported in
 `skipped`, never given a chance to return wrong results.
 """
@@ -12,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +42,7 @@ from providers.cursors import decode_cursor, encode_cursor
 CURSOR_OWNER = "parley"
 CURSOR_KIND = "inbox"
 OLDEST = datetime.min.replace(tzinfo=UTC)
+REFILL_ROUNDS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +62,10 @@ def sort_key(order: SortOrder, conversation: Conversation) -> tuple[datetime, st
 async def list_inbox(
     providers: Sequence[Provider], *, filter: ConversationFilter, order: SortOrder, first: int, after: str | None
 ) -> InboxPage:
-    positions, done = _decode(after, order)
+    positions, done, marks = _decode(after, order)
     active = [p for p in providers if p.name not in done]
     results = await asyncio.gather(
-        *(p.list_conversations(filter=filter, order=order, first=first, after=positions.get(p.name)) for p in active),
+        *(_fetch(p, filter, order, first, positions.get(p.name), marks.get(p.name)) for p in active),
         return_exceptions=True,
     )
     pages: dict[str, Page[Conversation]] = {}
@@ -70,14 +81,62 @@ async def list_inbox(
             raise result
         else:
             pages[provider.name] = result
-    page = _merge(pages, positions, done, order=order, first=first, failures=failures)
+    page = _merge(pages, positions, done, marks, order=order, first=first, failures=failures)
     return InboxPage(page.items, page.has_next, page.end_cursor, page.failures, skipped)
+
+
+async def _fetch(
+    provider: Provider, filter: ConversationFilter, order: SortOrder, first: int, after: str | None, mark: list[Any] | None
+) -> Page[Conversation]:
+    """One provider's next items after its mark; rows served again are dropped and, a few times at
+    most, replaced by reading on, so a page stays full."""
+    page = await provider.list_conversations(filter=filter, order=order, first=first, after=after)
+    kept = _after_mark(page, mark, order)
+    for _ in range(REFILL_ROUNDS):
+        if len(kept.items) == len(page.items) or len(kept.items) >= first or kept.next_cursor is None:
+            break
+        page = await provider.list_conversations(filter=filter, order=order, first=first - len(kept.items), after=kept.next_cursor)
+        more = _after_mark(page, mark, order)
+        kept = Page(kept.items + more.items, more.next_cursor, kept.cursors + more.cursors)
+    return kept
+
+
+def _after_mark(page: Page[Conversation], mark: list[Any] | None, order: SortOrder) -> Page[Conversation]:
+    """The page without the items the mark says were emitted already."""
+    if mark is None:
+        return page
+    moment, seen = datetime.fromisoformat(mark[0]), set(mark[1])
+    descending = order in (SortOrder.UPDATED_DESC, SortOrder.CREATED_DESC)
+    kept = [
+        (item, cursor)
+        for item, cursor in zip(page.items, page.cursors)
+        if not _not_after(sort_key(order, item)[0], item.remote_id, moment, seen, descending)
+    ]
+    return Page(tuple(i for i, _ in kept), page.next_cursor, tuple(c for _, c in kept))
+
+
+def _not_after(at: datetime, remote_id: str, moment: datetime, seen: set[str], descending: bool) -> bool:
+    if at == moment:
+        return remote_id in seen
+    return at > moment if descending else at < moment
+
+
+def _marked(marks: dict[str, list[Any]], item: Conversation, order: SortOrder, merged: Iterable[str]) -> None:
+    """Moves the mark of every provider that took part in the merge to the emitted item: whatever
+    they serve later that sorts before it is either emitted already or arrived since."""
+    at = sort_key(order, item)[0].isoformat()
+    for name in merged:
+        mark = marks.get(name)
+        if mark is None or mark[0] != at:
+            marks[name] = [at, []]
+    marks[item.provider][1].append(item.remote_id)
 
 
 def _merge(
     pages: dict[str, Page[Conversation]],
     positions: dict[str, str | None],
     done: set[str],
+    marks: dict[str, list[Any]],
     *,
     order: SortOrder,
     first: int,
@@ -88,7 +147,7 @@ def _merge(
         [(sort_key(order, c), name, i) for i, c in enumerate(page.items)] for name, page in pages.items()
     ]
     merged = heapq.merge(*streams, key=lambda row: row[0], reverse=descending)
-    positions = dict(positions)
+    positions, marks = dict(positions), {name: [mark[0], list(mark[1])] for name, mark in marks.items()}
     emitted: dict[str, int] = {}
     items: list[tuple[Conversation, str]] = []
     for _, name, index in merged:
@@ -97,13 +156,14 @@ def _merge(
         page = pages[name]
         positions[name] = page.cursors[index]
         emitted[name] = index + 1
-        items.append((page.items[index], _encode(positions, done | _finished(pages, emitted), order)))
+        _marked(marks, page.items[index], order, pages)
+        items.append((page.items[index], _encode(positions, done | _finished(pages, emitted), marks, order)))
     for name, page in pages.items():
         if _used_up_with_more({name: page}, emitted):
             positions[name] = page.next_cursor
     finished = done | _finished(pages, emitted)
     more = bool(failures) or any(name not in finished for name in pages)
-    end = _encode(positions, finished, order) if more or items else None
+    end = _encode(positions, finished, marks, order) if more or items else None
     return InboxPage(items=items, has_next=more, end_cursor=end, failures=failures, skipped=[])
 
 
@@ -119,17 +179,31 @@ def _finished(pages: dict[str, Page[Conversation]], emitted: dict[str, int]) -> 
     }
 
 
-def _encode(positions: dict[str, str | None], done: set[str], order: SortOrder) -> str:
-    return encode_cursor(CURSOR_OWNER, CURSOR_KIND, o=order.value, pos=positions, done=sorted(done))
+def _encode(positions: dict[str, str | None], done: set[str], marks: dict[str, list[Any]], order: SortOrder) -> str:
+    live = {name: mark for name, mark in marks.items() if name not in done}
+    return encode_cursor(CURSOR_OWNER, CURSOR_KIND, o=order.value, pos=positions, done=sorted(done), mark=live)
 
 
-def _decode(after: str | None, order: SortOrder) -> tuple[dict[str, Any], set[str]]:
+def _decode(after: str | None, order: SortOrder) -> tuple[dict[str, Any], set[str], dict[str, list[Any]]]:
     if after is None:
-        return {}, set()
+        return {}, set(), {}
     state = decode_cursor(CURSOR_OWNER, CURSOR_KIND, after)
     if state.get("o") != order.value:
         raise InvalidRequestError("after: the cursor belongs to another orderBy", provider=CURSOR_OWNER, field="after")
-    positions, done = state.get("pos"), state.get("done")
-    if not isinstance(positions, dict) or not isinstance(done, list):
+    positions, done, marks = state.get("pos"), state.get("done"), state.get("mark", {})
+    if not isinstance(positions, dict) or not isinstance(done, list) or not _valid_marks(marks):
         raise InvalidRequestError("after: invalid cursor", provider=CURSOR_OWNER, field="after")
-    return positions, set(done)
+    return positions, set(done), marks
+
+
+def _valid_marks(marks: object) -> bool:
+    if not isinstance(marks, dict):
+        return False
+    for mark in marks.values():
+        if not (isinstance(mark, list) and len(mark) == 2 and isinstance(mark[0], str) and isinstance(mark[1], list)):
+            return False
+        try:
+            datetime.fromisoformat(mark[0])
+        except ValueError:
+            return False
+    return True
