@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from gateway.settings import ProviderSettings
 from providers.clevertap import sandbox as ct_sandbox
 from providers.infobip import sandbox as ib_sandbox
 
-from .conftest import SB_BASE, SB_CREDENTIALS, Gateway, gateway_over, sandbox_app
+from .conftest import SB_BASE, SB_CREDENTIALS, SHORT_TIMEOUT, Gateway, gateway_over, sandbox_app
 
 CT_HEADERS = {"X-CleverTap-Account-Id": "SANDBOX-ACCOUNT", "X-CleverTap-Passcode": "sandbox-passcode"}
 LIST = """query L($first: Int!, $after: String, $filter: ConversationFilter) {
@@ -21,17 +25,38 @@ LIST = """query L($first: Int!, $after: String, $filter: ConversationFilter) {
 
 
 @pytest.fixture
-async def gateway() -> AsyncIterator[Gateway]:
-    vendors = (
-        (ProviderSettings("sb", "socialboards", SB_BASE, SB_CREDENTIALS), sandbox_app(demo_conversations=5)),
-        (ProviderSettings("ib", "infobip", "http://ib.test/", {"api_key": "sandbox-key"}), ib_sandbox.create_app(demo_conversations=5)),
-        (
-            ProviderSettings("ct", "clevertap", "http://ct.test/", {"account_id": "SANDBOX-ACCOUNT", "passcode": "sandbox-passcode"}),
-            ct_sandbox.create_app(demo_conversations=8),
-        ),
-    )
-    async with gateway_over(*vendors) as running:
+def apps() -> dict[str, Starlette]:
+    return {
+        "sb": sandbox_app(demo_conversations=6),
+        "ib": ib_sandbox.create_app(demo_conversations=6),
+        "ct": ct_sandbox.create_app(demo_conversations=8),
+    }
+
+
+SETTINGS = {
+    "sb": ProviderSettings("sb", "socialboards", SB_BASE, SB_CREDENTIALS),
+    "ib": ProviderSettings("ib", "infobip", "http://ib.test/", {"api_key": "sandbox-key"}),
+    "ct": ProviderSettings("ct", "clevertap", "http://ct.test/", {"account_id": "SANDBOX-ACCOUNT", "passcode": "sandbox-passcode"}),
+}
+RAW_HEADERS = {"ib": {"Authorization": "App sandbox-key"}, "ct": CT_HEADERS, "sb": {}}
+
+
+@pytest.fixture
+async def gateway(apps: dict[str, Starlette]) -> AsyncIterator[Gateway]:
+    async with gateway_over(*((SETTINGS[name], app) for name, app in apps.items())) as running:
         yield running
+
+
+@contextlib.asynccontextmanager
+async def raw(apps: dict[str, Starlette], name: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Straight to a sandbox, as the vendor's own API (no Parley code in between)."""
+    transport = httpx.ASGITransport(app=apps[name])
+    async with httpx.AsyncClient(transport=transport, base_url="http://raw", headers=RAW_HEADERS[name]) as client:
+        if name == "sb":
+            form = {"grant_type": "refresh_token", **SB_CREDENTIALS}
+            token = (await client.post("/token", data=form)).json()["access_token"]
+            client.headers["Authorization"] = f"Bearer {token}"
+        yield client
 
 
 async def test_every_provider_appears_in_one_inbox(gateway: Gateway) -> None:
@@ -81,3 +106,107 @@ async def test_a_partial_webhook_conversation_is_read_in_full_before_it_is_publi
         await events.aclose()
     assert published.conversation.tags == ("vip",)  # the webhook body has no tags; the read does
     assert published.conversation.customer.id == "447700900001"
+
+
+
+async def test_one_sandbox_down_gives_the_other_two_and_exactly_one_coded_error(
+    gateway: Gateway, apps: dict[str, Starlette]
+) -> None:
+    async with raw(apps, "ib") as ib:
+        await ib.post("/_sandbox/faults", json={"status": 503})
+    response = await gateway.execute(LIST, {"first": 100})
+    providers = {edge["node"]["provider"] for edge in response["data"]["conversations"]["edges"]}
+    assert providers == {"sb", "ct"}
+    assert [(e["extensions"]["code"], e["extensions"]["provider"]) for e in response["errors"]] == [("PROVIDER_UNAVAILABLE", "ib")]
+    assert response["data"]["conversations"]["pageInfo"]["hasNextPage"] is True  # ib's place is kept
+
+
+async def test_one_sandbox_slower_than_the_timeout_is_answered_within_the_timeout(
+    gateway: Gateway, apps: dict[str, Starlette]
+) -> None:
+    async with raw(apps, "ct") as ct:
+        await ct.post("/_sandbox/faults", json={"latencyMs": 5000})
+    started = time.perf_counter()
+    response = await gateway.execute(LIST, {"first": 100})
+    elapsed = time.perf_counter() - started
+    providers = {edge["node"]["provider"] for edge in response["data"]["conversations"]["edges"]}
+    assert providers == {"sb", "ib"}
+    assert [(e["extensions"]["code"], e["extensions"]["provider"]) for e in response["errors"]] == [("PROVIDER_TIMEOUT", "ct")]
+    assert elapsed < SHORT_TIMEOUT * 2.5, elapsed  # one timeout (0.5 s) plus the others' work, not 5 s
+
+
+# -- a filter equals a direct scan of the vendors' own APIs -------------------------------------------
+
+SB_STATUS = {"closed": "CLOSED", "queued": "NEW", "active": "OPEN"}
+CT_STATUS = {"New": "NEW", "Pending": "PENDING", "Closed": "CLOSED"}
+IB_STATUS = {"OPEN": "OPEN", "WAITING": "PENDING", "SOLVED": "SOLVED", "CLOSED": "CLOSED"}
+
+
+async def scan(apps: dict[str, Starlette]) -> list[dict[str, Any]]:
+    """Every conversation of the three sandboxes as (provider, id, status, tags, name, latest text),
+    read through each vendor's documented API only."""
+    rows: list[dict[str, Any]] = []
+    async with raw(apps, "sb") as sb:
+        tickets = (await sb.post("/tickets/list", json={"take": 50})).json()["data"]
+        for ticket in tickets:
+            c = (await sb.get(f"/chat/conversations/{ticket['id']}")).json()["data"]
+            latest = (await sb.get(f"/chat/conversations/{ticket['id']}/messages", params={"take": 1, "orderBy": "creation_time_desc"})).json()["data"]
+            position = (c.get("queuePositionInfo") or {}).get("position")
+            state = "closed" if c["isClosed"] else ("queued" if position is not None and position >= 0 else "active")
+            rows.append({"p": "sb", "id": str(c["id"]), "status": SB_STATUS[state], "tags": set(),
+                         "name": (c.get("author") or {}).get("name"), "text": latest[0]["message"] if latest else None})
+    async with raw(apps, "ib") as ib:
+        for c in (await ib.get("/ccaas/1/conversations", params={"limit": 999})).json()["conversations"]:
+            tags = {t["name"] for t in (await ib.get(f"/ccaas/1/conversations/{c['id']}/tags")).json()["tags"]}
+            latest = (await ib.get(f"/ccaas/1/conversations/{c['id']}/messages", params={"limit": 1, "orderBy": "createdAt:desc"})).json()["messages"]
+            content = latest[0]["content"] if latest else None
+            text = content.get("text") if isinstance(content, dict) else content
+            rows.append({"p": "ib", "id": c["id"], "status": IB_STATUS[c["status"]], "tags": tags, "name": None, "text": text})
+    async with raw(apps, "ct") as ct:
+        cursor = (await ct.post("/1/conversations.json", params={"batch_size": 5000}, json={})).json()["cursor"]
+        for r in (await ct.get("/1/conversations.json", params={"cursor": cursor})).json()["records"]:
+            rows.append({"p": "ct", "id": r["id"], "status": CT_STATUS[r["ticket_status"]], "tags": set(r["labels"]),
+                         "name": r["user_name"], "text": (r["last_message"] or {}).get("text")})
+    return rows
+
+
+def found(row: dict[str, Any], needle: str) -> bool:
+    return any(value is not None and needle.casefold() in value.casefold() for value in (row["name"], row["text"]))
+
+
+async def everything(gateway: Gateway, filter: dict[str, Any]) -> tuple[set[tuple[str, str]], dict[str, Any]]:
+    seen: set[tuple[str, str]] = set()
+    after = None
+    while True:
+        response = await gateway.execute(LIST, {"first": 7, "after": after, "filter": filter})
+        assert "errors" not in response, response["errors"]
+        page = response["data"]["conversations"]
+        seen |= {(e["node"]["provider"], e["node"]["remoteId"]) for e in page["edges"]}
+        if not page["pageInfo"]["hasNextPage"]:
+            return seen, response
+        after = page["pageInfo"]["endCursor"]
+
+
+async def test_filters_on_status_tags_and_search_equal_a_direct_scan(gateway: Gateway, apps: dict[str, Starlette]) -> None:
+    async with raw(apps, "ib") as ib:
+        await ib.post("/ccaas/1/tags", json={"name": "vip"})
+        listed = (await ib.get("/ccaas/1/conversations", params={"limit": 2})).json()["conversations"]
+        await ib.post(f"/ccaas/1/conversations/{listed[0]['id']}/tags", json={"tagName": "vip"})
+        await ib.post("/_sandbox/inbound", json={"from": "447700900555", "to": "4478600", "channel": "SMS", "text": "A Zebra crossing"})
+    async with raw(apps, "ct") as ct:
+        await ct.post("/1/conversation/inbound.json", json={"identity": "z1", "campaign_id": 1700000101, "text": "hi", "user_name": "Zebra Jones"})
+        await ct.post("/1/conversation/inbound.json", json={"identity": "z2", "campaign_id": 1700000101, "text": "zebra?"})
+        await ct.post("/1/conversation/inbound.json", json={"identity": "z2", "campaign_id": 1700000101, "text": "never mind"})
+    rows = await scan(apps)
+    cases = [
+        ({"status": ["NEW", "PENDING"]}, lambda r: r["status"] in ("NEW", "PENDING")),
+        ({"search": "zebra"}, lambda r: found(r, "zebra")),
+        ({"search": "e"}, lambda r: found(r, "e")),
+        ({"status": ["NEW"], "search": "a"}, lambda r: r["status"] == "NEW" and found(r, "a")),
+        ({"tags": ["vip"]}, lambda r: "vip" in r["tags"]),
+    ]
+    for filter, wanted in cases:
+        got, _ = await everything(gateway, filter)
+        expected = {(r["p"], r["id"]) for r in rows if wanted(r)}
+        assert expected, f"the scan finds nothing for {filter}: the case proves nothing"
+        assert got == expected, filter

@@ -7,6 +7,7 @@ Listing goes through the Ticket API (`POST tickets/list`, skip/take) and hydrate
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -124,7 +125,7 @@ class SocialboardsProvider:
             take = min(MAX_TICKETS_TAKE, needed + 1)  # one extra tells whether another page exists
             tickets = _ticket_ids(await self._client.list_tickets({**body, "skip": skip, "take": take}), self.name)
             batch = tickets[:needed]
-            for conversation in await self._hydrate(batch):
+            for conversation in await self._hydrate(batch, with_last_message=filter.search is not None):
                 skip += 1
                 if conversation is not None and filter.matches(conversation):
                     items.append(conversation)
@@ -263,11 +264,18 @@ class SocialboardsProvider:
             return self._conversation(raw)
         return await self.get_conversation(remote_id)
 
-    async def _hydrate(self, ids: list[str]) -> list[Conversation | None]:
+    async def _hydrate(self, ids: list[str], *, with_last_message: bool = False) -> list[Conversation | None]:
+        """Full conversations for listed ids; `with_last_message` also reads each one's latest message
+        (search needs its text), which then rides along inline."""
+
         async def one(remote_id: str) -> Conversation | None:
             async with self._hydrate_slots:
                 try:
-                    return await self.get_conversation(remote_id)
+                    conversation = await self.get_conversation(remote_id)
+                    if with_last_message:
+                        latest = await self.list_messages(remote_id, first=1, after=None, newest_first=True)
+                        conversation = replace(conversation, last_message=latest.items[0] if latest.items else None)
+                    return conversation
                 except NotFoundError:
                     return None  # deleted between listing and reading
 
