@@ -64,7 +64,22 @@ def make_loaders(providers: Mapping[str, Provider], *, cache: bool) -> Loaders:
         return [results[k] for k in keys]
 
     async def conversations(keys: list[Key]) -> list[Conversation | Exception]:
-        return await fetch(keys, lambda p, rid: p.get_conversation(rid))
+        """Providers with `get_conversations` (Infobip: `conversationIds`) load a batch in one call;
+        the others one call per id, under the per-provider limit."""
+        by_provider: dict[str, list[str]] = {}
+        for name, rid in dict.fromkeys(keys):
+            if hasattr(providers.get(name), "get_conversations"):
+                by_provider.setdefault(name, []).append(rid)
+        batched: dict[Key, Any] = {}
+        for name, ids in by_provider.items():
+            try:
+                found = await providers[name].get_conversations(ids)  # type: ignore[attr-defined]
+                batched.update({(name, rid): found.get(rid) or NotFoundError(f"no conversation {rid!r}", provider=name) for rid in ids})
+            except ProviderError as exc:
+                batched.update({(name, rid): exc for rid in ids})
+        rest = [k for k in keys if k not in batched]
+        singles = dict(zip(rest, await fetch(rest, lambda p, rid: p.get_conversation(rid)))) if rest else {}
+        return [batched[k] if k in batched else singles[k] for k in keys]
 
     async def last_messages(keys: list[Key]) -> list[Message | None | Exception]:
         async def last(p: Provider, rid: str) -> Message | None:

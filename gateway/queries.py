@@ -6,8 +6,10 @@ from collections.abc import Mapping
 
 import strawberry
 from strawberry import relay
+from strawberry.types.nodes import SelectedField
 
 from providers import NotFoundError, Provider as ProviderModel, SortOrder as SortOrderModel
+from providers import models as m
 
 from .context import Info
 from .errors import ErrorCode, client_error, graphql_error
@@ -55,6 +57,18 @@ async def load_conversation(info: Info, provider: str, remote_id: str) -> Conver
     return Conversation.from_model(model)
 
 
+WITHOUT_READING = frozenset({"id", "remoteId", "provider", "vendor", "messages", "__typename"})
+
+
+def _needs_only_ids_and_messages(info: Info) -> bool:
+    """True when the selection under this field is plain fields that need no read of the conversation."""
+    for field in info.selected_fields:
+        for selection in field.selections:
+            if not isinstance(selection, SelectedField) or selection.name not in WITHOUT_READING:
+                return False
+    return True
+
+
 async def find_message(info: Info, node_id: str) -> Message:
     provider_name, conversation_id, message_id = split_message_node_id(node_id)
     provider = provider_named(info, provider_name, argument="id")
@@ -83,7 +97,12 @@ class Query:
 
     @strawberry.field
     async def conversation(self, info: Info, id: strawberry.ID) -> Conversation | None:
-        return await load_conversation(info, *parse_conversation_id(id))
+        provider, remote_id = parse_conversation_id(id)
+        if _needs_only_ids_and_messages(info):
+            # Nothing selected needs the conversation itself: its messages are one call, not two.
+            vendor = provider_named(info, provider, argument="id").vendor
+            return Conversation.from_model(m.Conversation(provider, vendor, remote_id, m.ConversationStatus.UNKNOWN, None, None, None))
+        return await load_conversation(info, provider, remote_id)
 
     @strawberry.field(description="Conversations of every selected provider, merged by `orderBy`.")
     async def conversations(

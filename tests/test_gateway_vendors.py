@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -27,9 +28,9 @@ LIST = """query L($first: Int!, $after: String, $filter: ConversationFilter) {
 @pytest.fixture
 def apps() -> dict[str, Starlette]:
     return {
-        "sb": sandbox_app(demo_conversations=6),
-        "ib": ib_sandbox.create_app(demo_conversations=6),
-        "ct": ct_sandbox.create_app(demo_conversations=8),
+        "sb": sandbox_app(demo_conversations=24),
+        "ib": ib_sandbox.create_app(demo_conversations=24),
+        "ct": ct_sandbox.create_app(demo_conversations=24),  # a quarter are older than 15 days: hidden
     }
 
 
@@ -48,11 +49,12 @@ async def gateway(apps: dict[str, Starlette]) -> AsyncIterator[Gateway]:
 
 
 @contextlib.asynccontextmanager
-async def raw(apps: dict[str, Starlette], name: str) -> AsyncIterator[httpx.AsyncClient]:
-    """Straight to a sandbox, as the vendor's own API (no Parley code in between)."""
+async def raw(apps: dict[str, Starlette], name: str, *, sign_in: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+    """Straight to a sandbox, as the vendor's own API (no Parley code in between); `sign_in=False`
+    for the /_sandbox controls only, so counting requests adds none."""
     transport = httpx.ASGITransport(app=apps[name])
     async with httpx.AsyncClient(transport=transport, base_url="http://raw", headers=RAW_HEADERS[name]) as client:
-        if name == "sb":
+        if name == "sb" and sign_in:
             form = {"grant_type": "refresh_token", **SB_CREDENTIALS}
             token = (await client.post("/token", data=form)).json()["access_token"]
             client.headers["Authorization"] = f"Bearer {token}"
@@ -210,3 +212,69 @@ async def test_filters_on_status_tags_and_search_equal_a_direct_scan(gateway: Ga
         expected = {(r["p"], r["id"]) for r in rows if wanted(r)}
         assert expected, f"the scan finds nothing for {filter}: the case proves nothing"
         assert got == expected, filter
+
+
+# -- upstream requests per query (the bounds the README states) ------------------------------------
+
+INBOX = """{ conversations(first: 20) { edges { node { provider customer { name } tags lastMessage { text } } } } }"""
+# Each provider reads up to `first` rows (the merge cannot know beforehand whose rows will sort first)
+# and hydrates them: Socialboards 1 GET each, Infobip 3 each (tags, first inbound, latest message),
+# CleverTap nothing. lastMessage adds 1 per Socialboards row shown. Plus up to 3 listing calls (and a
+# token) per provider. Hydrating only the rows that make the page is not done yet (see README).
+HYDRATION_PER_ROW = {"sb": 1, "ib": 3, "ct": 0}
+UPSTREAM_BOUND_PER_PROVIDER = 4
+
+
+async def upstream(apps: dict[str, Starlette]) -> dict[str, int]:
+    counts = {}
+    for name in apps:
+        async with raw(apps, name, sign_in=False) as client:
+            counts[name] = len((await client.get("/_sandbox/requests")).json()["requests"])
+            await client.delete("/_sandbox/requests")
+    return counts
+
+
+async def test_an_inbox_page_of_20_across_three_providers_makes_a_bounded_number_of_upstream_requests(
+    gateway: Gateway, apps: dict[str, Starlette]
+) -> None:
+    await upstream(apps)  # forget seeding
+    edges = (await gateway.data(INBOX))["conversations"]["edges"]
+    counts = await upstream(apps)
+    per_provider = {name: sum(1 for e in edges if e["node"]["provider"] == name) for name in apps}
+    assert len(edges) == 20 and all(per_provider.values())
+    for name, cost in HYDRATION_PER_ROW.items():
+        shown_cost = per_provider[name] if name == "sb" else 0
+        assert counts[name] <= cost * 20 + shown_cost + UPSTREAM_BOUND_PER_PROVIDER, (name, counts)
+    assert sum(counts.values()) <= 20 * (1 + 3) + 20 + 3 * UPSTREAM_BOUND_PER_PROVIDER, counts  # 112
+    assert counts["ct"] <= UPSTREAM_BOUND_PER_PROVIDER  # CleverTap records carry everything, last message included
+
+
+async def test_fifty_messages_of_one_conversation_is_one_upstream_request_where_the_vendor_allows(
+    gateway: Gateway, apps: dict[str, Starlette]
+) -> None:
+    edges = (await gateway.data("{ conversations(first: 100) { edges { node { id provider } } } }"))["conversations"]["edges"]
+    one = {e["node"]["provider"]: e["node"]["id"] for e in edges}
+    query = "query($id: ID!) { conversation(id: $id) { id messages(first: 50) { edges { node { text } } } } }"
+    expected = {"sb": 1, "ib": 1, "ct": 2}  # CleverTap's message history is a two-step cursor by design
+    for name, gid in one.items():
+        await upstream(apps)
+        await gateway.data(query, {"id": gid})
+        async with raw(apps, name, sign_in=False) as client:
+            log = [(r["method"], r["path"]) for r in (await client.get("/_sandbox/requests")).json()["requests"]]
+        assert len(log) == expected[name], (name, log)
+
+
+async def test_many_infobip_conversations_by_id_are_one_listing_call(gateway: Gateway, apps: dict[str, Starlette]) -> None:
+    edges = await gateway.data('{ conversations(first: 100, filter: {providers: ["ib"]}) { edges { node { id } } } }')
+    ids = [e["node"]["id"] for e in edges["conversations"]["edges"]][:4]
+    aliases = " ".join(f'c{i}: conversation(id: "{gid}") {{ status tags }}' for i, gid in enumerate(ids))
+    await upstream(apps)
+    data = await gateway.data("{ " + aliases + " }")
+    assert all(data[f"c{i}"]["status"] for i in range(len(ids)))
+    async with raw(apps, "ib") as ib:
+        log = (await ib.get("/_sandbox/requests")).json()["requests"]
+    lists = [r for r in log if r["path"] == "/ccaas/1/conversations"]
+    assert len(lists) == 1 and sorted(lists[0]["query"]["conversationIds"]) == sorted(
+        base64.b64decode(gid).decode().rsplit(":", 1)[1] for gid in ids
+    )
+    assert not any(r["path"].startswith("/ccaas/1/conversations/") and r["path"].count("/") == 4 for r in log)  # no GET by id

@@ -40,6 +40,8 @@ from ..models import (
 from . import mapping
 from .client import InfobipClient, Keyset, scan
 
+BATCH_IDS = 100  # conversation ids per list call when loading many by id
+
 T = TypeVar("T")
 HYDRATE_CONCURRENCY = 8  # vendor calls in flight per provider while reading tags and messages
 SCAN_BATCH = 25  # rows per list read when filtering after fetching
@@ -103,6 +105,19 @@ class InfobipProvider:
     async def get_conversation(self, remote_id: str) -> Conversation:
         raw = self._object(await self._client.get_conversation(self._id(remote_id)), "conversation")
         return await self._hydrated(raw)
+
+    async def get_conversations(self, remote_ids: Sequence[str]) -> dict[str, Conversation]:
+        """Many conversations with one list call (`conversationIds`), each hydrated; ids the vendor does
+        not know are missing from the result."""
+        found: dict[str, Conversation] = {}
+        wanted = tuple(dict.fromkeys(i for i in remote_ids if i.strip()))
+        for start in range(0, len(wanted), BATCH_IDS):
+            chunk = wanted[start : start + BATCH_IDS]
+            page = await self.list_conversations(
+                filter=ConversationFilter(remote_ids=chunk), order=SortOrder.CREATED_ASC, first=len(chunk), after=None
+            )
+            found.update((c.remote_id, c) for c in page.items)
+        return found
 
     async def list_conversations(
         self, *, filter: ConversationFilter, order: SortOrder, first: int, after: str | None
