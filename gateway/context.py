@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket
 
 from providers import Conversation, Message, Provider
+from providers.base import BatchReads
 from providers.errors import NotFoundError, ProviderError
 
 from .events import Bus
@@ -68,12 +69,13 @@ def make_loaders(providers: Mapping[str, Provider], *, cache: bool) -> Loaders:
         the others one call per id, under the per-provider limit."""
         by_provider: dict[str, list[str]] = {}
         for name, rid in dict.fromkeys(keys):
-            if hasattr(providers.get(name), "get_conversations"):
+            if isinstance(providers.get(name), BatchReads):
                 by_provider.setdefault(name, []).append(rid)
         batched: dict[Key, Any] = {}
         for name, ids in by_provider.items():
             try:
-                found = await providers[name].get_conversations(ids)  # type: ignore[attr-defined]
+                reader: BatchReads = providers[name]  # type: ignore[assignment]
+                found = await reader.get_conversations(ids)
                 batched.update({(name, rid): found.get(rid) or NotFoundError(f"no conversation {rid!r}", provider=name) for rid in ids})
             except ProviderError as exc:
                 batched.update({(name, rid): exc for rid in ids})

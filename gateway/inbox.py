@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,7 +51,7 @@ class InboxPage:
     has_next: bool
     end_cursor: str | None
     failures: list[ProviderError]
-    skipped: list[UnsupportedOperationError]
+    skipped: list[UnsupportedOperationError] = field(default_factory=list)
 
 
 def sort_key(order: SortOrder, conversation: Conversation) -> tuple[datetime, str]:
@@ -82,7 +82,7 @@ async def list_inbox(
         else:
             pages[provider.name] = result
     page = _merge(pages, positions, done, marks, order=order, first=first, failures=failures)
-    return InboxPage(page.items, page.has_next, page.end_cursor, page.failures, skipped)
+    return replace(page, skipped=skipped)
 
 
 async def _fetch(
@@ -164,7 +164,7 @@ def _merge(
     finished = done | _finished(pages, emitted)
     more = bool(failures) or any(name not in finished for name in pages)
     end = _encode(positions, finished, marks, order) if more or items else None
-    return InboxPage(items=items, has_next=more, end_cursor=end, failures=failures, skipped=[])
+    return InboxPage(items=items, has_next=more, end_cursor=end, failures=failures)
 
 
 def _used_up_with_more(pages: dict[str, Page[Conversation]], emitted: dict[str, int]) -> bool:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
+from .errors import UnsupportedOperationError
 from .models import (
     Conversation,
     ConversationChanges,
@@ -56,6 +58,32 @@ class Capability(enum.Enum):
     FILTER_CREATED_BEFORE = "FILTER_CREATED_BEFORE"
     FILTER_UPDATED_AFTER = "FILTER_UPDATED_AFTER"
     FILTER_UPDATED_BEFORE = "FILTER_UPDATED_BEFORE"
+
+
+# ConversationFilter attribute -> its name in the GraphQL filter, for errors that name the filter.
+FILTER_NAMES = {"queue_ids": "queueId", "remote_ids": "remoteId", "assignee_id": "assigneeId"}
+
+
+def unsupported(operation: str, why: str, *, provider: str) -> UnsupportedOperationError:
+    """The error for an operation (or filter) a provider cannot do, saying why."""
+    return UnsupportedOperationError(f"{operation} is not supported by {provider}: {why}", provider=provider, operation=operation)
+
+
+def refuse_unfilterable(filter: ConversationFilter, reasons: Mapping[str, str], *, provider: str) -> None:
+    """Raises UnsupportedOperationError for the first set filter in `reasons` (attribute -> why the
+    vendor has no such data), so a list never scans a whole history for what cannot match."""
+    for name, why in reasons.items():
+        if getattr(filter, name) is not None:
+            operation = "filter." + FILTER_NAMES.get(name, name.split("_")[0] + "".join(w.title() for w in name.split("_")[1:]))
+            raise unsupported(operation, why, provider=provider)
+
+
+@runtime_checkable
+class BatchReads(Protocol):
+    """Optional: a provider that reads many conversations in one vendor call. The conversation
+    DataLoader uses it when present; ids the vendor does not know are missing from the result."""
+
+    async def get_conversations(self, remote_ids: Sequence[str]) -> dict[str, Conversation]: ...
 
 
 @runtime_checkable

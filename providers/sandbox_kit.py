@@ -35,7 +35,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,6 +57,7 @@ __all__ = [
     "SandboxControls",
     "VendorGate",
     "WebhookSender",
+    "closing",
     "fault_response",
     "parse_fault",
 ]
@@ -418,3 +420,14 @@ class WebhookSender:
             self._client = httpx.AsyncClient(timeout=DELIVERY_TIMEOUT_SECONDS)
             self._owns_client = True
         return self._client
+
+
+def closing(sender: WebhookSender) -> Callable[[Any], Any]:
+    """A Starlette lifespan that waits for the sandbox's deliveries and closes its sender on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        yield
+        await sender.aclose()
+
+    return lifespan

@@ -391,7 +391,7 @@ async def test_cursors_expire_an_hour_after_use_and_unknown_ones_are_400(api: ht
 
 
 async def test_filters_match_as_documented_and_combine_with_and(api: httpx.AsyncClient) -> None:
-    ann = await inbound(api, "a@example.com", "Where is my ORDER?", user_name="Ann Lee")
+    await inbound(api, "a@example.com", "Where is my ORDER?", user_name="Ann Lee")
     await inbound(api, "b@example.com", "Can I change my flight?", user_name="Bob Annan", campaign_id=FLIGHTS)
     cid = await inbound(api, "c@example.com", "Thanks", user_name="Cid", campaign_id=ORDERS)
     ok(await set_status(api, cid["id"], "Pending"))

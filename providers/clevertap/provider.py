@@ -14,14 +14,13 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ..base import Capability
+from ..base import Capability, refuse_unfilterable, unsupported
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import (
     InvalidRequestError,
     MalformedResponseError,
     NotFoundError,
     ProviderError,
-    UnsupportedOperationError,
 )
 from ..models import (
     Conversation,
@@ -48,6 +47,12 @@ ACCEPTED_STATUSES = "NEW, PENDING, CLOSED"
 LISTING_KIND = "conversations"
 
 T = TypeVar("T")
+
+
+UNHONOURED_FILTERS = {
+    "priority": "CleverTap conversations have no priority",
+    "queue_ids": "CleverTap conversations have no queues",
+}
 
 
 class CleverTapProvider:
@@ -97,7 +102,7 @@ class CleverTapProvider:
         self, *, filter: ConversationFilter, order: SortOrder, first: int, after: str | None
     ) -> Page[Conversation]:
         self._check_first(first)
-        self._check_filter(filter)
+        refuse_unfilterable(filter, UNHONOURED_FILTERS, provider=self.name)
         fingerprint = mapping.listing_fingerprint(filter, order)
         if after is not None:
             cursor, offset = self._position(after, LISTING_KIND, f=fingerprint)
@@ -162,8 +167,8 @@ class CleverTapProvider:
         """Each message is a free-form agent reply, sent in order as one agent (the authors' email,
         else `agent_email`). A reply also claims an unowned conversation (first agent wins)."""
         if as_context:
-            raise self._unsupported(
-                "addMessages(asContext)", "CleverTap cannot import history: replies are sent now, as an agent"
+            raise unsupported(
+                "addMessages(asContext)", "CleverTap cannot import history: replies are sent now, as an agent", provider=self.name
             )
         agent = self._replying_agent(messages)
         sent = []
@@ -208,30 +213,30 @@ class CleverTapProvider:
         return self._conversation(_record(raw, self.name))
 
     async def create_conversation(self, new: NewConversation) -> Conversation:
-        raise self._unsupported(
-            "createConversation", "conversations appear when users reply to a campaign; there is no way to start one"
+        raise unsupported(
+            "createConversation", "conversations appear when users reply to a campaign; there is no way to start one", provider=self.name
         )
 
     async def route(self, remote_id: str, *, queue_id: str | None) -> Conversation:
-        raise self._unsupported("route", "CleverTap has no queues, and a claimed conversation cannot be released")
+        raise unsupported("route", "CleverTap has no queues, and a claimed conversation cannot be released", provider=self.name)
 
     async def add_tags(self, remote_id: str, tags: Sequence[str]) -> Conversation:
-        raise self._unsupported("addTags", "the tags are the campaign's labels, set on the campaign")
+        raise unsupported("addTags", "the tags are the campaign's labels, set on the campaign", provider=self.name)
 
     async def remove_tags(self, remote_id: str, tags: Sequence[str]) -> Conversation:
-        raise self._unsupported("removeTags", "the tags are the campaign's labels, set on the campaign")
+        raise unsupported("removeTags", "the tags are the campaign's labels, set on the campaign", provider=self.name)
 
     async def set_bot_active(self, remote_id: str, active: bool, *, agent_id: str | None = None) -> Conversation:
-        raise self._unsupported("setBotActive", "CleverTap conversations have no bot takeover")
+        raise unsupported("setBotActive", "CleverTap conversations have no bot takeover", provider=self.name)
 
     async def set_feedback(self, remote_id: str, *, positive: bool, comment: str | None) -> Conversation:
-        raise self._unsupported("setFeedback", "CleverTap conversations have no feedback")
+        raise unsupported("setFeedback", "CleverTap conversations have no feedback", provider=self.name)
 
     async def set_latest_page_url(self, remote_id: str, url: str) -> Conversation:
-        raise self._unsupported("setLatestPageUrl", "CleverTap conversations have no page URLs")
+        raise unsupported("setLatestPageUrl", "CleverTap conversations have no page URLs", provider=self.name)
 
     async def queue_info(self, remote_id: str) -> QueueInfo:
-        raise self._unsupported("queueInfo", "CleverTap has no queues")
+        raise unsupported("queueInfo", "CleverTap has no queues", provider=self.name)
 
     # ---- helpers --------------------------------------------------------------------------------
 
@@ -346,19 +351,9 @@ class CleverTapProvider:
         if first < 1:
             raise InvalidRequestError(f"first must be at least 1, got {first}", provider=self.name, field="first")
 
-    def _check_filter(self, filter: ConversationFilter) -> None:
-        if filter.priority is not None:
-            raise self._unsupported("filter.priority", "CleverTap conversations have no priority")
-        if filter.queue_ids is not None:
-            raise self._unsupported("filter.queueId", "CleverTap conversations have no queues")
-
     def _malformed(self, what: str) -> ProviderError:
         return MalformedResponseError(f"the vendor's {what} is not in the documented shape", provider=self.name)
 
-    def _unsupported(self, operation: str, why: str) -> UnsupportedOperationError:
-        return UnsupportedOperationError(
-            f"{operation} is not supported by {self.name}: {why}", provider=self.name, operation=operation
-        )
 
 
 def _record(body: dict[str, Any], provider: str) -> dict[str, Any]:

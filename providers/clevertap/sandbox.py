@@ -20,8 +20,7 @@ in a lifespan, because httpx's ASGITransport runs none.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import httpx
@@ -32,10 +31,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..sandbox_kit import SANDBOX_ROOT
+from ..sandbox_kit import SANDBOX_ROOT, WebhookSender, closing
 from ._sandbox_config import CampaignSpec, UserSpec, campaigns_from, users_from
 from ._sandbox_demo import seed_demo
-from ..sandbox_kit import WebhookSender
 from ._sandbox_events import ACCOUNT_HEADER, logger
 from ._sandbox_gate import ConcurrencyLimit, passcode_auth, render_fault
 from ._sandbox_input import (
@@ -110,15 +108,10 @@ def create_app(
         ),
     ]
     routes = [*controls.routes(SANDBOX_ROOT), *VENDOR_ROUTES]
-    app = Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=_lifespan)
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=closing(sandbox.events))
     app.state.sandbox = sandbox
     return app
 
-
-@asynccontextmanager
-async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    yield
-    await app.state.sandbox.events.aclose()  # closes the client only if the sandbox made it
 
 
 # -- plumbing --------------------------------------------------------------------------------------

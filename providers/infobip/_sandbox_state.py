@@ -70,7 +70,7 @@ class Sandbox:
     def __init__(
         self,
         *,
-        clock: Callable[[], datetime],
+        clock: Callable[[], datetime] | None,
         webhooks: WebhookSender,
         webhook_fields: WebhookFields,
         seed: int,

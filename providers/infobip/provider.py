@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ..base import Capability
+from ..base import Capability, refuse_unfilterable, unsupported
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import (
     ConflictError,
@@ -22,7 +22,6 @@ from ..errors import (
     MalformedResponseError,
     NotFoundError,
     ProviderError,
-    UnsupportedOperationError,
 )
 from ..models import (
     Conversation,
@@ -122,9 +121,7 @@ class InfobipProvider:
     async def list_conversations(
         self, *, filter: ConversationFilter, order: SortOrder, first: int, after: str | None
     ) -> Page[Conversation]:
-        for name, why in UNHONOURED_FILTERS.items():
-            if getattr(filter, name) is not None:
-                raise self._unsupported(f"filter.{name}", why)
+        refuse_unfilterable(filter, UNHONOURED_FILTERS, provider=self.name)
         self._check_first(first)
         field, descending = mapping.ORDER_TO_VENDOR[order]
         position = self._position("conversations", after, field, descending, o=order.value)
@@ -231,7 +228,7 @@ class InfobipProvider:
         """Replies on the channel of the latest inbound message, to its sender (see `mapping.reply_route`)."""
         if as_context:
             why = "Infobip stamps every message with its own time; history cannot be back-dated"
-            raise self._unsupported("addMessages(asContext)", why)
+            raise unsupported("addMessages(asContext)", why, provider=self.name)
         if not messages:
             raise InvalidRequestError("no messages given", provider=self.name, field="messages")
         self._checked(mapping.check_new_messages, messages)
@@ -293,16 +290,16 @@ class InfobipProvider:
         return await self.get_conversation(remote_id)
 
     async def set_bot_active(self, remote_id: str, active: bool, *, agent_id: str | None = None) -> Conversation:
-        raise self._unsupported("setBotActive", "the Conversations API has no bot flag; route hands a conversation to agents")
+        raise unsupported("setBotActive", "the Conversations API has no bot flag; route hands a conversation to agents", provider=self.name)
 
     async def set_feedback(self, remote_id: str, *, positive: bool, comment: str | None) -> Conversation:
-        raise self._unsupported("setFeedback", "Infobip conversations have no feedback")
+        raise unsupported("setFeedback", "Infobip conversations have no feedback", provider=self.name)
 
     async def set_latest_page_url(self, remote_id: str, url: str) -> Conversation:
-        raise self._unsupported("setLatestPageUrl", "Infobip conversations have no page URLs")
+        raise unsupported("setLatestPageUrl", "Infobip conversations have no page URLs", provider=self.name)
 
     async def queue_info(self, remote_id: str) -> QueueInfo:
-        raise self._unsupported("queueInfo", "Infobip tells no queue position or wait; the queue id is on the conversation")
+        raise unsupported("queueInfo", "Infobip tells no queue position or wait; the queue id is on the conversation", provider=self.name)
 
     # ---- reading a whole conversation -----------------------------------------------------------
 
@@ -431,9 +428,6 @@ class InfobipProvider:
             raise NotFoundError("no conversation with an empty id", provider=self.name)
         return remote_id
 
-    def _unsupported(self, operation: str, why: str) -> UnsupportedOperationError:
-        message = f"{operation} is not supported by {self.name}: {why}"
-        return UnsupportedOperationError(message, provider=self.name, operation=operation)
 
 
 async def _all(*calls: Awaitable[Any]) -> list[Any]:

@@ -19,9 +19,8 @@ lifespan, because httpx's ASGITransport runs none.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 
 import httpx
 from starlette.applications import Starlette
@@ -46,7 +45,7 @@ from ._sandbox_model import (
     tag_json,
 )
 from ._sandbox_state import Sandbox
-from ..sandbox_kit import WebhookSender
+from ..sandbox_kit import WebhookSender, closing
 from ._sandbox_webhooks import WebhookFields, logger
 
 __all__ = ["RateLimit", "Sandbox", "WebhookFields", "create_app"]
@@ -74,7 +73,7 @@ def create_app(
     ``webhook_fields`` renames the webhook body's fields.
     """
     sandbox = Sandbox(
-        clock=clock or _utc_now,
+        clock=clock,
         webhooks=WebhookSender(webhook_url, webhook_client, logger=logger),
         webhook_fields=webhook_fields or WebhookFields(),
         seed=seed,
@@ -91,19 +90,11 @@ def create_app(
         sandbox_root=SANDBOX_ROOT,
     )
     routes = [*SANDBOX_ROUTES, *controls.routes(SANDBOX_ROOT, format_time), Mount(API_ROOT, routes=VENDOR_ROUTES)]
-    app = Starlette(routes=routes, middleware=[gate], exception_handlers=EXCEPTION_HANDLERS, lifespan=_lifespan)
+    app = Starlette(routes=routes, middleware=[gate], exception_handlers=EXCEPTION_HANDLERS, lifespan=closing(sandbox.webhooks))
     app.state.sandbox = sandbox
     return app
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@asynccontextmanager
-async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    yield
-    await app.state.sandbox.webhooks.aclose()  # closes the client only if the sandbox made it
 
 
 def _conversation(conversation: Conversation) -> Response:

@@ -65,7 +65,7 @@ class Sandbox:
     def __init__(
         self,
         *,
-        clock: Callable[[], datetime],
+        clock: Callable[[], datetime] | None,
         credentials: tuple[str, str],
         token_ttl: timedelta,
         community: str,

@@ -15,14 +15,13 @@ from typing import Any
 import httpx
 
 from .._time import format_datetime
-from ..base import Capability
+from ..base import Capability, refuse_unfilterable, unsupported
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import (
     InvalidRequestError,
     MalformedResponseError,
     NotFoundError,
     ProviderError,
-    UnsupportedOperationError,
 )
 from ..models import (
     Conversation,
@@ -112,10 +111,7 @@ class SocialboardsProvider:
     async def list_conversations(
         self, *, filter: ConversationFilter, order: SortOrder, first: int, after: str | None
     ) -> Page[Conversation]:
-        for name, why in UNFILTERABLE.items():
-            if getattr(filter, name) is not None:
-                message = f"filter.{name} is not supported by {self.name}: {why}"
-                raise UnsupportedOperationError(message, provider=self.name, operation=f"filter.{name}")
+        refuse_unfilterable(filter, UNFILTERABLE, provider=self.name)
         skip = self._skip(after, "conversations") if after else 0
         body = _ticket_filter(filter, order)
         items: list[Conversation] = []
@@ -244,13 +240,13 @@ class SocialboardsProvider:
         return await self._conversation_or_reload(remote_id, await self._client.close(self._id(remote_id)))
 
     async def route(self, remote_id: str, *, queue_id: str | None) -> Conversation:
-        raise self._unsupported("route", "the External Chat API has no operation that puts a conversation back on the queue")
+        raise unsupported("route", "the External Chat API has no operation that puts a conversation back on the queue", provider=self.name)
 
     async def add_tags(self, remote_id: str, tags: Sequence[str]) -> Conversation:
-        raise self._unsupported("addTags", "Socialboards chat conversations have no tags")
+        raise unsupported("addTags", "Socialboards chat conversations have no tags", provider=self.name)
 
     async def remove_tags(self, remote_id: str, tags: Sequence[str]) -> Conversation:
-        raise self._unsupported("removeTags", "Socialboards chat conversations have no tags")
+        raise unsupported("removeTags", "Socialboards chat conversations have no tags", provider=self.name)
 
     # ---- helpers --------------------------------------------------------------------------------
 
@@ -311,8 +307,6 @@ class SocialboardsProvider:
     def _malformed(self, what: str) -> ProviderError:
         return MalformedResponseError(f"the vendor's {what} is not in the documented shape", provider=self.name)
 
-    def _unsupported(self, operation: str, why: str) -> UnsupportedOperationError:
-        return UnsupportedOperationError(f"{operation} is not supported by {self.name}: {why}", provider=self.name, operation=operation)
 
 
 def _ticket_filter(filter: ConversationFilter, order: SortOrder) -> dict[str, Any]:

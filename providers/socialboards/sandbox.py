@@ -21,9 +21,8 @@ clock hooks are ``providers/sandbox_kit.py``). State lives on
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl
 
 import httpx
@@ -66,7 +65,7 @@ from ._sandbox_model import (
     ticket_json,
 )
 from ._sandbox_state import Sandbox
-from ..sandbox_kit import WebhookSender
+from ..sandbox_kit import WebhookSender, closing
 from ._sandbox_webhooks import logger
 
 __all__ = ["Sandbox", "create_app"]
@@ -91,7 +90,7 @@ def create_app(
 ) -> Starlette:
     """A fresh sandbox app; ``clock`` returns aware UTC datetimes, ``prefix`` (e.g. "/v2") roots the API."""
     sandbox = Sandbox(
-        clock=clock or _utc_now,
+        clock=clock,
         credentials=(client_id, refresh_token),
         token_ttl=timedelta(seconds=token_ttl_seconds),
         community=community,
@@ -113,19 +112,11 @@ def create_app(
         public_paths=frozenset({"/token", f"{root}/token"}),
         sandbox_root=SANDBOX_ROOT,
     )
-    app = Starlette(routes=routes, middleware=[gate], exception_handlers=EXCEPTION_HANDLERS, lifespan=_lifespan)
+    app = Starlette(routes=routes, middleware=[gate], exception_handlers=EXCEPTION_HANDLERS, lifespan=closing(sandbox.webhooks))
     app.state.sandbox = sandbox
     return app
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@asynccontextmanager
-async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    yield
-    await app.state.sandbox.webhooks.aclose()  # closes the client only if the sandbox made it
 
 
 # -- plumbing --------------------------------------------------------------------------------------
