@@ -12,20 +12,26 @@ from aiodataloader import DataLoader
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 
-from providers import Conversation, Message, Provider
+from providers import Conversation, Message, Page, Provider
 from providers.base import BatchReads
 from providers.errors import NotFoundError, ProviderError
 
 from .events import Bus
 
 Key = tuple[str, str]  # (provider name, remote id)
+ConversationKey = tuple[str, str, frozenset[str] | None]  # + the fields wanted (None: all)
+MessagesKey = tuple[str, str, int, str | None, bool]  # + first, after, newest_first
 PER_PROVIDER_CONCURRENCY = 8
 
 
 @dataclass
 class Loaders:
-    conversation: DataLoader
-    last_message: DataLoader
+    conversation: DataLoader  # ConversationKey -> Conversation
+    messages: DataLoader  # MessagesKey -> Page[Message]
+
+    async def last_message(self, provider: str, remote_id: str) -> Message | None:
+        page = await self.messages.load((provider, remote_id, 1, None, True))
+        return page.items[0] if page.items else None
 
 
 @dataclass
@@ -48,49 +54,53 @@ def make_loaders(providers: Mapping[str, Provider], *, cache: bool) -> Loaders:
     and a cache would serve one event's data to the next."""
     slots = {name: asyncio.Semaphore(PER_PROVIDER_CONCURRENCY) for name in providers}
 
-    async def fetch(keys: list[Key], call: Any) -> list[Any]:
+    async def fetch(keys: list[Any], call: Any) -> list[Any]:
+        """`call(provider, *key[1:])` for each distinct key, under the per-provider limit."""
         unique = list(dict.fromkeys(keys))
 
-        async def one(key: Key) -> Any:
+        async def one(key: Any) -> Any:
             provider = providers.get(key[0])
             if provider is None:
                 return NotFoundError(f"no provider named {key[0]!r}", provider=key[0])
             async with slots[key[0]]:
                 try:
-                    return await call(provider, key[1])
+                    return await call(provider, *key[1:])
                 except ProviderError as exc:
                     return exc
 
         results = dict(zip(unique, await asyncio.gather(*(one(k) for k in unique))))
         return [results[k] for k in keys]
 
-    async def conversations(keys: list[Key]) -> list[Conversation | Exception]:
+    async def conversations(keys: list[ConversationKey]) -> list[Conversation | Exception]:
         """Providers with `get_conversations` (Infobip: `conversationIds`) load a batch in one call;
         the others one call per id, under the per-provider limit."""
-        by_provider: dict[str, list[str]] = {}
-        for name, rid in dict.fromkeys(keys):
+        batches: dict[tuple[str, frozenset[str] | None], list[str]] = {}
+        for name, rid, fields in dict.fromkeys(keys):
             if isinstance(providers.get(name), BatchReads):
-                by_provider.setdefault(name, []).append(rid)
-        batched: dict[Key, Any] = {}
-        for name, ids in by_provider.items():
+                batches.setdefault((name, fields), []).append(rid)
+        batched: dict[ConversationKey, Any] = {}
+        for (name, fields), ids in batches.items():
             try:
                 reader: BatchReads = providers[name]  # type: ignore[assignment]
-                found = await reader.get_conversations(ids)
-                batched.update({(name, rid): found.get(rid) or NotFoundError(f"no conversation {rid!r}", provider=name) for rid in ids})
+                found = await reader.get_conversations(ids, fields=fields)
+                batched.update(
+                    {(name, rid, fields): found.get(rid) or NotFoundError(f"no conversation {rid!r}", provider=name) for rid in ids}
+                )
             except ProviderError as exc:
-                batched.update({(name, rid): exc for rid in ids})
+                batched.update({(name, rid, fields): exc for rid in ids})
         rest = [k for k in keys if k not in batched]
-        singles = dict(zip(rest, await fetch(rest, lambda p, rid: p.get_conversation(rid)))) if rest else {}
+        singles = dict(zip(rest, await fetch(rest, lambda p, rid, fields: p.get_conversation(rid, fields=fields)))) if rest else {}
         return [batched[k] if k in batched else singles[k] for k in keys]
 
-    async def last_messages(keys: list[Key]) -> list[Message | None | Exception]:
-        async def last(p: Provider, rid: str) -> Message | None:
-            page = await p.list_messages(rid, first=1, after=None, newest_first=True)
-            return page.items[0] if page.items else None
-
-        return await fetch(keys, last)
+    async def messages(keys: list[MessagesKey]) -> list[Page[Message] | Exception]:
+        """Message pages; the same page asked for twice in one request (e.g. `lastMessage` of a
+        conversation listed twice) is one vendor call."""
+        return await fetch(
+            keys,
+            lambda p, rid, first, after, newest_first: p.list_messages(rid, first=first, after=after, newest_first=newest_first),
+        )
 
     return Loaders(
         conversation=DataLoader(conversations, cache=cache),
-        last_message=DataLoader(last_messages, cache=cache),
+        messages=DataLoader(messages, cache=cache),
     )

@@ -16,6 +16,11 @@ left for a fresh listing). A provider that failed keeps its old mark, so it lose
 A provider that cannot honour
 the filter at all (`UnsupportedOperationError`) is left out of the whole listing and reported in
 `skipped`, never given a chance to return wrong results.
+
+Listing is two-phase: providers list with `fields=frozenset()` (ids and sort times; e.g. one Infobip
+listing call, no per-row reads), the merge picks the page, and only the rows on it are hydrated with
+the `fields` the query selected (`Hydrates`). A provider whose hydration fails is treated like one
+whose listing failed: the page is merged again without it, and it keeps its place.
 """
 
 from __future__ import annotations
@@ -37,12 +42,14 @@ from providers import (
     SortOrder,
     UnsupportedOperationError,
 )
+from providers.base import Hydrates
 from providers.cursors import decode_cursor, encode_cursor
 
 CURSOR_OWNER = "parley"
 CURSOR_KIND = "inbox"
 OLDEST = datetime.min.replace(tzinfo=UTC)
 REFILL_ROUNDS = 3
+LIST_FIELDS: frozenset[str] = frozenset()  # the first phase needs only ids and sort times
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +67,15 @@ def sort_key(order: SortOrder, conversation: Conversation) -> tuple[datetime, st
 
 
 async def list_inbox(
-    providers: Sequence[Provider], *, filter: ConversationFilter, order: SortOrder, first: int, after: str | None
+    providers: Sequence[Provider],
+    *,
+    filter: ConversationFilter,
+    order: SortOrder,
+    first: int,
+    after: str | None,
+    fields: frozenset[str] | None = None,
 ) -> InboxPage:
+    """`fields`: the Conversation fields the caller reads (None: all)."""
     positions, done, marks = _decode(after, order)
     active = [p for p in providers if p.name not in done]
     results = await asyncio.gather(
@@ -81,8 +95,51 @@ async def list_inbox(
             raise result
         else:
             pages[provider.name] = result
-    page = _merge(pages, positions, done, marks, order=order, first=first, failures=failures)
-    return replace(page, skipped=skipped)
+    by_name = {p.name: p for p in active}
+    hydrated: dict[tuple[str, str], Conversation | None] = {}
+    while True:
+        page = _merge(pages, positions, done, marks, order=order, first=first, failures=failures)
+        failed = await _hydrate([c for c, _ in page.items], by_name, fields, hydrated)
+        if not failed:
+            break
+        for name, exc in failed.items():
+            del pages[name]
+            failures.append(exc)
+    items = [(hydrated.get(_key(c), c), cursor) for c, cursor in page.items]
+    kept = [(c, cursor) for c, cursor in items if c is not None]  # None: deleted since it was listed
+    return replace(page, items=kept, skipped=skipped)
+
+
+async def _hydrate(
+    items: list[Conversation],
+    providers: dict[str, Provider],
+    fields: frozenset[str] | None,
+    hydrated: dict[tuple[str, str], Conversation | None],
+) -> dict[str, ProviderError]:
+    """Fills in the fields the rows on the page miss, one batch per provider, concurrently; adds the
+    results to `hydrated` and returns the providers that failed."""
+    wanted: dict[str, list[Conversation]] = {}
+    for c in items:
+        if _key(c) not in hydrated and c.missing & (c.missing if fields is None else fields):
+            wanted.setdefault(c.provider, []).append(c)
+    names = [name for name in wanted if isinstance(providers[name], Hydrates)]
+    results = await asyncio.gather(
+        *(providers[name].hydrate(wanted[name], fields) for name in names),  # type: ignore[attr-defined]
+        return_exceptions=True,
+    )
+    failed: dict[str, ProviderError] = {}
+    for name, result in zip(names, results):
+        if isinstance(result, ProviderError):
+            failed[name] = result
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            hydrated.update((_key(c), full) for c, full in zip(wanted[name], result))
+    return failed
+
+
+def _key(conversation: Conversation) -> tuple[str, str]:
+    return conversation.provider, conversation.remote_id
 
 
 async def _fetch(
@@ -90,12 +147,14 @@ async def _fetch(
 ) -> Page[Conversation]:
     """One provider's next items after its mark; rows served again are dropped and, a few times at
     most, replaced by reading on, so a page stays full."""
-    page = await provider.list_conversations(filter=filter, order=order, first=first, after=after)
+    page = await provider.list_conversations(filter=filter, order=order, first=first, after=after, fields=LIST_FIELDS)
     kept = _after_mark(page, mark, order)
     for _ in range(REFILL_ROUNDS):
         if len(kept.items) == len(page.items) or len(kept.items) >= first or kept.next_cursor is None:
             break
-        page = await provider.list_conversations(filter=filter, order=order, first=first - len(kept.items), after=kept.next_cursor)
+        page = await provider.list_conversations(
+            filter=filter, order=order, first=first - len(kept.items), after=kept.next_cursor, fields=LIST_FIELDS
+        )
         more = _after_mark(page, mark, order)
         kept = Page(kept.items + more.items, more.next_cursor, kept.cursors + more.cursors)
     return kept

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 
 import strawberry
 from strawberry import relay
-from strawberry.types.nodes import SelectedField
 
 from providers import NotFoundError, Provider as ProviderModel, SortOrder as SortOrderModel
 from providers import models as m
@@ -16,6 +15,7 @@ from .errors import ErrorCode, client_error, graphql_error
 from .ids import decode_global_id, parse_conversation_id, split_conversation_node_id, split_message_node_id
 from .inbox import list_inbox
 from .inputs import ConversationFilter
+from .selection import conversation_fields, under
 from .types import (
     Conversation,
     ConversationConnection,
@@ -48,25 +48,21 @@ def selected_providers(providers: Mapping[str, ProviderModel], filter: Conversat
     return [p for p in providers.values() if filter.selects(p.name, p.vendor)]
 
 
-async def load_conversation(info: Info, provider: str, remote_id: str) -> Conversation:
+async def load_conversation(info: Info, provider: str, remote_id: str, fields: frozenset[str] | None = None) -> Conversation:
     provider_named(info, provider, argument="id")
     try:
-        model = await info.context.loaders.conversation.load((provider, remote_id))
+        model = await info.context.loaders.conversation.load((provider, remote_id, fields))
     except NotFoundError:
         raise client_error(f"no conversation {remote_id!r} on provider {provider!r}", ErrorCode.NOT_FOUND, provider=provider) from None
     return Conversation.from_model(model)
 
 
-WITHOUT_READING = frozenset({"id", "remoteId", "provider", "vendor", "messages", "__typename"})
+WITHOUT_READING = frozenset({"remote_id", "provider", "vendor"})  # known from the id itself
 
 
-def _needs_only_ids_and_messages(info: Info) -> bool:
-    """True when the selection under this field is plain fields that need no read of the conversation."""
-    for field in info.selected_fields:
-        for selection in field.selections:
-            if not isinstance(selection, SelectedField) or selection.name not in WITHOUT_READING:
-                return False
-    return True
+def _selected_fields(info: Info, *path: str) -> frozenset[str]:
+    """The Conversation model fields selected under this field (following `path`)."""
+    return conversation_fields(under([s for f in info.selected_fields for s in f.selections], path))
 
 
 async def find_message(info: Info, node_id: str) -> Message:
@@ -90,7 +86,7 @@ class Query:
     async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
         gid = decode_global_id(id)
         if gid.type_name == "Conversation":
-            return await load_conversation(info, *split_conversation_node_id(gid.node_id))
+            return await load_conversation(info, *split_conversation_node_id(gid.node_id), _selected_fields(info))
         if gid.type_name == "Message":
             return await find_message(info, gid.node_id)
         raise client_error(f"id: {gid.type_name} ids cannot be fetched with node", field="id")
@@ -98,11 +94,12 @@ class Query:
     @strawberry.field
     async def conversation(self, info: Info, id: strawberry.ID) -> Conversation | None:
         provider, remote_id = parse_conversation_id(id)
-        if _needs_only_ids_and_messages(info):
+        fields = _selected_fields(info)
+        if fields <= WITHOUT_READING:
             # Nothing selected needs the conversation itself: its messages are one call, not two.
             vendor = provider_named(info, provider, argument="id").vendor
             return Conversation.from_model(m.Conversation(provider, vendor, remote_id, m.ConversationStatus.UNKNOWN, None, None, None))
-        return await load_conversation(info, provider, remote_id)
+        return await load_conversation(info, provider, remote_id, fields)
 
     @strawberry.field(description="Conversations of every selected provider, merged by `orderBy`.")
     async def conversations(
@@ -117,7 +114,7 @@ class Query:
         chosen = selected_providers(info.context.providers, filter)
         page = await list_inbox(
             chosen, filter=(filter.to_model() if filter else ConversationFilter().to_model()),
-            order=order_by, first=first, after=after,
+            order=order_by, first=first, after=after, fields=_selected_fields(info, "edges", "node"),
         )
         info.context.partial_errors.extend((graphql_error(exc), info.path) for exc in page.failures)
         info.context.notices.extend(

@@ -123,7 +123,7 @@ class Message(relay.Node):
 
     @strawberry.field
     async def conversation(self, info: Info) -> Conversation:
-        model = await info.context.loaders.conversation.load((self._model.provider, self._model.conversation_remote_id))
+        model = await info.context.loaders.conversation.load((self._model.provider, self._model.conversation_remote_id, None))
         return Conversation.from_model(model)
 
 
@@ -204,8 +204,7 @@ class Conversation(relay.Node):
         self, info: Info, first: int = 20, after: str | None = None, newest_first: bool = False
     ) -> MessageConnection:
         check_page_size(first)
-        provider = info.context.providers[self.provider]
-        page = await provider.list_messages(self.remote_id, first=first, after=after, newest_first=newest_first)
+        page = await info.context.loaders.messages.load((self.provider, self.remote_id, first, after, newest_first))
         return MessageConnection(
             edges=[Edge(cursor=c, node=Message.from_model(msg)) for msg, c in zip(page.items, page.cursors)],
             page_info=PageInfo(has_next_page=page.next_cursor is not None, end_cursor=page.cursors[-1] if page.cursors else after),
@@ -216,7 +215,9 @@ class Conversation(relay.Node):
         inline = self._model.last_message
         if inline is not None:  # the vendor sent it with the conversation: no extra call
             return Message.from_model(inline)
-        msg = await info.context.loaders.last_message.load((self.provider, self.remote_id))
+        if self._model.message_count == 0:
+            return None
+        msg = await info.context.loaders.last_message(self.provider, self.remote_id)
         return Message.from_model(msg) if msg is not None else None
 
 

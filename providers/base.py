@@ -1,8 +1,16 @@
 """The `Provider` protocol: one configured vendor account, seen through neutral models.
 
 Optional operations are declared in `capabilities`; calling one a provider does not declare raises
-`UnsupportedOperationError`. Every method may raise the `ProviderError` subclasses of
-`providers.errors`; the ones listed in a docstring are those a caller is expected to handle.
+`UnsupportedOperationError`.
+
+Reads take `fields`: the names of the `Conversation` fields the caller will use (None: all). A provider
+whose vendor needs extra calls for some fields (Infobip's tags and messages, Socialboards' conversation
+behind a ticket summary) makes only the calls those fields need and lists the rest in
+`Conversation.missing`; it then also implements `Hydrates`, which fills them in later. The inbox lists
+with `fields=frozenset()` (ids and sort times), merges, and hydrates only the rows that make the page.
+
+Every method may raise the `ProviderError` subclasses of `providers.errors`; the ones listed in a
+docstring are those a caller is expected to handle.
 """
 
 from __future__ import annotations
@@ -83,7 +91,20 @@ class BatchReads(Protocol):
     """Optional: a provider that reads many conversations in one vendor call. The conversation
     DataLoader uses it when present; ids the vendor does not know are missing from the result."""
 
-    async def get_conversations(self, remote_ids: Sequence[str]) -> dict[str, Conversation]: ...
+    async def get_conversations(
+        self, remote_ids: Sequence[str], *, fields: frozenset[str] | None = None
+    ) -> dict[str, Conversation]: ...
+
+
+@runtime_checkable
+class Hydrates(Protocol):
+    """Optional, and required of a provider that ever returns conversations with `missing` fields:
+    fills in those of `fields` (None: all) that are missing. The result is in the order given; None
+    for a conversation deleted since it was listed. Raises ProviderError like any read."""
+
+    async def hydrate(
+        self, conversations: Sequence[Conversation], fields: frozenset[str] | None
+    ) -> list[Conversation | None]: ...
 
 
 @runtime_checkable
@@ -94,17 +115,25 @@ class Provider(Protocol):
     writable_statuses: frozenset[ConversationStatus]
     updatable_fields: frozenset[str]  # names of ConversationChanges fields `update_conversation` accepts
 
-    async def get_conversation(self, remote_id: str) -> Conversation:
-        """The conversation as the vendor has it now. Raises NotFoundError."""
+    async def get_conversation(self, remote_id: str, *, fields: frozenset[str] | None = None) -> Conversation:
+        """The conversation as the vendor has it now (at least `fields`). Raises NotFoundError."""
         ...
 
     async def list_conversations(
-        self, *, filter: ConversationFilter, order: SortOrder, first: int, after: str | None
+        self,
+        *,
+        filter: ConversationFilter,
+        order: SortOrder,
+        first: int,
+        after: str | None,
+        fields: frozenset[str] | None = None,
     ) -> Page[Conversation]:
-        """Up to `first` conversations after the opaque cursor `after` (None = from the start).
+        """Up to `first` conversations after the opaque cursor `after` (None = from the start), each
+        with at least `fields` plus its id and sort times.
 
-        Filters this provider cannot apply natively are applied to what it fetched. Raises
-        InvalidRequestError for a cursor this provider did not issue.
+        Filters this provider cannot apply natively are applied to what it fetched (reading what the
+        filter needs whatever `fields` says). Raises InvalidRequestError for a cursor this provider
+        did not issue.
         """
         ...
 

@@ -153,6 +153,9 @@ class Conversation:
     message_count: int | None = None
     last_message: Message | None = None  # set when the vendor returns it inline with the conversation
     vendor_data: Mapping[str, Any] = field(default_factory=dict)
+    # Fields this object does not carry: a read asked for fewer fields than the vendor can give
+    # (`fields=` of the provider's reads), and `Hydrates.hydrate` fills them in on demand.
+    missing: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -217,11 +217,11 @@ async def test_filters_on_status_tags_and_search_equal_a_direct_scan(gateway: Ga
 # -- upstream requests per query (the bounds the README states) ------------------------------------
 
 INBOX = """{ conversations(first: 20) { edges { node { provider customer { name } tags lastMessage { text } } } } }"""
-# Each provider reads up to `first` rows (the merge cannot know beforehand whose rows will sort first)
-# and hydrates them: Socialboards 1 GET each, Infobip 3 each (tags, first inbound, latest message),
-# CleverTap nothing. lastMessage adds 1 per Socialboards row shown. Plus up to 3 listing calls (and a
-# token) per provider. Hydrating only the rows that make the page is not done yet (see README).
-HYDRATION_PER_ROW = {"sb": 1, "ib": 3, "ct": 0}
+# Providers list ids and sort times only; the merge picks the page and only its rows are read further:
+# per row shown, Socialboards 1 GET of the conversation + 1 latest message, Infobip 3 (tags, first
+# inbound message for the customer, latest message), CleverTap none (its records carry everything).
+# Plus up to 3 listing calls (and a token) per provider.
+COST_PER_ROW_SHOWN = {"sb": 2, "ib": 3, "ct": 0}
 UPSTREAM_BOUND_PER_PROVIDER = 4
 
 
@@ -242,11 +242,29 @@ async def test_an_inbox_page_of_20_across_three_providers_makes_a_bounded_number
     counts = await upstream(apps)
     per_provider = {name: sum(1 for e in edges if e["node"]["provider"] == name) for name in apps}
     assert len(edges) == 20 and all(per_provider.values())
-    for name, cost in HYDRATION_PER_ROW.items():
-        shown_cost = per_provider[name] if name == "sb" else 0
-        assert counts[name] <= cost * 20 + shown_cost + UPSTREAM_BOUND_PER_PROVIDER, (name, counts)
-    assert sum(counts.values()) <= 20 * (1 + 3) + 20 + 3 * UPSTREAM_BOUND_PER_PROVIDER, counts  # 112
-    assert counts["ct"] <= UPSTREAM_BOUND_PER_PROVIDER  # CleverTap records carry everything, last message included
+    for name, cost in COST_PER_ROW_SHOWN.items():
+        assert counts[name] <= cost * per_provider[name] + UPSTREAM_BOUND_PER_PROVIDER, (name, per_provider, counts)
+    assert sum(counts.values()) <= 3 * 20 + 3 * UPSTREAM_BOUND_PER_PROVIDER, counts  # 72, the README's bound
+
+
+async def test_an_inbox_page_reads_nothing_per_row_for_fields_the_listing_carries(gateway: Gateway, apps: dict[str, Starlette]) -> None:
+    await upstream(apps)
+    edges = (await gateway.data("{ conversations(first: 20) { edges { node { id provider status updatedAt } } } }"))["conversations"]["edges"]
+    assert any(e["node"]["provider"] == "ib" for e in edges)
+    async with raw(apps, "ib", sign_in=False) as ib:
+        paths = [r["path"] for r in (await ib.get("/_sandbox/requests")).json()["requests"]]
+    assert paths and set(paths) == {"/ccaas/1/conversations"}  # no tags or messages read per row
+
+
+async def test_a_conversation_by_id_reads_only_what_the_query_selects(gateway: Gateway, apps: dict[str, Starlette]) -> None:
+    edges = await gateway.data('{ conversations(first: 1, filter: {providers: ["ib"]}) { edges { node { id } } } }')
+    gid = edges["conversations"]["edges"][0]["node"]["id"]
+    cases = [("topic status", 1), ("topic tags", 2), ("customer { name } lastMessage { text } messageCount", 3), ("tags customer { name } lastMessage { text }", 4)]
+    for selection, expected in cases:
+        await upstream(apps)
+        data = await gateway.data(f'{{ conversation(id: "{gid}") {{ id {selection} }} }}')
+        assert data["conversation"]["id"] == gid
+        assert (await upstream(apps))["ib"] == expected, selection
 
 
 async def test_fifty_messages_of_one_conversation_is_one_upstream_request_where_the_vendor_allows(

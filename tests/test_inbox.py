@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -40,6 +41,7 @@ def conversation(
         vendor_status=status.value,
         created_at=created,
         updated_at=updated or created,
+        topic=f"topic of {remote_id}",
     )
 
 
@@ -69,6 +71,8 @@ class FakeProvider:
         self.scan = scan
         self.fail_with: list[Exception] = []  # raised by the next calls, one each
         self.calls: list[str | None] = []  # the `after` of every call
+        self.fail_hydrate_with: list[Exception] = []
+        self.hydrated: list[str] = []  # ids of every conversation hydrate was asked for
 
     def ordered(self, order: SortOrder) -> list[Conversation]:
         return sorted(
@@ -76,8 +80,15 @@ class FakeProvider:
         )
 
     async def list_conversations(
-        self, *, filter: ConversationFilter, order: SortOrder, first: int, after: str | None
+        self,
+        *,
+        filter: ConversationFilter,
+        order: SortOrder,
+        first: int,
+        after: str | None,
+        fields: frozenset[str] | None = None,
     ) -> Page[Conversation]:
+        """Without `topic` in `fields`, rows come without it (like a vendor whose list lacks a field)."""
         self.calls.append(after)
         if self.fail_with:
             raise self.fail_with.pop(0)
@@ -88,11 +99,19 @@ class FakeProvider:
         cursors: list[str] = []
         for index, item in enumerate(window):
             if filter.matches(item):
-                items.append(item)
+                light = fields is not None and "topic" not in fields
+                items.append(replace(item, topic=None, missing=frozenset({"topic"})) if light else item)
                 cursors.append(encode_cursor(self.name, FAKE_KIND, offset=offset + index + 1))
         end = offset + len(window)
         next_cursor = encode_cursor(self.name, FAKE_KIND, offset=end) if end < len(rows) else None
         return Page(tuple(items), next_cursor, tuple(cursors))
+
+    async def hydrate(self, conversations: Sequence[Conversation], fields: frozenset[str] | None) -> list[Conversation | None]:
+        self.hydrated += [c.remote_id for c in conversations]
+        if self.fail_hydrate_with:
+            raise self.fail_hydrate_with.pop(0)
+        stored = {c.remote_id: c for c in self.conversations}
+        return [stored.get(c.remote_id) for c in conversations]
 
 
 async def page_through(
@@ -128,6 +147,7 @@ def assert_once_each_in_order(items: list[Conversation], expected: list[Conversa
     ids = [identity(item) for item in items]
     assert len(ids) == len(set(ids)), "an item came twice"
     assert set(ids) == {identity(item) for item in expected}
+    assert all(item.missing == frozenset() and item.topic for item in items), "an item was not hydrated"
     moments = [moment(order, item) for item in items]
     assert moments == sorted(moments, reverse=order in DESCENDING)
 
@@ -373,3 +393,49 @@ async def test_a_conversation_added_on_top_between_pages_does_not_repeat_the_las
     a.conversations.append(conversation("a", "a-new", created=LATER))
     second = await list_inbox([a], filter=NO_FILTER, order=SortOrder.UPDATED_DESC, first=1, after=first_page.end_cursor)
     assert names(second) == ["a-1"]  # not a-2 again, which the offset now serves first
+
+
+# -- two-phase listing: only the rows on the page are hydrated -------------------------------------
+
+
+async def test_only_the_rows_that_make_the_page_are_hydrated_with_the_fields_asked_for() -> None:
+    a, b = provider_with("a", *range(0, 40, 2)), provider_with("b", *range(1, 40, 2))
+    page = await list_inbox([a, b], filter=NO_FILTER, order=SortOrder.UPDATED_DESC, first=5, after=None, fields=frozenset({"topic"}))
+    assert names(page) == ["b-39", "a-38", "b-37", "a-36", "b-35"]
+    assert [c.topic for c, _ in page.items] == [f"topic of {n}" for n in names(page)]
+    assert sorted(a.hydrated + b.hydrated) == sorted(names(page))  # 5 reads, not the 10 listed
+
+
+async def test_rows_are_not_hydrated_when_the_query_selects_nothing_they_miss() -> None:
+    a = provider_with("a", 3, 2, 1)
+    page = await list_inbox([a], filter=NO_FILTER, order=SortOrder.UPDATED_DESC, first=5, after=None, fields=frozenset({"status"}))
+    assert names(page) == ["a-3", "a-2", "a-1"]
+    assert a.hydrated == []
+
+
+async def test_a_provider_whose_hydration_fails_is_left_out_and_keeps_its_place() -> None:
+    a, flaky = provider_with("a", 9, 7, 5), provider_with("flaky", 8, 6)
+    outage = ProviderUnavailableError("vendor answered 503", provider="flaky", status_code=503)
+    flaky.fail_hydrate_with.append(outage)
+    order, topic = SortOrder.UPDATED_DESC, frozenset({"topic"})
+    page = await list_inbox([a, flaky], filter=NO_FILTER, order=order, first=3, after=None, fields=topic)
+    assert page.failures == [outage]
+    assert names(page) == ["a-9", "a-7", "a-5"]  # merged again without it
+    assert all(c.topic for c, _ in page.items)
+    rest = await list_inbox([a, flaky], filter=NO_FILTER, order=order, first=3, after=page.end_cursor, fields=topic)
+    assert rest.failures == [] and names(rest) == ["flaky-8", "flaky-6"]
+    assert rest.has_next is False
+
+
+async def test_a_row_deleted_between_listing_and_hydrating_is_left_out() -> None:
+    a = provider_with("a", 3, 2, 1)
+    listed = a.list_conversations
+
+    async def list_then_delete(**kw: object) -> Page[Conversation]:
+        page = await listed(**kw)  # type: ignore[arg-type]
+        a.conversations = [c for c in a.conversations if c.remote_id != "a-2"]
+        return page
+
+    a.list_conversations = list_then_delete  # type: ignore[method-assign]
+    page = await list_inbox([a], filter=NO_FILTER, order=SortOrder.UPDATED_DESC, first=5, after=None, fields=frozenset({"topic"}))
+    assert names(page) == ["a-3", "a-1"]

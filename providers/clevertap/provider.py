@@ -93,14 +93,22 @@ class CleverTapProvider:
 
     # ---- reads ----------------------------------------------------------------------------------
 
-    async def get_conversation(self, remote_id: str) -> Conversation:
+    async def get_conversation(self, remote_id: str, *, fields: frozenset[str] | None = None) -> Conversation:
+        """One call gives every field, so `fields` changes nothing."""
         if not remote_id:
             raise NotFoundError("no conversation with an empty id", provider=self.name)
         return self._conversation(_record(await self._client.get_conversation(remote_id), self.name))
 
     async def list_conversations(
-        self, *, filter: ConversationFilter, order: SortOrder, first: int, after: str | None
+        self,
+        *,
+        filter: ConversationFilter,
+        order: SortOrder,
+        first: int,
+        after: str | None,
+        fields: frozenset[str] | None = None,
     ) -> Page[Conversation]:
+        """Records carry every field, the last message too, so `fields` changes nothing."""
         self._check_first(first)
         refuse_unfilterable(filter, UNHONOURED_FILTERS, provider=self.name)
         fingerprint = mapping.listing_fingerprint(filter, order)

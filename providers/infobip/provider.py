@@ -1,14 +1,17 @@
 """The Infobip adapter: composes `client` (HTTP, keyset paging) and `mapping` (JSON <-> models).
 
-A conversation is its object plus three reads, run concurrently under one semaphore per provider:
-its tags, its earliest inbound message (the customer) and its latest message (last message and
-message count). `get_conversation`, every listed conversation and every write's result are built the
-same way, so they agree. Lists page by keyset on the sort time (`client.Keyset`) inside opaque cursors.
+A conversation is its object plus up to three reads (`PARTS`), run concurrently under one semaphore
+per provider: its tags, its earliest inbound message (the customer) and its latest message (last
+message and message count). A read makes only those the caller's `fields` need (and the filter needs)
+and names the rest in `Conversation.missing`; `hydrate` reads them later. `get_conversation`, every
+listed conversation and every write's result are built the same way, so they agree. Lists page by
+keyset on the sort time (`client.Keyset`) inside opaque cursors.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -47,6 +50,13 @@ SCAN_BATCH = 25  # rows per list read when filtering after fetching
 FIRST_INBOUND = {"direction": "INBOUND", "orderBy": "createdAt:asc", "limit": 1}
 LATEST_INBOUND = {"direction": "INBOUND", "orderBy": "createdAt:desc", "limit": 1}
 LATEST = {"orderBy": "createdAt:desc", "limit": 1}
+# The reads besides the conversation object, and the Conversation fields each one gives.
+PARTS: dict[str, frozenset[str]] = {
+    "tags": frozenset({"tags"}),
+    "customer": frozenset({"customer"}),
+    "latest": frozenset({"last_message", "last_message_at", "message_count"}),
+}
+ALL_PARTS = frozenset(PARTS)
 UNHONOURED_FILTERS = {
     "campaign": "Infobip conversations belong to no campaign",
     "active": "Infobip has no conversation activity window",
@@ -101,11 +111,13 @@ class InfobipProvider:
 
     # ---- reads ----------------------------------------------------------------------------------
 
-    async def get_conversation(self, remote_id: str) -> Conversation:
+    async def get_conversation(self, remote_id: str, *, fields: frozenset[str] | None = None) -> Conversation:
         raw = self._object(await self._client.get_conversation(self._id(remote_id)), "conversation")
-        return await self._hydrated(raw)
+        return await self._hydrated(raw, _parts(fields))
 
-    async def get_conversations(self, remote_ids: Sequence[str]) -> dict[str, Conversation]:
+    async def get_conversations(
+        self, remote_ids: Sequence[str], *, fields: frozenset[str] | None = None
+    ) -> dict[str, Conversation]:
         """Many conversations with one list call (`conversationIds`), each hydrated; ids the vendor does
         not know are missing from the result."""
         found: dict[str, Conversation] = {}
@@ -113,13 +125,20 @@ class InfobipProvider:
         for start in range(0, len(wanted), BATCH_IDS):
             chunk = wanted[start : start + BATCH_IDS]
             page = await self.list_conversations(
-                filter=ConversationFilter(remote_ids=chunk), order=SortOrder.CREATED_ASC, first=len(chunk), after=None
+                filter=ConversationFilter(remote_ids=chunk), order=SortOrder.CREATED_ASC, first=len(chunk), after=None,
+                fields=fields,
             )
             found.update((c.remote_id, c) for c in page.items)
         return found
 
     async def list_conversations(
-        self, *, filter: ConversationFilter, order: SortOrder, first: int, after: str | None
+        self,
+        *,
+        filter: ConversationFilter,
+        order: SortOrder,
+        first: int,
+        after: str | None,
+        fields: frozenset[str] | None = None,
     ) -> Page[Conversation]:
         refuse_unfilterable(filter, UNHONOURED_FILTERS, provider=self.name)
         self._check_first(first)
@@ -131,6 +150,7 @@ class InfobipProvider:
         params, exact = plan
         params["orderBy"] = f"{field}:{'desc' if descending else 'asc'}"
         cheap = mapping.prefilter(filter)
+        parts = _parts(fields) | _filter_parts(filter)
         items: list[Conversation] = []
         cursors: list[str] = []
 
@@ -146,7 +166,7 @@ class InfobipProvider:
                 while index < len(rows) and sum(keep for _, keep in chunk) < need():
                     row, index = rows[index], index + 1
                     chunk.append((row, cheap.matches(mapping.parse_conversation(row, provider=self.name))))
-                hydrated = iter(await self._hydrate_many([row for row, keep in chunk if keep], filter.tags))
+                hydrated = iter(await self._hydrate_many([row for row, keep in chunk if keep], parts, filter.tags))
                 for row, keep in chunk:
                     position.advance(row)
                     conversation = next(hydrated) if keep else None
@@ -301,34 +321,65 @@ class InfobipProvider:
     async def queue_info(self, remote_id: str) -> QueueInfo:
         raise unsupported("queueInfo", "Infobip tells no queue position or wait; the queue id is on the conversation", provider=self.name)
 
+    async def hydrate(self, conversations: Sequence[Conversation], fields: frozenset[str] | None) -> list[Conversation | None]:
+        """Reads the parts of `fields` each conversation is missing, and only those."""
+
+        async def one(conversation: Conversation) -> Conversation | None:
+            parts = frozenset(p for p in _parts(fields) if PARTS[p] & conversation.missing)
+            if not parts:
+                return conversation
+            try:
+                hydration = await self._hydration(conversation.remote_id, parts)
+            except NotFoundError:
+                return None  # deleted since it was listed
+            assert hydration is not None
+            fresh = mapping.parse_conversation(conversation.vendor_data, provider=self.name, hydration=hydration)
+            read = frozenset().union(*(PARTS[p] for p in parts))
+            return replace(conversation, **{name: getattr(fresh, name) for name in read}, missing=conversation.missing - read)
+
+        return await _all(*(one(c) for c in conversations))
+
     # ---- reading a whole conversation -----------------------------------------------------------
 
-    async def _hydrated(self, raw: dict[str, Any]) -> Conversation:
-        hydration = await self._hydration(str(raw["id"]))
-        return mapping.parse_conversation(raw, provider=self.name, hydration=hydration)
+    async def _hydrated(self, raw: dict[str, Any], parts: frozenset[str] = ALL_PARTS) -> Conversation:
+        hydration = await self._hydration(str(raw["id"]), parts)
+        assert hydration is not None
+        return self._parsed(raw, hydration, parts)
 
-    async def _hydration(self, conversation_id: str, *, tags: tuple[str, ...] | None = None) -> mapping.Hydration | None:
-        """Tags, customer and latest message; None when `tags` are required and none is linked."""
-        if tags is None:
-            names, first, (latest, count) = await _all(
-                self._tags(conversation_id), self._first_message(conversation_id, FIRST_INBOUND), self._latest(conversation_id)
-            )
-        else:  # tags first: a conversation without them costs one read, not three
+    def _parsed(self, raw: dict[str, Any], hydration: mapping.Hydration, parts: frozenset[str]) -> Conversation:
+        conversation = mapping.parse_conversation(raw, provider=self.name, hydration=hydration)
+        missing = frozenset().union(*(PARTS[p] for p in ALL_PARTS - parts))
+        return replace(conversation, missing=missing) if missing else conversation
+
+    async def _hydration(
+        self, conversation_id: str, parts: frozenset[str], *, tags: tuple[str, ...] | None = None
+    ) -> mapping.Hydration | None:
+        """The `parts` asked for; None when `tags` are required and none is linked."""
+        names: tuple[str, ...] = ()
+        if tags is not None:  # tags first: a conversation without them costs one read, not three
             names = await self._tags(conversation_id)
             if set(names).isdisjoint(tags):
                 return None
-            first, (latest, count) = await _all(
-                self._first_message(conversation_id, FIRST_INBOUND), self._latest(conversation_id)
-            )
-        return mapping.Hydration(tags=names, first_inbound=first, latest=latest, message_count=count)
+            parts = parts - {"tags"}
+        readers: dict[str, Callable[[], Awaitable[Any]]] = {
+            "tags": lambda: self._tags(conversation_id),
+            "customer": lambda: self._first_message(conversation_id, FIRST_INBOUND),
+            "latest": lambda: self._latest(conversation_id),
+        }
+        wanted = [part for part in PARTS if part in parts]
+        got = dict(zip(wanted, await _all(*(readers[part]() for part in wanted))))
+        latest, count = got.get("latest", (None, None))
+        return mapping.Hydration(tags=got.get("tags", names), first_inbound=got.get("customer"), latest=latest, message_count=count)
 
-    async def _hydrate_many(self, rows: list[dict[str, Any]], tags: tuple[str, ...] | None) -> list[Conversation | None]:
+    async def _hydrate_many(
+        self, rows: list[dict[str, Any]], parts: frozenset[str], tags: tuple[str, ...] | None
+    ) -> list[Conversation | None]:
         async def one(raw: dict[str, Any]) -> Conversation | None:
             try:
-                hydration = await self._hydration(str(raw["id"]), tags=tags)
+                hydration = await self._hydration(str(raw["id"]), parts, tags=tags)
             except NotFoundError:
                 return None  # deleted between listing and reading
-            return None if hydration is None else mapping.parse_conversation(raw, provider=self.name, hydration=hydration)
+            return None if hydration is None else self._parsed(raw, hydration, parts | ({"tags"} if tags else set()))
 
         return await _all(*(one(raw) for raw in rows))
 
@@ -428,6 +479,16 @@ class InfobipProvider:
             raise NotFoundError("no conversation with an empty id", provider=self.name)
         return remote_id
 
+
+
+def _parts(fields: frozenset[str] | None) -> frozenset[str]:
+    """The reads `fields` need (None: every field, so every read)."""
+    return ALL_PARTS if fields is None else frozenset(p for p, given in PARTS.items() if given & fields)
+
+
+def _filter_parts(filter: ConversationFilter) -> frozenset[str]:
+    """The reads applying `filter` needs: tags for tags, customer and latest message for search."""
+    return frozenset(({"tags"} if filter.tags is not None else set()) | ({"customer", "latest"} if filter.search is not None else set()))
 
 
 async def _all(*calls: Awaitable[Any]) -> list[Any]:

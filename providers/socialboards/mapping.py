@@ -7,6 +7,7 @@ queued (waiting for an agent); position -1 -> active (an agent handles it).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 
@@ -106,6 +107,25 @@ def parse_custom_fields(raw: object) -> tuple[CustomField, ...] | None:
     fields = (item for item in raw if isinstance(item, Mapping))
     return tuple(
         CustomField(id=str(item.get("id", item.get("key"))), value=_str(item.get("value"))) for item in fields
+    )
+
+
+TICKET_FIELDS = frozenset({"provider", "vendor", "remote_id", "created_at", "updated_at"})
+NOT_IN_TICKET = frozenset(f.name for f in dataclass_fields(Conversation)) - TICKET_FIELDS - {"missing"}
+
+
+def parse_ticket(raw: Mapping[str, Any], *, provider: str) -> Conversation:
+    """A `tickets/list` summary as a conversation that carries only its id and times (the rest is in
+    `missing`: the ticket's title and closed flag are not the chat conversation's topic and status)."""
+    return Conversation(
+        provider=provider,
+        vendor=VENDOR,
+        remote_id=str(raw["id"]),
+        status=STATUS_FALLBACK,
+        vendor_status=None,
+        created_at=parse_datetime(raw.get("creationTime")),
+        updated_at=parse_datetime(raw.get("lastModifiedTime")),
+        missing=NOT_IN_TICKET,
     )
 
 

@@ -1,7 +1,9 @@
 """The Socialboards adapter: composes `client` (HTTP) and `mapping` (JSON <-> models).
 
 Listing goes through the Ticket API (`POST tickets/list`, skip/take) and hydrates each ticket with
-`GET chat/conversations/{id}`; the skip offset lives inside the opaque cursor.
+`GET chat/conversations/{id}`; the skip offset lives inside the opaque cursor. A list that needs only
+ids and times (`fields`), with a filter the ticket list applies itself, hydrates nothing: `hydrate`
+reads the conversations the caller keeps.
 """
 
 from __future__ import annotations
@@ -104,16 +106,24 @@ class SocialboardsProvider:
 
     # ---- reads ----------------------------------------------------------------------------------
 
-    async def get_conversation(self, remote_id: str) -> Conversation:
+    async def get_conversation(self, remote_id: str, *, fields: frozenset[str] | None = None) -> Conversation:
         raw = await self._client.get_conversation(self._id(remote_id))
         return self._conversation(raw)
 
     async def list_conversations(
-        self, *, filter: ConversationFilter, order: SortOrder, first: int, after: str | None
+        self,
+        *,
+        filter: ConversationFilter,
+        order: SortOrder,
+        first: int,
+        after: str | None,
+        fields: frozenset[str] | None = None,
     ) -> Page[Conversation]:
         refuse_unfilterable(filter, UNFILTERABLE, provider=self.name)
         skip = self._skip(after, "conversations") if after else 0
-        body = _ticket_filter(filter, order)
+        body, exact = _ticket_filter(filter, order)
+        if exact and fields is not None and fields <= mapping.TICKET_FIELDS:
+            return await self._list_tickets(body, skip, first)
         items: list[Conversation] = []
         cursors: list[str] = []
         for _ in range(MAX_SCAN_ROUNDS):
@@ -131,6 +141,23 @@ class SocialboardsProvider:
             if len(items) >= first:
                 break
         return Page(tuple(items), self._cursor("conversations", skip), tuple(cursors))
+
+    async def _list_tickets(self, body: dict[str, Any], skip: int, first: int) -> Page[Conversation]:
+        """One ticket page as conversations with ids and times only (one vendor call)."""
+        take = min(MAX_TICKETS_TAKE, first + 1)
+        tickets = _list(await self._client.list_tickets({**body, "skip": skip, "take": take}), self.name)
+        rows = [t for t in tickets[:first] if isinstance(t, dict) and "id" in t]
+        items = tuple(mapping.parse_ticket(row, provider=self.name) for row in rows)
+        cursors = tuple(self._cursor("conversations", skip + i + 1) for i in range(len(rows)))
+        end = skip + min(first, len(tickets))
+        more = len(tickets) > first or (len(tickets) == take and take < first + 1)
+        return Page(items, self._cursor("conversations", end) if more else None, cursors)
+
+    async def hydrate(self, conversations: Sequence[Conversation], fields: frozenset[str] | None) -> list[Conversation | None]:
+        """Reads each conversation whose missing fields `fields` needs (one GET each, concurrently)."""
+        wanted = [c for c in conversations if c.missing & (fields if fields is not None else c.missing)]
+        read = dict(zip((c.remote_id for c in wanted), await self._hydrate([c.remote_id for c in wanted])))
+        return [read[c.remote_id] if c.remote_id in read else c for c in conversations]
 
     async def list_messages(
         self, remote_id: str, *, first: int, after: str | None, newest_first: bool = False
@@ -309,17 +336,20 @@ class SocialboardsProvider:
 
 
 
-def _ticket_filter(filter: ConversationFilter, order: SortOrder) -> dict[str, Any]:
+def _ticket_filter(filter: ConversationFilter, order: SortOrder) -> tuple[dict[str, Any], bool]:
+    """The `tickets/list` body, and whether the ticket list applies the whole filter by itself."""
     body: dict[str, Any] = {"orderBy": TICKET_ORDER[order]}
+    exact = replace(filter, updated_after=None)
     if filter.status is not None:
         wanted = set(filter.status)
         if wanted == {ConversationStatus.CLOSED}:
             body["isClosed"] = True
+            exact = replace(exact, status=None)
         elif ConversationStatus.CLOSED not in wanted:
             body["isClosed"] = False
     if filter.updated_after is not None:
         body["modifiedAfter"] = format_datetime(filter.updated_after)
-    return body
+    return body, exact.is_empty()
 
 
 def _ticket_ids(tickets: Any, provider: str) -> list[str]:

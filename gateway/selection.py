@@ -1,0 +1,42 @@
+"""Which `Conversation` fields a query selects, so providers read only what it asks for.
+
+The result names fields of `providers.models.Conversation` (the `fields=` of provider reads):
+`id` and `remoteId` are `remote_id`, other GraphQL fields are their snake_case names, and `messages`
+(its own vendor call) and `__typename` need nothing. Fragments are followed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
+
+NEED_NOTHING = frozenset({"messages", "__typename"})
+MODEL_NAMES = {"id": "remote_id", "remoteId": "remote_id"}
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def conversation_fields(selections: Iterable[Selection]) -> frozenset[str]:
+    """The model fields selected directly under a Conversation."""
+    names: set[str] = set()
+    for field in _fields(selections):
+        if field.name not in NEED_NOTHING:
+            names.add(MODEL_NAMES.get(field.name) or _CAMEL.sub("_", field.name).lower())
+    return frozenset(names)
+
+
+def under(selections: Iterable[Selection], path: Sequence[str]) -> list[Selection]:
+    """The selections found by following field names `path` (e.g. edges, node) from `selections`."""
+    current = list(selections)
+    for name in path:
+        current = [s for field in _fields(current) if field.name == name for s in field.selections]
+    return current
+
+
+def _fields(selections: Iterable[Selection]) -> Iterable[SelectedField]:
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        elif isinstance(selection, (FragmentSpread, InlineFragment)):
+            yield from _fields(selection.selections)
