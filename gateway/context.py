@@ -28,6 +28,13 @@ PER_PROVIDER_CONCURRENCY = 8
 class Loaders:
     conversation: DataLoader  # ConversationKey -> Conversation
     messages: DataLoader  # MessagesKey -> Page[Message]
+    cached: bool  # a load started early is served again to the resolver that asks for it
+
+    def prefetch(self, loader: DataLoader, key: Any) -> None:
+        """Starts loading `key` now, so it runs alongside other reads; the resolver that needs it later
+        gets the same future from the cache. Does nothing without a cache."""
+        if self.cached:
+            loader.load(key).add_done_callback(_consume_error)
 
     async def last_message(self, provider: str, remote_id: str) -> Message | None:
         page = await self.messages.load((provider, remote_id, 1, None, True))
@@ -103,4 +110,12 @@ def make_loaders(providers: Mapping[str, Provider], *, cache: bool) -> Loaders:
     return Loaders(
         conversation=DataLoader(conversations, cache=cache),
         messages=DataLoader(messages, cache=cache),
+        cached=cache,
     )
+
+
+def _consume_error(future: asyncio.Future[Any]) -> None:
+    """A prefetched load's error reaches the resolver that awaits it; if none does, it is dropped here
+    instead of being logged as never retrieved."""
+    if not future.cancelled():
+        future.exception()

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import strawberry
 from strawberry import relay
+from strawberry.types.nodes import Selection
 
 from providers import NotFoundError, Provider as ProviderModel, SortOrder as SortOrderModel
 from providers import models as m
@@ -15,13 +16,15 @@ from .errors import ErrorCode, client_error, graphql_error
 from .ids import decode_global_id, parse_conversation_id, split_conversation_node_id, split_message_node_id
 from .inbox import list_inbox
 from .inputs import ConversationFilter
-from .selection import conversation_fields, under
+from .selection import conversation_fields, named, under
 from .types import (
     Conversation,
     ConversationConnection,
     Edge,
     Message,
     PageInfo,
+    MAX_PAGE_SIZE,
+    MESSAGES_FIRST,
     Provider,
     SortOrder,
     check_page_size,
@@ -62,7 +65,20 @@ WITHOUT_READING = frozenset({"remote_id", "provider", "vendor"})  # known from t
 
 def _selected_fields(info: Info, *path: str) -> frozenset[str]:
     """The Conversation model fields selected under this field (following `path`)."""
-    return conversation_fields(under([s for f in info.selected_fields for s in f.selections], path))
+    return conversation_fields(under(_selections(info), path))
+
+
+def _selections(info: Info) -> list[Selection]:
+    return [s for f in info.selected_fields for s in f.selections]
+
+
+def _prefetch_messages(info: Info, provider: str, remote_id: str) -> None:
+    """Starts the `messages` pages the query selects, so they load while the conversation is read."""
+    for field in named(_selections(info), "messages"):
+        args = field.arguments  # literals come as their source text, variables as values
+        first, after, newest_first = str(args.get("first", MESSAGES_FIRST)), args.get("after"), args.get("newestFirst", False)
+        if first.isdigit() and 1 <= int(first) <= MAX_PAGE_SIZE and isinstance(newest_first, bool):  # else the resolver reports it
+            info.context.loaders.prefetch(info.context.loaders.messages, (provider, remote_id, int(first), after, newest_first))
 
 
 async def find_message(info: Info, node_id: str) -> Message:
@@ -86,7 +102,9 @@ class Query:
     async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
         gid = decode_global_id(id)
         if gid.type_name == "Conversation":
-            return await load_conversation(info, *split_conversation_node_id(gid.node_id), _selected_fields(info))
+            provider, remote_id = split_conversation_node_id(gid.node_id)
+            _prefetch_messages(info, provider, remote_id)
+            return await load_conversation(info, provider, remote_id, _selected_fields(info))
         if gid.type_name == "Message":
             return await find_message(info, gid.node_id)
         raise client_error(f"id: {gid.type_name} ids cannot be fetched with node", field="id")
@@ -99,6 +117,7 @@ class Query:
             # Nothing selected needs the conversation itself: its messages are one call, not two.
             vendor = provider_named(info, provider, argument="id").vendor
             return Conversation.from_model(m.Conversation(provider, vendor, remote_id, m.ConversationStatus.UNKNOWN, None, None, None))
+        _prefetch_messages(info, provider, remote_id)
         return await load_conversation(info, provider, remote_id, fields)
 
     @strawberry.field(description="Conversations of every selected provider, merged by `orderBy`.")

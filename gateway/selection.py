@@ -26,6 +26,11 @@ def conversation_fields(selections: Iterable[Selection]) -> frozenset[str]:
     return frozenset(names)
 
 
+def named(selections: Iterable[Selection], name: str) -> list[SelectedField]:
+    """The fields called `name` directly in `selections` (fragments followed)."""
+    return [field for field in _fields(selections) if field.name == name]
+
+
 def under(selections: Iterable[Selection], path: Sequence[str]) -> list[Selection]:
     """The selections found by following field names `path` (e.g. edges, node) from `selections`."""
     current = list(selections)

@@ -30,6 +30,7 @@ SortOrder = strawberry.enum(m.SortOrder, name="ConversationOrder")
 Capability = strawberry.enum(CapabilityModel)
 
 MAX_PAGE_SIZE = 100
+MESSAGES_FIRST = 20  # `messages(first:)` when not given
 NodeT = TypeVar("NodeT")
 
 
@@ -201,7 +202,7 @@ class Conversation(relay.Node):
 
     @strawberry.field(description="Messages oldest first; `first` is at most 100.")
     async def messages(
-        self, info: Info, first: int = 20, after: str | None = None, newest_first: bool = False
+        self, info: Info, first: int = MESSAGES_FIRST, after: str | None = None, newest_first: bool = False
     ) -> MessageConnection:
         check_page_size(first)
         page = await info.context.loaders.messages.load((self.provider, self.remote_id, first, after, newest_first))

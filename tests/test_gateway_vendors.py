@@ -296,3 +296,30 @@ async def test_many_infobip_conversations_by_id_are_one_listing_call(gateway: Ga
         base64.b64decode(gid).decode().rsplit(":", 1)[1] for gid in ids
     )
     assert not any(r["path"].startswith("/ccaas/1/conversations/") and r["path"].count("/") == 4 for r in log)  # no GET by id
+
+
+@pytest.mark.parametrize("name", ["sb", "ib", "ct"])
+async def test_a_conversation_by_id_and_its_messages_are_read_at_the_same_time(
+    gateway: Gateway, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two round trips to the vendor at once, not one after the other: the conversation read waits
+    until the messages read has started (it would time out if they ran in sequence)."""
+    edges = await gateway.data(f'{{ conversations(first: 1, filter: {{providers: ["{name}"]}}) {{ edges {{ node {{ id }} }} }} }}')
+    gid = edges["conversations"]["edges"][0]["node"]["id"]
+    provider = gateway.app.state.runtime.providers[name]
+    messages_started = asyncio.Event()
+    get_conversation, list_messages = provider.get_conversation, provider.list_messages
+
+    async def get_after_messages_started(remote_id: str, **kw: Any) -> Any:
+        await asyncio.wait_for(messages_started.wait(), timeout=2)
+        return await get_conversation(remote_id, **kw)
+
+    async def list_and_signal(remote_id: str, **kw: Any) -> Any:
+        messages_started.set()
+        return await list_messages(remote_id, **kw)
+
+    monkeypatch.setattr(provider, "get_conversation", get_after_messages_started)
+    monkeypatch.setattr(provider, "list_messages", list_and_signal)
+    query = "query($id: ID!) { conversation(id: $id) { topic status messages(first: 50) { edges { node { text } } } } }"
+    data = await gateway.data(query, {"id": gid})
+    assert data["conversation"]["status"] and data["conversation"]["messages"]["edges"]

@@ -107,6 +107,9 @@ class SocialboardsProvider:
     # ---- reads ----------------------------------------------------------------------------------
 
     async def get_conversation(self, remote_id: str, *, fields: frozenset[str] | None = None) -> Conversation:
+        """With `last_message` in `fields`, the latest message is read alongside and carried inline."""
+        if fields is not None and "last_message" in fields:
+            return await self._with_last_message(remote_id)
         raw = await self._client.get_conversation(self._id(remote_id))
         return self._conversation(raw)
 
@@ -156,7 +159,8 @@ class SocialboardsProvider:
     async def hydrate(self, conversations: Sequence[Conversation], fields: frozenset[str] | None) -> list[Conversation | None]:
         """Reads each conversation whose missing fields `fields` needs (one GET each, concurrently)."""
         wanted = [c for c in conversations if c.missing & (fields if fields is not None else c.missing)]
-        read = dict(zip((c.remote_id for c in wanted), await self._hydrate([c.remote_id for c in wanted])))
+        with_last_message = fields is None or "last_message" in fields
+        read = dict(zip((c.remote_id for c in wanted), await self._hydrate([c.remote_id for c in wanted], with_last_message=with_last_message)))
         return [read[c.remote_id] if c.remote_id in read else c for c in conversations]
 
     async def list_messages(
@@ -289,20 +293,30 @@ class SocialboardsProvider:
 
     async def _hydrate(self, ids: list[str], *, with_last_message: bool = False) -> list[Conversation | None]:
         """Full conversations for listed ids; `with_last_message` also reads each one's latest message
-        (search needs its text), which then rides along inline."""
+        (search needs its text, a query may select it), which then rides along inline."""
 
         async def one(remote_id: str) -> Conversation | None:
             async with self._hydrate_slots:
                 try:
-                    conversation = await self.get_conversation(remote_id)
                     if with_last_message:
-                        latest = await self.list_messages(remote_id, first=1, after=None, newest_first=True)
-                        conversation = replace(conversation, last_message=latest.items[0] if latest.items else None)
-                    return conversation
+                        return await self._with_last_message(remote_id)
+                    return await self.get_conversation(remote_id)
                 except NotFoundError:
                     return None  # deleted between listing and reading
 
         return list(await asyncio.gather(*(one(i) for i in ids)))
+
+    async def _with_last_message(self, remote_id: str) -> Conversation:
+        """The conversation and its latest message, read concurrently."""
+        read, latest = await asyncio.gather(
+            self._client.get_conversation(self._id(remote_id)),
+            self.list_messages(remote_id, first=1, after=None, newest_first=True),
+            return_exceptions=True,
+        )
+        for result in (read, latest):
+            if isinstance(result, BaseException):
+                raise result
+        return replace(self._conversation(read), last_message=latest.items[0] if latest.items else None)  # type: ignore[union-attr]
 
     def _check_times(self, messages: Sequence[NewMessage]) -> None:
         now = self._now()
