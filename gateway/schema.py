@@ -6,6 +6,8 @@ MaxAliasesLimiter would create new rule classes per request and defeat Validatio
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
@@ -22,6 +24,7 @@ from strawberry.schema.config import StrawberryConfig
 from providers import ProviderError
 
 from .errors import ErrorCode, graphql_error, should_mask
+from .execution import PlainExecutor
 from .mutations import Mutation
 from .queries import Query
 from .subscriptions import Subscription
@@ -74,13 +77,15 @@ def _translate(error: GraphQLError) -> GraphQLError:
     return error
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(*, executor: type[Any] | None = PlainExecutor) -> strawberry.Schema:
+    """`executor`: the execution context class (None: strawberry's own, which tests compare with)."""
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[Conversation, Message],
         config=StrawberryConfig(disable_field_suggestions=False),
+        execution_context_class=executor,
         extensions=[
             lambda: AddValidationRules(GUARD_RULES),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

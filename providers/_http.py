@@ -14,6 +14,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 
@@ -45,8 +46,64 @@ def make_client(
     headers: Mapping[str, str] | None = None,
 ) -> httpx.AsyncClient:
     """A long-lived pooled client for one vendor account; its owner (the app lifespan) closes it."""
-    transport = transport or httpx.AsyncHTTPTransport(retries=1, limits=DEFAULT_LIMITS)
-    return httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport, headers=headers)
+    return httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport or pooled_transport(), headers=headers)
+
+
+def pooled_transport() -> httpx.AsyncBaseTransport:
+    return AiohttpTransport(DEFAULT_LIMITS)
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """httpx's request and response API over aiohttp's connection pool.
+
+    Measured on this machine against a sandbox on loopback: httpx's own transport (httpcore on anyio)
+    spends 1.4 ms of CPU per request, aiohttp 0.26 ms, and upstream calls were 57% of the gateway's
+    CPU on an inbox page. Adapters keep building `httpx.Request`s and reading `httpx.Response`s; only
+    the wire moves. aiohttp errors become the httpx errors `send` already handles. The body is passed
+    on undecoded, with its headers, and httpx decodes it as it would its own.
+    """
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._limits = limits
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:  # made on first use, inside the running event loop
+            connector = aiohttp.TCPConnector(
+                limit=self._limits.max_connections or 0,
+                keepalive_timeout=self._limits.keepalive_expiry or 15,
+                ttl_dns_cache=300,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        limits = request.extensions.get("timeout", {})
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=limits.get("connect"), sock_read=limits.get("read"))
+        body = await request.aread()
+        try:
+            async with self._client().request(
+                request.method, str(request.url), headers=request.headers.multi_items(), data=body or None,
+                allow_redirects=False, timeout=timeout,
+            ) as answer:
+                content = await answer.read()
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise httpx.ConnectTimeout(str(exc) or "connect timeout", request=request) from exc
+        except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
+            raise httpx.ReadTimeout(str(exc) or "read timeout", request=request) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise httpx.ConnectError(str(exc), request=request) from exc
+        except aiohttp.ClientError as exc:  # the server hung up, a broken body, a socket error
+            raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in answer.raw_headers]
+        return httpx.Response(answer.status, headers=headers, stream=httpx.ByteStream(content), request=request)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
 
 async def send(
