@@ -179,3 +179,22 @@ async def test_updating_anything_but_the_status_is_refused_naming_what_is_accept
 
     with pytest.raises(InvalidRequestError, match="accepts only: status"):
         await sb_provider.update_conversation("1", ConversationChanges(topic="New topic"))
+
+
+async def test_a_listing_of_ids_and_times_only_reads_tickets_and_fills_a_page_larger_than_one_ticket_page(sb_provider, sb_hooks) -> None:
+    created = [await create(sb_provider) for _ in range(61)]
+    await sb_hooks.delete("/_sandbox/requests")
+    page = await sb_provider.list_conversations(
+        filter=ConversationFilter(), order=SortOrder.CREATED_ASC, first=60, after=None, fields=frozenset()
+    )
+    assert [c.remote_id for c in page.items] == created[:60]
+    assert all(c.missing and c.created_at for c in page.items)  # ids and times only
+    assert page.next_cursor is not None
+    log = (await sb_hooks.get("/_sandbox/requests")).json()["requests"]
+    assert [r["path"].rsplit("/", 2)[-2:] for r in log] == [["tickets", "list"]] * 2  # 50 + 10, no conversation read
+    rest = await sb_provider.list_conversations(
+        filter=ConversationFilter(), order=SortOrder.CREATED_ASC, first=60, after=page.next_cursor, fields=frozenset()
+    )
+    assert [c.remote_id for c in rest.items] == created[60:] and rest.next_cursor is None
+    [full] = await sb_provider.hydrate(rest.items, frozenset({"topic", "status"}))
+    assert full == await sb_provider.get_conversation(created[60])

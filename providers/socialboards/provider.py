@@ -146,15 +146,22 @@ class SocialboardsProvider:
         return Page(tuple(items), self._cursor("conversations", skip), tuple(cursors))
 
     async def _list_tickets(self, body: dict[str, Any], skip: int, first: int) -> Page[Conversation]:
-        """One ticket page as conversations with ids and times only (one vendor call)."""
-        take = min(MAX_TICKETS_TAKE, first + 1)
-        tickets = _list(await self._client.list_tickets({**body, "skip": skip, "take": take}), self.name)
-        rows = [t for t in tickets[:first] if isinstance(t, dict) and "id" in t]
-        items = tuple(mapping.parse_ticket(row, provider=self.name) for row in rows)
-        cursors = tuple(self._cursor("conversations", skip + i + 1) for i in range(len(rows)))
-        end = skip + min(first, len(tickets))
-        more = len(tickets) > first or (len(tickets) == take and take < first + 1)
-        return Page(items, self._cursor("conversations", end) if more else None, cursors)
+        """Ticket pages as conversations with ids and times only: one vendor call per 50 rows."""
+        items: list[Conversation] = []
+        cursors: list[str] = []
+        while True:
+            need = first - len(items)
+            take = min(MAX_TICKETS_TAKE, need + 1)  # one extra tells whether another page exists
+            tickets = _list(await self._client.list_tickets({**body, "skip": skip, "take": take}), self.name)
+            for row in tickets[:need]:
+                skip += 1
+                if isinstance(row, dict) and "id" in row:
+                    items.append(mapping.parse_ticket(row, provider=self.name))
+                    cursors.append(self._cursor("conversations", skip))
+            if len(tickets) < take:
+                return Page(tuple(items), None, tuple(cursors))
+            if len(items) >= first or len(tickets) > need:
+                return Page(tuple(items), self._cursor("conversations", skip), tuple(cursors))
 
     async def hydrate(self, conversations: Sequence[Conversation], fields: frozenset[str] | None) -> list[Conversation | None]:
         """Reads each conversation whose missing fields `fields` needs (one GET each, concurrently)."""
