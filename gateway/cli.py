@@ -28,6 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox.add_argument("--port", type=int, default=8100)
     sandbox.add_argument("--demo", type=int, default=36, help="demo conversations to seed")
     sandbox.add_argument("--webhook-url", help="where to POST the vendor's webhooks")
+    sandbox.add_argument("--latency-ms", type=int, default=0, help="delay before each vendor API request (not /_sandbox)")
     commands.add_parser("schema", help="print the GraphQL schema (SDL)")
     args = parser.parse_args(argv)
     return {"serve": _serve, "sandbox": _sandbox, "schema": _schema}[args.command](args)
@@ -67,8 +68,13 @@ def _sandbox(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from providers.sandbox_kit import with_latency
+
+    if args.latency_ms < 0:
+        print("parley: --latency-ms must not be negative", file=sys.stderr)
+        return 2
     sandbox = importlib.import_module(f"providers.{args.vendor}.sandbox")
-    app = sandbox.create_app(demo_conversations=args.demo, webhook_url=args.webhook_url)
+    app = with_latency(sandbox.create_app(demo_conversations=args.demo, webhook_url=args.webhook_url), args.latency_ms)
     print(f"{args.vendor} sandbox on http://{args.host}:{args.port}/  ({SANDBOX_AUTH[args.vendor]})")
     sys.stdout.flush()
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -25,6 +25,9 @@ Control routes (under ``/_sandbox``, never authenticated, never logged):
 
 A malformed control request answers 400 ``{"error": "<what was wrong>"}``.
 
+``with_latency`` puts a fixed delay in front of a whole sandbox app (``parley sandbox --latency-ms``),
+so benchmarks can stand in for a vendor across a network; control routes stay instant.
+
 ``WebhookSender`` posts a sandbox's webhooks: deliveries are chained so they arrive in the order the
 changes happened, and none ever delays or fails the API call that caused it (failures are logged and
 dropped, no retries).
@@ -60,6 +63,7 @@ __all__ = [
     "closing",
     "fault_response",
     "parse_fault",
+    "with_latency",
 ]
 
 SANDBOX_ROOT = "/_sandbox"
@@ -285,6 +289,24 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return replay
+
+
+def with_latency(app: ASGIApp, latency_ms: int, sandbox_root: str = SANDBOX_ROOT) -> ASGIApp:
+    """``app`` with every HTTP request outside ``sandbox_root`` held ``latency_ms`` before it is
+    handed on; ``app`` itself when ``latency_ms`` is 0."""
+    if latency_ms < 0:
+        raise ValueError(f"latency_ms must not be negative, got {latency_ms}")
+    if latency_ms == 0:
+        return app
+    delay = latency_ms / 1000
+
+    async def delayed(scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and path != sandbox_root and not path.startswith(sandbox_root + "/"):
+            await asyncio.sleep(delay)
+        await app(scope, receive, send)
+
+    return delayed
 
 
 # -- control routes --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from providers.sandbox_kit import HookInputError, SandboxClock, SandboxControls, parse_fault
+from providers.sandbox_kit import HookInputError, SandboxClock, SandboxControls, parse_fault, with_latency
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -181,3 +181,24 @@ async def test_queued_faults_are_listed_in_wire_names(api: httpx.AsyncClient) ->
     assert (await api.get("/_sandbox/faults")).json() == {
         "faults": [{"status": 429, "retryAfter": 1, "malformed": False, "latencyMs": 0, "times": 3, "pathContains": "/api"}]
     }
+
+
+async def _timed_get(client: httpx.AsyncClient, path: str) -> float:
+    started = time.perf_counter()
+    assert (await client.get(path)).status_code == 200
+    return time.perf_counter() - started
+
+
+async def test_with_latency_delays_vendor_requests_but_not_sandbox_hooks() -> None:
+    app, _ = make_app()
+    transport = httpx.ASGITransport(app=with_latency(app, 200))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kit", headers={"x-key": "right"}) as client:
+        assert await _timed_get(client, "/api/things") >= 0.19
+        assert await _timed_get(client, "/_sandbox/requests") < 0.15
+
+
+def test_with_latency_zero_is_the_app_itself_and_negative_is_refused() -> None:
+    app, _ = make_app()
+    assert with_latency(app, 0) is app
+    with pytest.raises(ValueError, match="must not be negative"):
+        with_latency(app, -1)

@@ -1,0 +1,213 @@
+"""What Parley costs next to calling the vendors directly, end to end on this machine.
+
+For each upstream latency L in --latency-ms it starts the three vendor sandboxes
+(`parley sandbox <vendor> --demo 60 --latency-ms L`) and `parley serve` in front of them (a
+`parley.toml` named by PARLEY_CONFIG), seeds one 50-message conversation per vendor straight at the
+sandboxes, then drives a closed-loop load (--concurrency clients, --duration seconds after a
+--warmup) through each scenario:
+
+  inbox          conversations(first: 20) with customer, tags and lastMessage, through Parley
+  direct inbox   the same page from the sandboxes by a hand-written client (bench/direct.py)
+  by-id          conversation(id) with messages(first: 50), through Parley, over the seeded ones
+  direct by-id   the same page from the sandboxes by the hand-written client
+  addMessages    one reply per request to the seeded conversations, through Parley
+
+It prints per scenario: requests, errors, req/s, p50/p95/p99 latency, upstream requests per request
+(counted by the sandboxes, warm-up excluded), Parley's peak RSS (VmHWM of `parley serve`; with
+--workers > 1 the sum over its workers) and the CPU used meanwhile by this process (load generator
+and direct client), Parley and the sandboxes; then the Parley/direct ratios. --repeat N repeats
+everything and prints medians. --cost-model measures upstream requests and unloaded p50 per query
+shape instead (bench/cost.py).
+
+    make bench                     # both modes at the defaults, about two minutes on 2 cores
+    .venv/bin/python bench/run.py [--latency-ms 0,20] [--duration 6] [--concurrency 8] [--repeat 1]
+                                  [--workers 1] [--json results.json] [--cost-model]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import tempfile
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+import cost
+import direct
+from load import closed_loop, median
+from queries import BY_ID, INBOX, Refused, conversation_id, graphql, reply, vendor_key
+from seed import seed
+from stack import Stack, clear_upstream, cpu_seconds, peak_rss_mib, running, upstream_counts
+
+SEEDED_MESSAGES = 50
+INBOX_SIZE = 20
+HTTP_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+HTTP_TIMEOUT = httpx.Timeout(30.0)
+METRICS = ("requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "upstream/req", "Parley RSS MiB",
+           "CPU% runner", "CPU% Parley", "CPU% sandboxes")
+COUNTS = ("requests", "errors")
+
+Call = Callable[[int], Awaitable[object]]
+
+
+def scenarios(http: httpx.AsyncClient, api: direct.VendorApi, url: str, seeded: dict[str, str]) -> dict[str, Call]:
+    targets = list(seeded.items())
+    ids = [conversation_id(vendor, remote_id) for vendor, remote_id in targets]
+
+    async def inbox(_: int) -> None:
+        edges = (await graphql(http, url, INBOX, {"first": INBOX_SIZE}))["conversations"]["edges"]
+        _expect(len(edges) == INBOX_SIZE, f"inbox: {len(edges)} rows")
+
+    async def direct_inbox(_: int) -> None:
+        rows = await direct.inbox(api, INBOX_SIZE)
+        _expect(len(rows) == INBOX_SIZE, f"direct inbox: {len(rows)} rows")
+
+    async def by_id(n: int) -> None:
+        found = (await graphql(http, url, BY_ID, {"id": ids[n % len(ids)]}))["conversation"]
+        _expect(found is not None and len(found["messages"]["edges"]) == SEEDED_MESSAGES, "by-id: missing or short")
+
+    async def direct_by_id(n: int) -> None:
+        _, messages = await direct.conversation(api, *targets[n % len(targets)], messages=SEEDED_MESSAGES)
+        _expect(len(messages) == SEEDED_MESSAGES, f"direct by-id: {len(messages)} messages")
+
+    async def add_messages(n: int) -> None:
+        await reply(http, url, ids[n % len(ids)])
+
+    return {"inbox": inbox, "direct inbox": direct_inbox, "by-id": by_id, "direct by-id": direct_by_id,
+            "addMessages": add_messages}
+
+
+def _expect(ok: bool, failure: str) -> None:
+    if not ok:
+        raise Refused(failure)
+
+
+async def measure(name: str, call: Call, stack: Stack, http: httpx.AsyncClient, args: argparse.Namespace) -> dict[str, Any]:
+    await closed_loop(call, clients=args.concurrency, seconds=args.warmup)
+    await clear_upstream(http, stack)
+    cpu_before = cpu_seconds(stack)
+    outcome = await closed_loop(call, clients=args.concurrency, seconds=args.duration)
+    cpu = {who: (used - cpu_before[who]) / outcome.seconds * 100 for who, used in cpu_seconds(stack).items()}
+    upstream = sum((await upstream_counts(http, stack)).values())
+    return {
+        "requests": outcome.completed,
+        "errors": sum(outcome.errors.values()),
+        "req/s": outcome.throughput,
+        "p50 ms": outcome.percentile(50),
+        "p95 ms": outcome.percentile(95),
+        "p99 ms": outcome.percentile(99),
+        "upstream/req": upstream / outcome.completed if outcome.completed else None,
+        "Parley RSS MiB": None if name.startswith("direct") else peak_rss_mib(stack),
+        **{f"CPU% {who}": percent for who, percent in cpu.items()},
+        "error kinds": dict(outcome.errors),
+    }
+
+
+async def inbox_check(http: httpx.AsyncClient, api: direct.VendorApi, url: str) -> str:
+    """Whether Parley and the direct client show the same conversations, in the same order."""
+    edges = (await graphql(http, url, INBOX, {"first": INBOX_SIZE}))["conversations"]["edges"]
+    through_parley = [vendor_key(edge["node"]["id"]) for edge in edges]
+    straight = [(row.vendor, row.id) for row in await direct.inbox(api, INBOX_SIZE)]
+    if through_parley == straight:
+        return f"same {len(straight)} conversations in the same order"
+    return f"DIFFERENT: Parley {through_parley} vs direct {straight}"
+
+
+async def one_round(latency_ms: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    with running(latency_ms=latency_ms, workers=args.workers, workdir=workdir) as stack:
+        async with httpx.AsyncClient(limits=HTTP_LIMITS, timeout=HTTP_TIMEOUT) as http:
+            api = await direct.VendorApi.connect(http, stack.sandboxes)
+            seeded = await seed(http, api, stack.sandboxes, SEEDED_MESSAGES)
+            if args.cost_model:
+                return {"shapes": await cost.shapes(http, stack, seeded, args.samples)}
+            result: dict[str, Any] = {"inbox check": await inbox_check(http, api, stack.graphql_url), "scenarios": {}}
+            for name, call in scenarios(http, api, stack.graphql_url, seeded).items():
+                result["scenarios"][name] = await measure(name, call, stack, http, args)
+                print(f"  {latency_ms} ms {name}: {result['scenarios'][name]['req/s']:.1f} req/s", flush=True)
+            return result
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    table: dict[str, dict[str, Any]] = {}
+    for name in runs[0]["scenarios"]:
+        measured = [run["scenarios"][name] for run in runs]
+        table[name] = {metric: median([m[metric] for m in measured]) for metric in METRICS}
+        table[name]["error kinds"] = dict(sum((Counter(m["error kinds"]) for m in measured), Counter()))
+    return table
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a is not None and b else "-"
+
+
+def _cell(value: float | None, metric: str) -> str:
+    return "-" if value is None else f"{value:.{0 if metric in COUNTS else 1}f}"
+
+
+def print_table(latency_ms: int, table: dict[str, dict[str, Any]], checks: list[str], args: argparse.Namespace) -> None:
+    workers = f"{args.workers} worker{'s, RSS summed over them' if args.workers > 1 else ''}"
+    print(f"\nupstream latency {latency_ms} ms · {args.concurrency} clients · {args.duration:g} s per scenario after "
+          f"{args.warmup:g} s warm-up · Parley {workers} · median of {args.repeat} run(s)")
+    widths = [max(9, len(metric) + 2) for metric in METRICS]
+    print(f"{'scenario':<14}" + "".join(f"{metric:>{width}}" for metric, width in zip(METRICS, widths, strict=True)))
+    for name, row in table.items():
+        cells = (_cell(row[metric], metric) for metric in METRICS)
+        print(f"{name:<14}" + "".join(f"{cell:>{width}}" for cell, width in zip(cells, widths, strict=True)))
+    print("(RSS: VmHWM of parley serve, its peak since start, so it only grows down the table; "
+          f"CPU%: of one core, this machine has {os.cpu_count()})")
+    for pair in ("inbox", "by-id"):
+        parley, straight = table[pair], table[f"direct {pair}"]
+        print(f"Parley/direct {pair}: throughput {_ratio(parley['req/s'], straight['req/s'])}, "
+              f"p50 {_ratio(parley['p50 ms'], straight['p50 ms'])}")
+    for name, row in table.items():
+        for kind, count in row["error kinds"].items():
+            print(f"errors in {name}: {count} x {kind}")
+    print("inbox check (Parley vs direct): " + "; ".join(sorted(set(checks))))
+
+
+async def main(args: argparse.Namespace) -> None:
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)  # clean up as on Ctrl-C
+    runs: dict[int, list[dict[str, Any]]] = {latency: [] for latency in args.latency_ms}
+    with tempfile.TemporaryDirectory(prefix="parley-bench-") as workdir:
+        for repeat in range(args.repeat):
+            for latency in args.latency_ms:
+                print(f"run {repeat + 1}/{args.repeat}, upstream latency {latency} ms", flush=True)
+                runs[latency].append(await one_round(latency, args, Path(workdir)))
+    if args.cost_model:
+        report: dict[str, Any] = {str(latency): cost.medians(rounds) for latency, rounds in runs.items()}
+        for latency, shapes in report.items():
+            cost.print_table(int(latency), shapes, args.samples, args.repeat)
+    else:
+        report = {str(latency): medians(rounds) for latency, rounds in runs.items()}
+        for latency, table in report.items():
+            print_table(int(latency), table, [run["inbox check"] for run in runs[int(latency)]], args)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"settings": vars(args), "median": report, "runs": runs}, indent=2))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--latency-ms", type=lambda text: [int(v) for v in text.split(",")], default=[0, 20],
+                        help="upstream latencies to measure at, comma-separated (default 0,20)")
+    parser.add_argument("--duration", type=float, default=6.0, help="seconds measured per scenario (default 6)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured load first (default 1)")
+    parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default 8)")
+    parser.add_argument("--repeat", type=int, default=1, help="repeat everything N times, report medians")
+    parser.add_argument("--workers", type=int, default=1, help="passed to parley serve --workers (default 1)")
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--cost-model", action="store_true", help="measure upstream requests per query shape instead")
+    parser.add_argument("--samples", type=int, default=5, help="sequential requests per shape in --cost-model")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))
