@@ -20,6 +20,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/run.py --cost-model
+	$(BIN)/python bench/execute.py
 
 schema: $(STAMP)
 	$(BIN)/parley schema > schema.graphql

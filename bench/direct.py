@@ -20,9 +20,10 @@ except ImportError:  # orjson is a Parley dependency, but the benchmark does not
     from json import loads
 
 CLEVERTAP_MAX_IN_FLIGHT = 15  # the documented per-account concurrency limit
-# Calls in flight per vendor. httpx's pool costs more CPU per request the more requests wait in it; with
-# 8 clients, 4 per vendor gave this client its best throughput on this machine (about 3x unlimited).
-IN_FLIGHT_PER_VENDOR = 4
+# Calls in flight per vendor to choose from: httpx's pool costs more CPU per request the more requests
+# wait in it, so a cap helps with no upstream latency and hurts with some. The runner tries each and
+# measures with the best (`VendorApi.limit`).
+IN_FLIGHT_CHOICES = (4, 16, 64)
 SOCIALBOARDS_MAX_TAKE = 50
 
 
@@ -50,7 +51,13 @@ class VendorApi:
         self._http = http
         self._urls = sandboxes
         self._socialboards_auth = {"Authorization": f"Bearer {socialboards_token}"}
-        self._slots = {vendor: asyncio.Semaphore(min(IN_FLIGHT_PER_VENDOR, CLEVERTAP_MAX_IN_FLIGHT)) for vendor in sandboxes}
+        self.limit(IN_FLIGHT_CHOICES[0])
+
+    def limit(self, in_flight: int) -> None:
+        """At most `in_flight` calls at once per vendor (CleverTap: never over its documented 15)."""
+        self.in_flight = in_flight
+        self._slots = {vendor: asyncio.Semaphore(in_flight) for vendor in self._urls}
+        self._slots["clevertap"] = asyncio.Semaphore(min(in_flight, CLEVERTAP_MAX_IN_FLIGHT))
 
     @classmethod
     async def connect(cls, http: httpx.AsyncClient, sandboxes: dict[str, str]) -> VendorApi:

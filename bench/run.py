@@ -7,7 +7,8 @@ sandboxes, then drives a closed-loop load (--concurrency clients, --duration sec
 --warmup) through each scenario:
 
   inbox          conversations(first: 20) with customer, tags and lastMessage, through Parley
-  direct inbox   the same page from the sandboxes by a hand-written client (bench/direct.py)
+  direct inbox   the same page from the sandboxes by a hand-written client (bench/direct.py), at
+                 its best cap on calls in flight per vendor (a short run with each of 4, 16, 64)
   by-id          conversation(id) with messages(first: 50), through Parley, over the seeded ones
   direct by-id   the same page from the sandboxes by the hand-written client
   addMessages    one reply per request to the seeded conversations, through Parley
@@ -51,8 +52,9 @@ INBOX_SIZE = 20
 HTTP_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=200)
 HTTP_TIMEOUT = httpx.Timeout(30.0)
 METRICS = ("requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "upstream/req", "Parley RSS MiB",
-           "CPU% runner", "CPU% Parley", "CPU% sandboxes")
-COUNTS = ("requests", "errors")
+           "CPU% runner", "CPU% Parley", "CPU% sandboxes", "in flight/vendor")
+COUNTS = ("requests", "errors", "in flight/vendor")
+CALIBRATION_SECONDS = 1.0  # per choice of the direct client's cap on calls in flight
 
 Call = Callable[[int], Awaitable[object]]
 
@@ -87,6 +89,17 @@ def scenarios(http: httpx.AsyncClient, api: direct.VendorApi, url: str, seeded: 
 def _expect(ok: bool, failure: str) -> None:
     if not ok:
         raise Refused(failure)
+
+
+async def best_in_flight(call: Call, api: direct.VendorApi, args: argparse.Namespace) -> int:
+    """The direct client's best cap on calls in flight per vendor, by a short run with each."""
+    throughput = {}
+    for cap in direct.IN_FLIGHT_CHOICES:
+        api.limit(cap)
+        throughput[cap] = (await closed_loop(call, clients=args.concurrency, seconds=CALIBRATION_SECONDS)).throughput
+    best = max(throughput, key=lambda cap: throughput[cap])
+    api.limit(best)
+    return best
 
 
 async def measure(name: str, call: Call, stack: Stack, http: httpx.AsyncClient, args: argparse.Namespace) -> dict[str, Any]:
@@ -129,7 +142,9 @@ async def one_round(latency_ms: int, args: argparse.Namespace, workdir: Path) ->
                 return {"shapes": await cost.shapes(http, stack, seeded, args.samples)}
             result: dict[str, Any] = {"inbox check": await inbox_check(http, api, stack.graphql_url), "scenarios": {}}
             for name, call in scenarios(http, api, stack.graphql_url, seeded).items():
+                cap = await best_in_flight(call, api, args) if name.startswith("direct") else None
                 result["scenarios"][name] = await measure(name, call, stack, http, args)
+                result["scenarios"][name]["in flight/vendor"] = cap
                 print(f"  {latency_ms} ms {name}: {result['scenarios'][name]['req/s']:.1f} req/s", flush=True)
             return result
 

@@ -21,7 +21,7 @@ from .events import Bus
 Key = tuple[str, str]  # (provider name, remote id)
 ConversationKey = tuple[str, str, frozenset[str] | None]  # + the fields wanted (None: all)
 MessagesKey = tuple[str, str, int, str | None, bool]  # + first, after, newest_first
-PER_PROVIDER_CONCURRENCY = 8
+PER_PROVIDER_CONCURRENCY = 32  # reads in flight per provider from one request's loaders
 
 
 @dataclass

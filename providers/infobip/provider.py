@@ -45,7 +45,7 @@ from .client import InfobipClient, Keyset, scan
 BATCH_IDS = 100  # conversation ids per list call when loading many by id
 
 T = TypeVar("T")
-HYDRATE_CONCURRENCY = 8  # vendor calls in flight per provider while reading tags and messages
+HYDRATE_CONCURRENCY = 32  # vendor calls in flight per provider while reading tags and messages
 SCAN_BATCH = 25  # rows per list read when filtering after fetching
 FIRST_INBOUND = {"direction": "INBOUND", "orderBy": "createdAt:asc", "limit": 1}
 LATEST_INBOUND = {"direction": "INBOUND", "orderBy": "createdAt:desc", "limit": 1}

@@ -42,7 +42,7 @@ from . import mapping
 from .client import MAX_MESSAGES_TAKE, MAX_TICKETS_TAKE, SocialboardsClient, default_token_url
 
 FUTURE_LEEWAY_SECONDS = 30.0
-HYDRATE_CONCURRENCY = 8
+HYDRATE_CONCURRENCY = 16  # conversations read at once, each with its latest message alongside: 32 calls
 MAX_SCAN_ROUNDS = 4  # ticket pages one list page may read when filtering after fetching
 # Filters on data Socialboards conversations do not have: listing refuses them rather than scan for nothing.
 UNFILTERABLE: dict[str, str] = {
