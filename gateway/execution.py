@@ -16,10 +16,12 @@ the type refuses), takes graphql-core's normal path, so errors and nullability a
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from typing import Any
 
 from graphql import (
+    GraphQLEnumType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -80,7 +82,7 @@ class PlainExecutor(StrawberryGraphQLCoreExecutionContext):
         required = isinstance(type_, GraphQLNonNull)
         inner: Plan | None
         if is_leaf_type(nullable):
-            coerce = nullable.coerce_output_value  # type: ignore[union-attr]
+            coerce = _coercer(nullable)
 
             def inner(value: Any) -> Any:
                 coerced = coerce(value)
@@ -157,12 +159,23 @@ class PlainExecutor(StrawberryGraphQLCoreExecutionContext):
         definition = (field_def.extensions or {}).get("strawberry-definition")
         if definition is None or definition.base_resolver is not None or definition.extensions or definition.permission_classes:
             return NOT_PLAIN
-        return definition.python_name, get_nullable_type(field_def.type).coerce_output_value
+        return definition.python_name, _coercer(get_nullable_type(field_def.type))
 
     def _no_middleware(self) -> bool:
         """No schema extension resolves fields (strawberry always passes a manager, often empty)."""
         manager = self.middleware_manager
         return manager is None or not manager.middlewares
+
+
+def _coercer(leaf_type: Any) -> Callable[[Any], Any]:
+    """The type's output coercion; for strawberry's enums a table lookup (strawberry scans every value
+    of the enum for each one it writes)."""
+    wrapped = getattr(leaf_type, "wrapped_cls", None)
+    if not isinstance(leaf_type, GraphQLEnumType) or not isinstance(wrapped, type) or not issubclass(wrapped, enum.Enum):
+        return leaf_type.coerce_output_value  # type: ignore[no-any-return]
+    names = {member: name for member in wrapped for name, value in leaf_type.values.items() if value.value == member.value}
+    coerce = leaf_type.coerce_output_value
+    return lambda value: names[value] if value in names else coerce(value)
 
 
 def _list_plan(item: Plan) -> Plan:

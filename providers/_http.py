@@ -45,12 +45,26 @@ def make_client(
     transport: httpx.AsyncBaseTransport | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> httpx.AsyncClient:
-    """A long-lived pooled client for one vendor account; its owner (the app lifespan) closes it."""
-    return httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport or pooled_transport(), headers=headers)
+    """A long-lived pooled client for one vendor account; its owner (the app lifespan) closes it.
+    `transport` replaces the network (tests: an in-process sandbox)."""
+    if transport is not None:
+        return httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport, headers=headers)
+    return _VendorClient(AiohttpTransport(DEFAULT_LIMITS), base_url=base_url, timeout=timeout, headers=headers)
 
 
-def pooled_transport() -> httpx.AsyncBaseTransport:
-    return AiohttpTransport(DEFAULT_LIMITS)
+class _VendorClient(httpx.AsyncClient):
+    """Sends straight to its transport. Vendor calls follow no redirects, run no auth flow (credentials
+    are headers) and keep no cookies, and httpx's handling of those was a tenth of the gateway's CPU
+    on an inbox page."""
+
+    def __init__(self, wire: AiohttpTransport, **options: Any) -> None:
+        super().__init__(transport=wire, **options)
+        self._wire = wire
+
+    async def send(self, request: httpx.Request, **_: Any) -> httpx.Response:  # type: ignore[override]
+        response = await self._wire.handle_async_request(request)
+        await response.aread()
+        return response
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
