@@ -85,6 +85,7 @@ def make_loaders(providers: Mapping[str, Provider], *, cache: bool) -> Loaders:
         for name, rid, fields in dict.fromkeys(keys):
             if isinstance(providers.get(name), BatchReads):
                 batches.setdefault((name, fields), []).append(rid)
+        batches = {key: ids for key, ids in batches.items() if len(ids) > 1}  # one id: a plain read is cheaper
         batched: dict[ConversationKey, Any] = {}
         for (name, fields), ids in batches.items():
             try:
