@@ -21,7 +21,7 @@ everything and prints medians. --cost-model measures upstream requests and unloa
 shape instead (bench/cost.py).
 
     make bench                     # both modes at the defaults, about two minutes on 2 cores
-    .venv/bin/python bench/run.py [--latency-ms 0,20] [--duration 6] [--concurrency 8] [--repeat 1]
+    .venv/bin/python bench/run.py [--latency-ms 0,20] [--duration 5] [--concurrency 8] [--repeat 1]
                                   [--workers 1] [--json results.json] [--cost-model]
 """
 
@@ -213,7 +213,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--latency-ms", type=lambda text: [int(v) for v in text.split(",")], default=[0, 20],
                         help="upstream latencies to measure at, comma-separated (default 0,20)")
-    parser.add_argument("--duration", type=float, default=6.0, help="seconds measured per scenario (default 6)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds measured per scenario (default 5)")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured load first (default 1)")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--repeat", type=int, default=1, help="repeat everything N times, report medians")
