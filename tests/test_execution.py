@@ -79,6 +79,7 @@ CASES = [
     (BY_ID, {"id": gid("Conversation", "fake:42"), "skip": False, "with": True}),
     (BY_ID, {"id": gid("Conversation", "fake:42"), "skip": True, "with": False}),
     (INBOX, None),
+    ("{ conversations(first: 3) { edges { node { id status tags createdAt customer { name role } } } pageInfo { hasNextPage } } }", None),
     (NODE % gid("Conversation", "fake:42"), None),
 ]
 
