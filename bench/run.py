@@ -20,7 +20,7 @@ and direct client), Parley and the sandboxes; then the Parley/direct ratios. --r
 everything and prints medians. --cost-model measures upstream requests and unloaded p50 per query
 shape instead (bench/cost.py).
 
-    make bench                     # both modes at the defaults, about two minutes on 2 cores
+    make bench                     # both modes at the defaults and bench/execute.py, about two minutes
     .venv/bin/python bench/run.py [--latency-ms 0,20] [--duration 5] [--concurrency 8] [--repeat 1]
                                   [--workers 1] [--json results.json] [--cost-model]
 """
