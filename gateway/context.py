@@ -18,9 +18,8 @@ from providers.errors import NotFoundError, ProviderError
 
 from .events import Bus
 
-Key = tuple[str, str]  # (provider name, remote id)
-ConversationKey = tuple[str, str, frozenset[str] | None]  # + the fields wanted (None: all)
-MessagesKey = tuple[str, str, int, str | None, bool]  # + first, after, newest_first
+ConversationKey = tuple[str, str, frozenset[str] | None]  # provider name, remote id, fields wanted (None: all)
+MessagesKey = tuple[str, str, int, str | None, bool]  # provider name, remote id, first, after, newest_first
 PER_PROVIDER_CONCURRENCY = 32  # reads in flight per provider from one request's loaders
 
 

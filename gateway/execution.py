@@ -17,6 +17,7 @@ the type refuses), takes graphql-core's normal path, so errors and nullability a
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -46,13 +47,15 @@ class PlainExecutor(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._plans: dict[tuple[Any, ...], Plan | None] = {}  # depends on the operation and variables
+        # No schema extension resolves fields (strawberry always passes a manager, often empty).
+        self._direct = self.middleware_manager is None or not self.middleware_manager.middlewares
 
     def execute_field(  # type: ignore[override]
         self, parent_type: GraphQLObjectType, source: Any, field_details_list: Any, path: Any, position_context: Any
     ) -> Any:
         node = field_details_list[0].node
         reader = self._leaf(parent_type, node.name.value)
-        if reader is not NOT_PLAIN and not node.arguments and self._no_middleware():
+        if reader is not NOT_PLAIN and not node.arguments and self._direct:
             value = getattr(source, reader[0], None)
             if value is not None:
                 coerced = reader[1](value)
@@ -63,7 +66,7 @@ class PlainExecutor(StrawberryGraphQLCoreExecutionContext):
     def complete_value(  # type: ignore[override]
         self, return_type: GraphQLOutputType, field_details_list: Any, info: Any, path: Any, result: Any, position_context: Any
     ) -> Any:
-        if result is not None and not isinstance(result, Exception) and self._no_middleware():
+        if result is not None and not isinstance(result, Exception) and self._direct:
             key = (return_type, *(id(details.node) for details in field_details_list))
             if key not in self._plans:
                 self._plans[key] = self._plan(return_type, field_details_list)
@@ -125,7 +128,7 @@ class PlainExecutor(StrawberryGraphQLCoreExecutionContext):
                 id_attr = origin._id_attr  # type: ignore[union-attr]
                 steps.append((response_key, lambda source, t=object_type.name, a=id_attr: to_base64(t, getattr(source, a))))
                 continue
-            if definition.base_resolver is not None or definition.extensions or definition.permission_classes:
+            if not _plain(definition):
                 return None
             sub = self._plan(field_def.type, details)
             if sub is None:
@@ -157,16 +160,17 @@ class PlainExecutor(StrawberryGraphQLCoreExecutionContext):
         if field_def is None or field_def.args or not is_leaf_type(get_nullable_type(field_def.type)):
             return NOT_PLAIN
         definition = (field_def.extensions or {}).get("strawberry-definition")
-        if definition is None or definition.base_resolver is not None or definition.extensions or definition.permission_classes:
+        if definition is None or not _plain(definition):
             return NOT_PLAIN
         return definition.python_name, _coercer(get_nullable_type(field_def.type))
 
-    def _no_middleware(self) -> bool:
-        """No schema extension resolves fields (strawberry always passes a manager, often empty)."""
-        manager = self.middleware_manager
-        return manager is None or not manager.middlewares
+
+def _plain(definition: Any) -> bool:
+    """A strawberry field that is an attribute: no resolver, field extensions or permissions."""
+    return definition.base_resolver is None and not definition.extensions and not definition.permission_classes
 
 
+@functools.cache
 def _coercer(leaf_type: Any) -> Callable[[Any], Any]:
     """The type's output coercion; for strawberry's enums a table lookup (strawberry scans every value
     of the enum for each one it writes)."""

@@ -72,9 +72,9 @@ def _selections(info: Info) -> list[Selection]:
     return [s for f in info.selected_fields for s in f.selections]
 
 
-def _prefetch_messages(info: Info, provider: str, remote_id: str) -> None:
-    """Starts the `messages` pages the query selects, so they load while the conversation is read."""
-    for field in named(_selections(info), "messages"):
+def _prefetch_messages(info: Info, selections: list[Selection], provider: str, remote_id: str) -> None:
+    """Starts the `messages` pages selected in `selections`, so they load while the conversation is read."""
+    for field in named(selections, "messages"):
         args = field.arguments  # literals come as their source text, variables as values
         first, after, newest_first = str(args.get("first", MESSAGES_FIRST)), args.get("after"), args.get("newestFirst", False)
         if first.isdigit() and 1 <= int(first) <= MAX_PAGE_SIZE and isinstance(newest_first, bool):  # else the resolver reports it
@@ -103,8 +103,9 @@ class Query:
         gid = decode_global_id(id)
         if gid.type_name == "Conversation":
             provider, remote_id = split_conversation_node_id(gid.node_id)
-            _prefetch_messages(info, provider, remote_id)
-            return await load_conversation(info, provider, remote_id, _selected_fields(info))
+            selections = _selections(info)
+            _prefetch_messages(info, selections, provider, remote_id)
+            return await load_conversation(info, provider, remote_id, conversation_fields(selections))
         if gid.type_name == "Message":
             return await find_message(info, gid.node_id)
         raise client_error(f"id: {gid.type_name} ids cannot be fetched with node", field="id")
@@ -112,12 +113,13 @@ class Query:
     @strawberry.field
     async def conversation(self, info: Info, id: strawberry.ID) -> Conversation | None:
         provider, remote_id = parse_conversation_id(id)
-        fields = _selected_fields(info)
+        selections = _selections(info)
+        fields = conversation_fields(selections)
         if fields <= WITHOUT_READING:
             # Nothing selected needs the conversation itself: its messages are one call, not two.
             vendor = provider_named(info, provider, argument="id").vendor
             return Conversation.from_model(m.Conversation(provider, vendor, remote_id, m.ConversationStatus.UNKNOWN, None, None, None))
-        _prefetch_messages(info, provider, remote_id)
+        _prefetch_messages(info, selections, provider, remote_id)
         return await load_conversation(info, provider, remote_id, fields)
 
     @strawberry.field(description="Conversations of every selected provider, merged by `orderBy`.")

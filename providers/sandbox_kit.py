@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -76,6 +76,52 @@ DELIVERY_TIMEOUT_SECONDS = 5.0
 JsonDict = dict[str, Any]
 RenderError = Callable[[int, str, dict[str, str]], Response]
 Authenticate = Callable[[Request], Awaitable[Response | None]]
+
+
+JSON_KINDS = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array", dict: "an object"}
+
+
+def json_kind(value: object) -> str:
+    """How an error message names a JSON value's type: "a string", "an array", "null"."""
+    return "null" if value is None else JSON_KINDS.get(type(value), type(value).__name__)
+
+
+class JsonFields:
+    """Reads typed fields of a JSON request body. A field of the wrong type, or a required one that is
+    missing or blank, raises `invalid(message)` (the sandbox's own error), naming where it is."""
+
+    def __init__(self, invalid: Callable[[str], Exception]) -> None:
+        self.invalid = invalid
+
+    def obj(self, raw: object, where: str) -> dict[str, object]:
+        if not isinstance(raw, dict):
+            raise self.invalid(f"{where} must be a JSON object, got {json_kind(raw)}")
+        return raw
+
+    def opt_str(self, obj: Mapping[str, object], key: str, where: str) -> str | None:
+        value = obj.get(key)
+        if value is None or isinstance(value, str):
+            return value
+        raise self.invalid(f"{where}.{key} must be a string, got {json_kind(value)}")
+
+    def req_str(self, obj: Mapping[str, object], key: str, where: str) -> str:
+        value = self.opt_str(obj, key, where)
+        if value is None or not value.strip():
+            raise self.invalid(f"{where}.{key} is required and must be a non-empty string")
+        return value
+
+    def opt_bool(self, obj: Mapping[str, object], key: str, where: str) -> bool | None:
+        value = obj.get(key)
+        if value is None or isinstance(value, bool):
+            return value
+        raise self.invalid(f"{where}.{key} must be true or false, got {value!r}")
+
+    def opt_int(self, obj: Mapping[str, object], key: str, where: str) -> int | None:
+        value = obj.get(key)
+        # bool is an int subclass in Python but never an integer on the wire.
+        if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        raise self.invalid(f"{where}.{key} must be an integer, got {value!r}")
 
 
 class HookInputError(ValueError):

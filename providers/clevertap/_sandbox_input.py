@@ -12,7 +12,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..sandbox_kit import JsonFields, json_kind
 from ._sandbox_model import ACTIVE, INACTIVE, TICKET_STATUSES, invalid
+
+_fields = JsonFields(invalid)
 
 DEFAULT_BATCH_SIZE = 100
 MAX_BATCH_SIZE = 5000
@@ -75,9 +78,9 @@ def parse_list_query(raw: object) -> ListQuery:
         for index, status in enumerate(statuses):
             _choice(status, f"body.ticket_status[{index}]", TICKET_STATUSES)
     return ListQuery(
-        search=_opt_str(obj, "search", "body"),
-        campaign=_opt_str(obj, "campaign", "body"),
-        label=_opt_str(obj, "label", "body"),
+        search=_fields.opt_str(obj, "search", "body"),
+        campaign=_fields.opt_str(obj, "campaign", "body"),
+        label=_fields.opt_str(obj, "label", "body"),
         ticket_statuses=None if statuses is None else frozenset(statuses),
         state=_opt_choice(obj, "state", (ACTIVE, INACTIVE)),
         sort_by=_opt_choice(obj, "sort_by", SORT_KEYS) or SORT_KEYS[0],
@@ -87,17 +90,17 @@ def parse_list_query(raw: object) -> ListQuery:
 
 def parse_claim(raw: object) -> tuple[str, str]:
     obj = _object(raw, "body", frozenset({"id", "agent"}))
-    return _req_str(obj, "id", "body"), _required_agent_email(obj)
+    return _fields.req_str(obj, "id", "body"), _required_agent_email(obj)
 
 
 def parse_reply(raw: object) -> Reply:
     obj = _object(raw, "body", frozenset({"id", "agent", "message"}))
     message = _object(obj.get("message"), "body.message", frozenset({"type", "text"}))
-    kind = _opt_str(message, "type", "body.message")
+    kind = _fields.opt_str(message, "type", "body.message")
     if kind is not None and kind != "text":
         raise invalid(f"body.message.type must be 'text', got {kind!r}")
-    text = _req_str(message, "text", "body.message")
-    return Reply(_req_str(obj, "id", "body"), _required_agent_email(obj), text)
+    text = _fields.req_str(message, "text", "body.message")
+    return Reply(_fields.req_str(obj, "id", "body"), _required_agent_email(obj), text)
 
 
 def parse_status_change(raw: object) -> StatusChange:
@@ -105,20 +108,20 @@ def parse_status_change(raw: object) -> StatusChange:
     if obj.get("ticket_status") is None:
         raise invalid(f"body.ticket_status is required: one of {_names(TICKET_STATUSES)}")
     status = _choice(obj["ticket_status"], "body.ticket_status", TICKET_STATUSES)
-    return StatusChange(_req_str(obj, "id", "body"), status, _agent_email(obj))
+    return StatusChange(_fields.req_str(obj, "id", "body"), status, _agent_email(obj))
 
 
 def parse_inbound(raw: object) -> Inbound:
     obj = _object(raw, "body", frozenset({"identity", "campaign_id", "text", "ts", "user_name"}))
-    campaign_id = _opt_int(obj, "campaign_id")
+    campaign_id = _fields.opt_int(obj, "campaign_id", "body")
     if campaign_id is None:
         raise invalid("body.campaign_id is required and must be an integer")
-    user_name = _opt_str(obj, "user_name", "body")
+    user_name = _fields.opt_str(obj, "user_name", "body")
     return Inbound(
-        identity=_req_str(obj, "identity", "body").strip(),
+        identity=_fields.req_str(obj, "identity", "body").strip(),
         campaign_id=campaign_id,
-        text=_req_str(obj, "text", "body"),
-        ts=_opt_int(obj, "ts"),
+        text=_fields.req_str(obj, "text", "body"),
+        ts=_fields.opt_int(obj, "ts", "body"),
         user_name=(user_name.strip() or None) if user_name else None,
     )
 
@@ -152,7 +155,7 @@ def query_required(params: Mapping[str, str], name: str) -> str:
 
 def _object(raw: object, where: str, allowed: frozenset[str]) -> dict[str, object]:
     if not isinstance(raw, dict):
-        raise invalid(f"{where} must be a JSON object, got {_kind(raw)}")
+        raise invalid(f"{where} must be a JSON object, got {json_kind(raw)}")
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise invalid(f"{where} has unknown key(s) {', '.join(unknown)}; accepted: {', '.join(sorted(allowed))}")
@@ -163,7 +166,7 @@ def _agent_email(obj: Mapping[str, object]) -> str | None:
     if obj.get("agent") is None:
         return None
     agent = _object(obj["agent"], "body.agent", AGENT_KEYS)
-    return _req_str(agent, "email", "body.agent").strip()
+    return _fields.req_str(agent, "email", "body.agent").strip()
 
 
 def _required_agent_email(obj: Mapping[str, object]) -> str:
@@ -171,28 +174,6 @@ def _required_agent_email(obj: Mapping[str, object]) -> str:
     if email is None:
         raise invalid('body.agent is required: {"email": "<dashboard user email>"}')
     return email
-
-
-def _opt_str(obj: Mapping[str, object], key: str, where: str) -> str | None:
-    value = obj.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise invalid(f"{where}.{key} must be a string, got {_kind(value)}")
-
-
-def _req_str(obj: Mapping[str, object], key: str, where: str) -> str:
-    value = _opt_str(obj, key, where)
-    if value is None or not value.strip():
-        raise invalid(f"{where}.{key} is required and must be a non-empty string")
-    return value
-
-
-def _opt_int(obj: Mapping[str, object], key: str) -> int | None:
-    value = obj.get(key)
-    # bool is an int in Python but never an integer on the wire.
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    raise invalid(f"body.{key} must be an integer, got {value!r}")
 
 
 def _opt_choice(obj: Mapping[str, object], key: str, accepted: tuple[str, ...]) -> str | None:
@@ -208,17 +189,3 @@ def _choice(value: object, where: str, accepted: tuple[str, ...]) -> str:
 
 def _names(values: tuple[str, ...]) -> str:
     return ", ".join(f'"{value}"' for value in values)
-
-
-_JSON_KINDS = {
-    bool: "a boolean",
-    int: "a number",
-    float: "a number",
-    str: "a string",
-    list: "an array",
-    dict: "an object",
-}
-
-
-def _kind(value: object) -> str:
-    return "null" if value is None else _JSON_KINDS.get(type(value), type(value).__name__)

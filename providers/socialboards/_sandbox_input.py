@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from ..sandbox_kit import JsonFields, json_kind
 from ._sandbox_model import (
     DEFAULT_SENTIMENT,
     ORDER_ASC,
@@ -72,39 +73,8 @@ def invalid(text: str) -> SandboxError:
     return SandboxError(ErrorCode.INVALID_REQUEST, text)
 
 
-def as_object(raw: object, where: str) -> Mapping[str, object]:
-    if not isinstance(raw, dict):
-        raise invalid(f"{where} must be a JSON object, got {_kind(raw)}")
-    return raw
-
-
-def opt_str(obj: Mapping[str, object], key: str, where: str) -> str | None:
-    value = obj.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise invalid(f"{where}.{key} must be a string, got {_kind(value)}")
-
-
-def req_str(obj: Mapping[str, object], key: str, where: str) -> str:
-    value = opt_str(obj, key, where)
-    if value is None or not value.strip():
-        raise invalid(f"{where}.{key} is required and must be a non-empty string")
-    return value
-
-
-def opt_bool(obj: Mapping[str, object], key: str, where: str) -> bool | None:
-    value = obj.get(key)
-    if value is None or isinstance(value, bool):
-        return value
-    raise invalid(f"{where}.{key} must be true or false, got {value!r}")
-
-
-def opt_int(obj: Mapping[str, object], key: str, where: str) -> int | None:
-    value = obj.get(key)
-    # bool is an int subclass in Python but never a valid integer on the wire.
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    raise invalid(f"{where}.{key} must be an integer, got {value!r}")
+_fields = JsonFields(invalid)
+as_object, opt_str, req_str, opt_bool, opt_int = _fields.obj, _fields.opt_str, _fields.req_str, _fields.opt_bool, _fields.opt_int
 
 
 def parse_user_value(raw: object, where: str) -> UserValue:
@@ -142,7 +112,7 @@ def parse_conversation_draft(raw: object) -> ConversationDraft:
 
 def parse_message_drafts(raw: object) -> list[MessageDraft]:
     if not isinstance(raw, list):
-        raise invalid(f"body must be a JSON array of messages, got {_kind(raw)}")
+        raise invalid(f"body must be a JSON array of messages, got {json_kind(raw)}")
     return [_message_draft(item, f"[{index}]") for index, item in enumerate(raw)]
 
 
@@ -164,7 +134,7 @@ def _field_values(raw: object) -> tuple[FieldValue, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        raise invalid(f"body.fields must be an array of {{id, value}} objects, got {_kind(raw)}")
+        raise invalid(f"body.fields must be an array of {{id, value}} objects, got {json_kind(raw)}")
     return tuple(_field_value(item, f"fields[{index}]") for index, item in enumerate(raw))
 
 
@@ -262,17 +232,3 @@ def _guid(raw: str, where: str, code: ErrorCode = ErrorCode.INVALID_REQUEST) -> 
 def _is_url(raw: str) -> bool:
     parts = urlsplit(raw.strip())
     return parts.scheme in ("http", "https") and bool(parts.netloc) and " " not in raw.strip()
-
-
-_JSON_KINDS = {
-    bool: "a boolean",
-    int: "a number",
-    float: "a number",
-    str: "a string",
-    list: "an array",
-    dict: "an object",
-}
-
-
-def _kind(value: object) -> str:
-    return "null" if value is None else _JSON_KINDS.get(type(value), type(value).__name__)
