@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
+from ._http import Client
 
 from .base import Provider
 
@@ -45,7 +45,7 @@ def vendor_names() -> tuple[str, ...]:
     return tuple(VENDORS)
 
 
-def build_provider(vendor: str, *, name: str, http: httpx.AsyncClient, options: Mapping[str, Any]) -> Provider:
+def build_provider(vendor: str, *, name: str, http: Client, options: Mapping[str, Any]) -> Provider:
     """Builds the adapter for `vendor`; `options` are the vendor's own settings (credentials etc.)."""
     try:
         factory = VENDORS[vendor]

@@ -172,7 +172,7 @@ def test_the_walk_sees_every_package_and_their_real_imports(modules: dict[str, s
     assert "providers.socialboards" in vendor_packages(modules)
     assert "providers.socialboards.mapping" in modules["providers.socialboards.provider"]  # `from . import mapping`
     assert "providers.models" in modules["providers.base"]  # `from .models import ...`
-    assert "httpx" in modules["providers.socialboards.client"]
+    assert "httpx" in modules["providers._http"] and "providers._http" in modules["providers.socialboards.client"]
     assert "providers.socialboards.sandbox" in modules["gateway.embedded"]
 
 

@@ -22,9 +22,8 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 
-from .._http import decode_json, error_for_status, retry_after_seconds, send
+from .._http import Client, Response, decode_json, error_for_status, retry_after_seconds, send
 from ..errors import ConflictError, InvalidRequestError, MalformedResponseError, ProviderError, ProviderUnavailableError
 
 LISTING_PATH = "1/conversations.json"
@@ -46,7 +45,7 @@ class CleverTapClient:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: Client,
         *,
         provider: str,
         account_id: str,
@@ -71,7 +70,7 @@ class CleverTapClient:
             finally:
                 await response.aclose()
 
-    def _unwrap(self, response: httpx.Response) -> dict[str, Any]:
+    def _unwrap(self, response: Response) -> dict[str, Any]:
         status = response.status_code
         try:
             body = decode_json(response, provider=self._provider) if response.content else None
@@ -95,7 +94,7 @@ class CleverTapClient:
             raise MalformedResponseError(f"HTTP {status} without `status: success`", provider=self._provider, status_code=status)
         return body
 
-    def _failure(self, status: int, body: Any, response: httpx.Response) -> ProviderError:
+    def _failure(self, status: int, body: Any, response: Response) -> ProviderError:
         message, code = _fail_text(body, status)
         return error_for_status(
             status, message, provider=self._provider, vendor_code=code, retry_after=retry_after_seconds(response)

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-import httpx
-
+from .._http import Client
 from ..base import Capability, refuse_unfilterable, unsupported
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import (
@@ -79,7 +78,7 @@ class CleverTapProvider:
         self,
         *,
         name: str,
-        http: httpx.AsyncClient,
+        http: Client,
         account_id: str,
         passcode: str,
         agent_email: str | None = None,

@@ -20,9 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 
-from .._http import decode_json, error_for_status, retry_after_seconds, send
+from .._http import Client, Response, decode_json, error_for_status, retry_after_seconds, send
 from .._time import parse_datetime
 from ..errors import InvalidRequestError, MalformedResponseError
 
@@ -50,7 +49,7 @@ class InfobipClient:
     for an unknown conversation, InvalidRequestError (`field` agentId, queueId or tagName) for an
     unknown agent, queue or account tag."""
 
-    def __init__(self, http: httpx.AsyncClient, *, provider: str, api_key: str) -> None:
+    def __init__(self, http: Client, *, provider: str, api_key: str) -> None:
         self._http = http
         self._provider = provider
         self._headers = {"authorization": f"App {api_key}", "accept": "application/json"}
@@ -71,7 +70,7 @@ class InfobipClient:
         response = await send(self._http, request, provider=self._provider, idempotent=idempotent)
         return self._unwrap(response)
 
-    def _unwrap(self, response: httpx.Response) -> Any:
+    def _unwrap(self, response: Response) -> Any:
         status = response.status_code
         if status < 400:
             body = decode_json(response, provider=self._provider) if response.content else None
@@ -154,7 +153,7 @@ def _rows(body: Any, key: str, provider: str) -> list[Any]:
     return rows
 
 
-def _error_text(response: httpx.Response) -> tuple[str, str | None]:
+def _error_text(response: Response) -> tuple[str, str | None]:
     """The vendor's message and code from either error shape; never the whole body."""
     try:
         body = response.json() if response.content else None

@@ -15,8 +15,7 @@ from dataclasses import replace
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import httpx
-
+from .._http import Client
 from ..base import Capability, refuse_unfilterable, unsupported
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import (
@@ -93,7 +92,7 @@ class InfobipProvider:
         self,
         *,
         name: str,
-        http: httpx.AsyncClient,
+        http: Client,
         api_key: str,
         senders: Mapping[str, str] | None = None,
         create_missing_tags: bool = True,

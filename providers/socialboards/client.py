@@ -20,9 +20,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 
-from .._http import decode_json, error_for_status, retry_after_seconds, send
+from .._http import Client, Response, decode_json, error_for_status, retry_after_seconds, send
 from ..errors import MalformedResponseError, ProviderAuthError
 
 CONVERSATIONS = "chat/conversations"
@@ -47,7 +46,7 @@ class SocialboardsClient:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: Client,
         *,
         provider: str,
         client_id: str,
@@ -86,13 +85,13 @@ class SocialboardsClient:
 
     async def _send(
         self, method: str, path: str, token: str, *, params: Any, json: Any, idempotent: bool
-    ) -> httpx.Response:
+    ) -> Response:
         request = self._http.build_request(
             method, path, params=params, json=json, headers={"authorization": f"Bearer {token}"}
         )
         return await send(self._http, request, provider=self._provider, idempotent=idempotent)
 
-    def _unwrap(self, response: httpx.Response) -> Any:
+    def _unwrap(self, response: Response) -> Any:
         status = response.status_code
         body = decode_json(response, provider=self._provider) if response.content else None
         envelope = body if isinstance(body, dict) and "errorCode" in body else None

@@ -14,8 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
+from .._http import Client
 from .._time import format_datetime
 from ..base import Capability, refuse_unfilterable, unsupported
 from ..cursors import decode_cursor, encode_cursor
@@ -87,7 +86,7 @@ class SocialboardsProvider:
         self,
         *,
         name: str,
-        http: httpx.AsyncClient,
+        http: Client,
         client_id: str,
         refresh_token: str,
         token_url: str | None = None,

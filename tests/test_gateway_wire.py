@@ -1,0 +1,135 @@
+"""The gateway over real loopback sockets, the way `parley serve` talks to vendors (providers._http's
+VendorHttp on aiohttp), answers exactly as the same gateway over in-process transports does: reads,
+writes, a vendor's error, and Socialboards' token sign-in."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+
+from gateway.app import create_app
+from gateway.ids import conversation_node_id
+from gateway.settings import Settings
+from providers.clevertap import sandbox as ct_sandbox
+from providers.infobip import sandbox as ib_sandbox
+
+from .conftest import Gateway, gateway_over, sandbox_app
+from .test_gateway_vendors import SETTINGS
+
+READS = [
+    """{ conversations(first: 30) { edges { node { id provider remoteId topic status priority channel
+         updatedAt tags customer { name } assignee { id } lastMessage { id text createdAt direction } } }
+         pageInfo { hasNextPage } } }""",
+    """query($f: ConversationFilter) { conversations(first: 10, filter: $f) { edges { node { id status tags } } } }""",
+]
+PAGE = """query($after: String) { conversations(first: 5, after: $after) { edges { node { id } }
+  pageInfo { hasNextPage endCursor } } }"""
+BY_ID = """query($id: ID!) { conversation(id: $id) { id topic status tags customer { name }
+  messages(first: 50) { edges { node { id text direction createdAt author { name role } } } pageInfo { hasNextPage } } } }"""
+
+
+@contextlib.asynccontextmanager
+async def served(app: Starlette) -> AsyncIterator[str]:
+    """`app` under uvicorn on a free loopback port; its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@contextlib.asynccontextmanager
+async def gateway_on_sockets(apps: dict[str, Starlette]) -> AsyncIterator[Gateway]:
+    async with contextlib.AsyncExitStack() as stack:
+        urls = {name: await stack.enter_async_context(served(app)) for name, app in apps.items()}
+        settings = Settings(providers=tuple(replace(SETTINGS[name], base_url=url) for name, url in urls.items()),
+                            upstream_timeout=5.0, graphiql=False)
+        app = create_app(settings)  # no transports: the network, as in production
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test"))
+        yield Gateway(app, client)
+
+
+@pytest.fixture
+def apps() -> dict[str, Starlette]:
+    return {
+        "sb": sandbox_app(demo_conversations=12),
+        "ib": ib_sandbox.create_app(demo_conversations=12),
+        "ct": ct_sandbox.create_app(demo_conversations=12),
+    }
+
+
+async def every_id(gateway: Gateway) -> list[str]:
+    """The inbox's ids, page by page (cursors hold vendors' own opaque cursors, so only where they lead is compared)."""
+    ids: list[str] = []
+    after = None
+    while True:
+        page = (await gateway.data(PAGE, {"after": after}))["conversations"]
+        ids += [edge["node"]["id"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return ids
+        after = page["pageInfo"]["endCursor"]
+
+
+async def test_reads_over_sockets_equal_reads_in_process(apps: dict[str, Starlette]) -> None:
+    async with gateway_on_sockets(apps) as wire, gateway_over(*((SETTINGS[n], a) for n, a in apps.items())) as local:
+        for query in READS:
+            for variables in ({}, {"f": {"status": "OPEN"}}, {"f": {"tags": ["vip"]}}, {"f": {"search": "order"}}):
+                assert await wire.execute(query, variables) == await local.execute(query, variables)
+        assert len(await every_id(wire)) > 10 and await every_id(wire) == await every_id(local)
+        edges = (await local.data(READS[0]))["conversations"]["edges"]
+        ids = {e["node"]["provider"]: e["node"]["id"] for e in edges}
+        assert set(ids) == set(apps)
+        for gid in ids.values():
+            answer = await wire.data(BY_ID, {"id": gid})
+            assert answer == await local.data(BY_ID, {"id": gid}) and answer["conversation"]["messages"]["edges"]
+
+
+async def test_writes_over_sockets_reach_the_vendor(apps: dict[str, Starlette]) -> None:
+    async with gateway_on_sockets(apps) as wire, gateway_over(*((SETTINGS[n], a) for n, a in apps.items())) as local:
+        edges = (await local.data('{ conversations(first: 30, filter: {status: OPEN}) { edges { node { id provider } } } }'))
+        ids = {e["node"]["provider"]: e["node"]["id"] for e in edges["conversations"]["edges"]}
+        for provider, gid in ids.items():
+            text = f"sent over a socket to {provider}: é & ?"
+            added = await wire.data(
+                """mutation($id: ID!, $t: String!) { addMessages(conversationId: $id, messages: [{text: $t}]) {
+                     __typename ... on AddMessagesPayload { messages { text } } ... on Error { message } } }""",
+                {"id": gid, "t": text})
+            assert added["addMessages"] == {"__typename": "AddMessagesPayload", "messages": [{"text": text}]}, provider
+            seen = await local.data(BY_ID.replace("first: 50", "first: 1, newestFirst: true"), {"id": gid})
+            assert seen["conversation"]["messages"]["edges"][0]["node"]["text"] == text
+
+
+async def test_a_vendor_error_over_sockets_is_the_same_typed_error(apps: dict[str, Starlette]) -> None:
+    missing = {"sb": "999999", "ib": "no-such-conversation", "ct": "no-such-conversation"}
+    async with gateway_on_sockets(apps) as wire, gateway_over(*((SETTINGS[n], a) for n, a in apps.items())) as local:
+        for provider, remote_id in missing.items():
+            gid = conversation_node_id(provider, remote_id)
+            query = 'mutation($id: ID!) { addTags(id: $id, tags: ["x"]) { __typename ... on Error { code } } }'
+            answer = await wire.data(query, {"id": gid})
+            assert answer == await local.data(query, {"id": gid}), provider
+            assert answer["addTags"]["__typename"].endswith("Error"), provider
+
+
+async def test_socialboards_signs_in_over_sockets_and_again_when_its_token_expires() -> None:
+    app = sandbox_app(demo_conversations=3)
+    async with served(app) as url, gateway_on_sockets({"sb": app}) as wire, httpx.AsyncClient(base_url=url) as hooks:
+        query = "{ conversations(first: 5) { edges { node { id } } } }"
+        assert len((await wire.data(query))["conversations"]["edges"]) == 3
+        await hooks.post("/_sandbox/clock", json={"advanceSeconds": 7200})
+        assert len((await wire.data(query))["conversations"]["edges"]) == 3
+        log = (await hooks.get("/_sandbox/requests")).json()["requests"]
+        assert [r["path"] for r in log].count("/token") == 2
