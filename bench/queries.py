@@ -5,9 +5,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import httpx
-
 from direct import loads
+from wire import Pool
 
 INBOX = """query Inbox($first: Int!, $providers: [String!]) {
   conversations(first: $first, filter: {providers: $providers}) {
@@ -46,11 +45,11 @@ def vendor_key(global_id: str) -> tuple[str, str]:
     return provider, remote_id
 
 
-async def graphql(http: httpx.AsyncClient, url: str, query: str, variables: dict[str, Any]) -> Any:
-    response = await http.post(url, json={"query": query, "variables": variables})
-    if response.status_code != 200:
-        raise Refused(f"HTTP {response.status_code}")
-    body = loads(response.content)
+async def graphql(parley: Pool, query: str, variables: dict[str, Any]) -> Any:
+    status, content = await parley.post_json({"query": query, "variables": variables})
+    if status != 200:
+        raise Refused(f"HTTP {status}")
+    body = loads(content)
     if body.get("errors"):
         error = body["errors"][0]
         extensions = error.get("extensions") or {}
@@ -58,8 +57,8 @@ async def graphql(http: httpx.AsyncClient, url: str, query: str, variables: dict
     return body["data"]
 
 
-async def reply(http: httpx.AsyncClient, url: str, global_id: str) -> None:
+async def reply(parley: Pool, global_id: str) -> None:
     """One `addMessages`; a typed error member of the result is a failure too."""
-    result = (await graphql(http, url, ADD_MESSAGES, {"id": global_id}))["addMessages"]
+    result = (await graphql(parley, ADD_MESSAGES, {"id": global_id}))["addMessages"]
     if result["__typename"] != "AddMessagesPayload":
         raise Refused(f"{result['__typename']}: {result.get('message')}")

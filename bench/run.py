@@ -45,6 +45,7 @@ import direct
 from load import closed_loop, median
 from queries import BY_ID, INBOX, Refused, conversation_id, graphql, reply, vendor_key
 from seed import seed
+from wire import Pool
 from stack import Stack, clear_upstream, cpu_seconds, peak_rss_mib, running, upstream_counts
 
 SEEDED_MESSAGES = 50
@@ -59,12 +60,12 @@ CALIBRATION_SECONDS = 1.0  # per choice of the direct client's cap on calls in f
 Call = Callable[[int], Awaitable[object]]
 
 
-def scenarios(http: httpx.AsyncClient, api: direct.VendorApi, url: str, seeded: dict[str, str]) -> dict[str, Call]:
+def scenarios(parley: Pool, api: direct.VendorApi, seeded: dict[str, str]) -> dict[str, Call]:
     targets = list(seeded.items())
     ids = [conversation_id(vendor, remote_id) for vendor, remote_id in targets]
 
     async def inbox(_: int) -> None:
-        edges = (await graphql(http, url, INBOX, {"first": INBOX_SIZE}))["conversations"]["edges"]
+        edges = (await graphql(parley, INBOX, {"first": INBOX_SIZE}))["conversations"]["edges"]
         _expect(len(edges) == INBOX_SIZE, f"inbox: {len(edges)} rows")
 
     async def direct_inbox(_: int) -> None:
@@ -72,7 +73,7 @@ def scenarios(http: httpx.AsyncClient, api: direct.VendorApi, url: str, seeded: 
         _expect(len(rows) == INBOX_SIZE, f"direct inbox: {len(rows)} rows")
 
     async def by_id(n: int) -> None:
-        found = (await graphql(http, url, BY_ID, {"id": ids[n % len(ids)]}))["conversation"]
+        found = (await graphql(parley, BY_ID, {"id": ids[n % len(ids)]}))["conversation"]
         _expect(found is not None and len(found["messages"]["edges"]) == SEEDED_MESSAGES, "by-id: missing or short")
 
     async def direct_by_id(n: int) -> None:
@@ -80,7 +81,7 @@ def scenarios(http: httpx.AsyncClient, api: direct.VendorApi, url: str, seeded: 
         _expect(len(messages) == SEEDED_MESSAGES, f"direct by-id: {len(messages)} messages")
 
     async def add_messages(n: int) -> None:
-        await reply(http, url, ids[n % len(ids)])
+        await reply(parley, ids[n % len(ids)])
 
     return {"inbox": inbox, "direct inbox": direct_inbox, "by-id": by_id, "direct by-id": direct_by_id,
             "addMessages": add_messages}
@@ -123,9 +124,9 @@ async def measure(name: str, call: Call, stack: Stack, http: httpx.AsyncClient, 
     }
 
 
-async def inbox_check(http: httpx.AsyncClient, api: direct.VendorApi, url: str) -> str:
+async def inbox_check(parley: Pool, api: direct.VendorApi) -> str:
     """Whether Parley and the direct client show the same conversations, in the same order."""
-    edges = (await graphql(http, url, INBOX, {"first": INBOX_SIZE}))["conversations"]["edges"]
+    edges = (await graphql(parley, INBOX, {"first": INBOX_SIZE}))["conversations"]["edges"]
     through_parley = [vendor_key(edge["node"]["id"]) for edge in edges]
     straight = [(row.vendor, row.id) for row in await direct.inbox(api, INBOX_SIZE)]
     if through_parley == straight:
@@ -140,12 +141,14 @@ async def one_round(latency_ms: int, args: argparse.Namespace, workdir: Path) ->
             seeded = await seed(http, api, stack.sandboxes, SEEDED_MESSAGES)
             if args.cost_model:
                 return {"shapes": await cost.shapes(http, stack, seeded, args.samples)}
-            result: dict[str, Any] = {"inbox check": await inbox_check(http, api, stack.graphql_url), "scenarios": {}}
-            for name, call in scenarios(http, api, stack.graphql_url, seeded).items():
+            parley = Pool(stack.graphql_url)
+            result: dict[str, Any] = {"inbox check": await inbox_check(parley, api), "scenarios": {}}
+            for name, call in scenarios(parley, api, seeded).items():
                 cap = await best_in_flight(call, api, args) if name.startswith("direct") else None
                 result["scenarios"][name] = await measure(name, call, stack, http, args)
                 result["scenarios"][name]["in flight/vendor"] = cap
                 print(f"  {latency_ms} ms {name}: {result['scenarios'][name]['req/s']:.1f} req/s", flush=True)
+            parley.close()
             return result
 
 

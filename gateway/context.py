@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket
 
 from providers import Conversation, Message, Page, Provider
-from providers.base import BatchReads
+from providers.base import BatchReads, implements
 from providers.errors import NotFoundError, ProviderError
 
 from .events import Bus
@@ -82,7 +82,7 @@ def make_loaders(providers: Mapping[str, Provider], *, cache: bool) -> Loaders:
         the others one call per id, under the per-provider limit."""
         batches: dict[tuple[str, frozenset[str] | None], list[str]] = {}
         for name, rid, fields in dict.fromkeys(keys):
-            if isinstance(providers.get(name), BatchReads):
+            if implements(providers.get(name), BatchReads):
                 batches.setdefault((name, fields), []).append(rid)
         batches = {key: ids for key, ids in batches.items() if len(ids) > 1}  # one id: a plain read is cheaper
         batched: dict[ConversationKey, Any] = {}

@@ -42,7 +42,7 @@ from providers import (
     SortOrder,
     UnsupportedOperationError,
 )
-from providers.base import Hydrates
+from providers.base import Hydrates, implements
 from providers.cursors import decode_cursor, encode_cursor
 
 CURSOR_OWNER = "parley"
@@ -122,7 +122,7 @@ async def _hydrate(
     for c in items:
         if _key(c) not in hydrated and c.missing & (c.missing if fields is None else fields):
             wanted.setdefault(c.provider, []).append(c)
-    names = [name for name in wanted if isinstance(providers[name], Hydrates)]
+    names = [name for name in wanted if implements(providers[name], Hydrates)]
     results = await asyncio.gather(
         *(providers[name].hydrate(wanted[name], fields) for name in names),  # type: ignore[attr-defined]
         return_exceptions=True,

@@ -16,6 +16,7 @@ docstring are those a caller is expected to handle.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Sequence
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
@@ -105,6 +106,18 @@ class Hydrates(Protocol):
     async def hydrate(
         self, conversations: Sequence[Conversation], fields: frozenset[str] | None
     ) -> list[Conversation | None]: ...
+
+
+def implements(provider: object, protocol: type) -> bool:
+    """`isinstance(provider, protocol)` for the method-only protocols above, decided once per class:
+    a runtime protocol check walks the protocol's members on every call, and the DataLoaders ask for
+    every key."""
+    return _implements(type(provider), protocol)
+
+
+@functools.cache
+def _implements(cls: type, protocol: type) -> bool:
+    return issubclass(cls, protocol)
 
 
 @runtime_checkable

@@ -98,3 +98,18 @@ async def test_a_null_in_a_non_null_field_gives_the_same_error_and_null_propagat
     assert fast == await run(STOCK, provider, *CASES[0])
     assert [path for _, path in fast[1]] == [("conversation", "messages", "edges", 1, "node", "direction")]
     assert fast[0] == {"conversation": None}  # the null went up to the nearest nullable field
+
+
+async def test_an_operation_without_directives_reuses_its_plans_across_requests_with_each_requests_data() -> None:
+    from gateway.execution import PlainExecutor
+
+    query = "query($id: ID!) { conversation(id: $id) { id messages(first: 5) { edges { node { id text author { name } } } } } }"
+    variables = {"id": gid("Conversation", "fake:42")}
+    first = FakeProvider([message(i) for i in range(5)])
+    assert await run(FAST, first, query, variables) == await run(STOCK, first, query, variables)
+    plans = len(PlainExecutor._shared)
+    second = FakeProvider([message(i, text=f"other {i}") for i in range(20, 25)])
+    fast = await run(FAST, second, query, variables)
+    assert fast == await run(STOCK, second, query, variables)
+    assert "other 20" in str(fast[0]) and "text 0" not in str(fast[0])  # this request's data, not the first's
+    assert len(PlainExecutor._shared) == plans  # no plan was built again
