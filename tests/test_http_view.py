@@ -1,0 +1,86 @@
+"""The gateway's own path for a POST of one JSON operation answers byte for byte what strawberry's view
+answers for the same request (status, content type, body), including every way the request can be
+wrong; and it is the path such requests take."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from strawberry.asgi import GraphQL
+
+import gateway.app
+from gateway.app import GatewayGraphQL, create_app
+
+from .conftest import gateway_settings
+
+QUERY = "{ providers { name vendor } }"
+REQUESTS: list[tuple[str, dict[str, str], bytes]] = [
+    ("plain query", {"content-type": "application/json"}, b'{"query": "{ providers { name vendor } }"}'),
+    ("with charset", {"content-type": "application/json; charset=utf-8"}, b'{"query": "{ providers { name } }", "variables": null}'),
+    ("variables", {"content-type": "application/json"},
+     b'{"query": "query($id: ID!) { conversation(id: $id) { id } }", "variables": {"id": "bm9wZQ=="}}'),
+    ("operation name", {"content-type": "application/json"},
+     b'{"query": "query A { providers { name } } query B { providers { vendor } }", "operationName": "B"}'),
+    ("unknown operation name", {"content-type": "application/json"},
+     b'{"query": "query A { providers { name } }", "operationName": "C"}'),
+    ("two operations, no name", {"content-type": "application/json"},
+     b'{"query": "query A { providers { name } } query B { providers { vendor } }"}'),
+    ("validation error", {"content-type": "application/json"}, b'{"query": "{ nope }"}'),
+    ("syntax error", {"content-type": "application/json"}, b'{"query": "{ providers { "}'),
+    ("mutation with a typed error", {"content-type": "application/json"},
+     b'{"query": "mutation { closeConversation(id: \\"bm9wZQ==\\") { __typename } }"}'),
+    ("not json", {"content-type": "application/json"}, b"{nope"),
+    ("batch", {"content-type": "application/json"}, b'[{"query": "{ providers { name } }"}]'),
+    ("no query", {"content-type": "application/json"}, b'{"variables": {}}'),
+    ("empty query", {"content-type": "application/json"}, b'{"query": ""}'),
+    ("query not a string", {"content-type": "application/json"}, b'{"query": 7}'),
+    ("variables not an object", {"content-type": "application/json"}, b'{"query": "{ providers { name } }", "variables": [1]}'),
+    ("extensions not an object", {"content-type": "application/json"}, b'{"query": "{ providers { name } }", "extensions": 1}'),
+    ("unknown key", {"content-type": "application/json"}, b'{"query": "{ providers { name } }", "extra": 1}'),
+    ("subscription", {"content-type": "application/json"}, b'{"query": "subscription { messageAdded { id } }"}'),
+    ("json array body", {"content-type": "application/json"}, b"[]"),
+    ("text body", {"content-type": "text/plain"}, b'{"query": "{ providers { name } }"}'),
+]
+
+
+@pytest.fixture
+async def app() -> AsyncIterator[Starlette]:
+    application = create_app(gateway_settings())
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def answer(app: Starlette, headers: dict[str, str], body: bytes) -> tuple[int, str | None, bytes]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test") as client:
+        response = await client.post("/graphql", headers=headers, content=body)
+    return response.status_code, response.headers.get("content-type"), response.content
+
+
+@pytest.mark.parametrize(("headers", "body"), [(h, b) for _, h, b in REQUESTS], ids=[name for name, _, _ in REQUESTS])
+async def test_a_post_is_answered_as_strawberrys_view_answers_it(
+    app: Starlette, headers: dict[str, str], body: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours = await answer(app, headers, body)
+    monkeypatch.setattr(gateway.app, "_plain_post", lambda scope: False)  # every request through the view
+    monkeypatch.setattr(GatewayGraphQL, "create_response", GraphQL.create_response)  # and strawberry's response
+    assert ours == await answer(app, headers, body)
+
+
+async def test_a_json_post_does_not_go_through_the_views_request_parsing(app: Starlette, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+    view = type(next(r for r in app.routes if getattr(r, "path", None) == "/graphql").endpoint)  # type: ignore[attr-defined]
+    original = view.parse_http_body
+
+    async def counting(self: Any, request: Any) -> Any:
+        calls.append(request)
+        return await original(self, request)
+
+    monkeypatch.setattr(view, "parse_http_body", counting)
+    status, _, body = await answer(app, {"content-type": "application/json"}, b'{"query": "%s"}' % QUERY.encode())
+    assert status == 200 and b'"vendor":"socialboards"' in body and calls == []
+    await answer(app, {"content-type": "application/json"}, b"[]")
+    assert len(calls) == 1  # anything else still goes to the view
