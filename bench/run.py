@@ -13,10 +13,13 @@ sandboxes, then drives a closed-loop load (--concurrency clients, --duration sec
   direct by-id   the same page from the sandboxes by the hand-written client
   addMessages    one reply per request to the seeded conversations, through Parley
 
-It prints per scenario: requests, errors, req/s, p50/p95/p99 latency, upstream requests per request
-(counted by the sandboxes, warm-up excluded), Parley's peak RSS (VmHWM of `parley serve`; with
---workers > 1 the sum over its workers) and the CPU used meanwhile by this process (load generator
-and direct client), Parley and the sandboxes; then the Parley/direct ratios. --repeat N repeats
+The clients send their GraphQL requests to Parley with bench/wire.py (one keep-alive connection each,
+requests written as bytes), so the load generator takes little of the CPU Parley is measured on; the
+direct scenarios are the httpx client itself. It prints per scenario: requests, errors, req/s,
+p50/p95/p99 latency, upstream requests per request (counted by the sandboxes, warm-up excluded),
+Parley's peak RSS (VmHWM of `parley serve`; with --workers > 1 the sum over its workers) and the CPU
+used meanwhile by this process (load generator and direct client), Parley and the sandboxes; then
+the Parley/direct ratios. --repeat N repeats
 everything and prints medians. --cost-model measures upstream requests and unloaded p50 per query
 shape instead (bench/cost.py).
 
@@ -169,7 +172,16 @@ def _cell(value: float | None, metric: str) -> str:
     return "-" if value is None else f"{value:.{0 if metric in COUNTS else 1}f}"
 
 
-def print_table(latency_ms: int, table: dict[str, dict[str, Any]], checks: list[str], args: argparse.Namespace) -> None:
+def _spread(runs: list[dict[str, Any]], pair: str, metric: str) -> str:
+    """The median and range of one Parley/direct ratio over the runs, each run's pair measured side by side."""
+    ratios = sorted(run["scenarios"][pair][metric] / run["scenarios"][f"direct {pair}"][metric] for run in runs
+                    if run["scenarios"][pair][metric] and run["scenarios"][f"direct {pair}"][metric])
+    if not ratios:
+        return f"{metric.split()[0]} -"
+    return f"{metric.split()[0]} {median(ratios):.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})"
+
+
+def print_table(latency_ms: int, table: dict[str, dict[str, Any]], runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
     workers = f"{args.workers} worker{'s, RSS summed over them' if args.workers > 1 else ''}"
     print(f"\nupstream latency {latency_ms} ms · {args.concurrency} clients · {args.duration:g} s per scenario after "
           f"{args.warmup:g} s warm-up · Parley {workers} · median of {args.repeat} run(s)")
@@ -182,12 +194,15 @@ def print_table(latency_ms: int, table: dict[str, dict[str, Any]], checks: list[
           f"CPU%: of one core, this machine has {os.cpu_count()})")
     for pair in ("inbox", "by-id"):
         parley, straight = table[pair], table[f"direct {pair}"]
-        print(f"Parley/direct {pair}: throughput {_ratio(parley['req/s'], straight['req/s'])}, "
-              f"p50 {_ratio(parley['p50 ms'], straight['p50 ms'])}")
+        line = (f"Parley/direct {pair}: throughput {_ratio(parley['req/s'], straight['req/s'])}, "
+                f"p50 {_ratio(parley['p50 ms'], straight['p50 ms'])}")
+        if len(runs) > 1:
+            line += f" (of the medians); of each run's side-by-side pair: {_spread(runs, pair, 'req/s')}, {_spread(runs, pair, 'p50 ms')}"
+        print(line)
     for name, row in table.items():
         for kind, count in row["error kinds"].items():
             print(f"errors in {name}: {count} x {kind}")
-    print("inbox check (Parley vs direct): " + "; ".join(sorted(set(checks))))
+    print("inbox check (Parley vs direct): " + "; ".join(sorted({run["inbox check"] for run in runs})))
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -207,7 +222,7 @@ async def main(args: argparse.Namespace) -> None:
     else:
         report = {str(latency): medians(rounds) for latency, rounds in runs.items()}
         for latency, table in report.items():
-            print_table(int(latency), table, [run["inbox check"] for run in runs[int(latency)]], args)
+            print_table(int(latency), table, runs[int(latency)], args)
     if args.json:
         Path(args.json).write_text(json.dumps({"settings": vars(args), "median": report, "runs": runs}, indent=2))
 

@@ -94,3 +94,38 @@ def test_parley_sandbox_runs_each_vendor_alone(tmp_path: Path, vendor: str, path
         process.terminate()
         output, _ = process.communicate(timeout=10)
     assert f"{vendor} sandbox on http://127.0.0.1:{port}/" in output
+
+
+def test_parley_serve_with_two_workers_answers_from_a_configured_vendor_and_says_what_workers_do_not_share(
+    tmp_path: Path,
+) -> None:
+    sandbox_port, port = free_port(), free_port()
+    started = [subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "sandbox", "infobip", "--port", str(sandbox_port), "--demo", "4"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )]
+    config = tmp_path / "parley.toml"
+    config.write_text(f'[providers.ib]\nvendor = "infobip"\nbase_url = "http://127.0.0.1:{sandbox_port}/"\napi_key = "sandbox-key"\n')
+    env = {**os.environ, "PARLEY_CONFIG": str(config), "PARLEY_PORT": str(port), "PARLEY_HOST": "127.0.0.1"}
+    started.append(subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--workers", "2"], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    ))
+    try:
+        query = {"query": "{ conversations(first: 10) { edges { node { provider tags lastMessage { text } } } } }"}
+        body = None
+        for _ in range(150):
+            try:
+                body = httpx.post(f"http://127.0.0.1:{port}/graphql", json=query, timeout=5).json()
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert body is not None, "parley serve --workers 2 did not start"
+        assert "errors" not in body, body
+        assert [e["node"]["provider"] for e in body["data"]["conversations"]["edges"]] == ["ib"] * 4
+    finally:
+        for process in reversed(started):
+            process.terminate()
+        output, _ = started[1].communicate(timeout=15)
+        started[0].wait(timeout=10)
+    assert "2 workers, each with its own event bus" in output
