@@ -18,24 +18,26 @@ import httpx
 from load import median
 from queries import BY_ID, INBOX, conversation_id, graphql, reply
 from stack import VENDORS, Stack, clear_upstream, upstream_counts
+from wire import Pool
 
 PAGE_SIZES = (10, 50, 100)
 NUMBERS = (*VENDORS, "total", "p50 ms", "errors")
 
 
 async def shapes(http: httpx.AsyncClient, stack: Stack, seeded: dict[str, str], samples: int) -> list[dict[str, Any]]:
-    url = stack.graphql_url
+    parley = Pool(stack.graphql_url)
     rows = []
     for count in (1, 2, 3):
         providers = list(VENDORS[:count])
         for first in PAGE_SIZES:
-            call = partial(graphql, http, url, INBOX, {"first": first, "providers": providers})
+            call = partial(graphql, parley, INBOX, {"first": first, "providers": providers})
             rows.append(await _shape(f"inbox first={first}", providers, call, http, stack, samples))
     for vendor, remote_id in seeded.items():
         global_id = conversation_id(vendor, remote_id)
-        by_id = partial(graphql, http, url, BY_ID, {"id": global_id})
+        by_id = partial(graphql, parley, BY_ID, {"id": global_id})
         rows.append(await _shape("by-id, 50 messages", [vendor], by_id, http, stack, samples))
-        rows.append(await _shape("addMessages, 1 message", [vendor], partial(reply, http, url, global_id), http, stack, samples))
+        rows.append(await _shape("addMessages, 1 message", [vendor], partial(reply, parley, global_id), http, stack, samples))
+    parley.close()
     return rows
 
 
