@@ -1,5 +1,5 @@
 """`create_app(settings)`: the Starlette application. Its lifespan owns the long-lived resources:
-one pooled httpx client per provider, the providers, and the event bus."""
+one pooled vendor HTTP client per provider, the providers, and the event bus."""
 
 from __future__ import annotations
 
