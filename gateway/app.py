@@ -53,7 +53,7 @@ OPERATION_KEYS = frozenset({"query", "variables", "operationName", "extensions"}
 QUERIES_AND_MUTATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
 
 
-def _plain_post(scope: Scope) -> bool:
+def _json_post(scope: Scope) -> bool:
     """A POST whose body is declared as JSON (any charset parameter)."""
     if scope["method"] != "POST":
         return False
@@ -89,14 +89,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return
         request = Request(scope, receive)
         try:
-            response = await self._plain_post(request) if _plain_post(scope) else None
+            response = await self._execute_json_post(request) if _json_post(scope) else None
             if response is None:
                 response = await self.run(request)
         except HTTPException as exc:
             response = PlainTextResponse(exc.reason, status_code=exc.status_code)
         await response(scope, receive, send)
 
-    async def _plain_post(self, request: Request) -> Response | None:
+    async def _execute_json_post(self, request: Request) -> Response | None:
         """The answer to a single JSON operation; None when the body is anything else (the view then
         reads the same body again, and refuses it as it would have)."""
         if self._get_stream_transport_from_headers(request.headers) is not None:

@@ -76,19 +76,12 @@ class WireResponse:
     def json(self) -> Any:
         return orjson.loads(self.content)
 
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", errors="replace")
-
-    async def aread(self) -> bytes:
-        return self.content
-
     async def aclose(self) -> None:
         """Nothing to release: the body was read whole and the connection went back to the pool."""
 
 
-# Paths whose bytes httpx would send as they are: unreserved characters, "/" (not "//" first) and percent escapes, and
-# no "." or ".." segment (httpx resolves those). Anything else is built by httpx itself.
+# Paths whose bytes httpx would send as they are: unreserved characters, "/" (not "//" first) and
+# percent escapes, and no "." or ".." segment (httpx resolves those). Anything else httpx builds.
 _PLAIN_PATH = re.compile(r"(?!//)(?:[A-Za-z0-9\-._~/]|%[0-9A-Fa-f]{2})*")
 _DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|$)")
 _SCALARS = (str, int, float)
@@ -146,9 +139,11 @@ class VendorHttp:
         if self._httpx is None:
             self._httpx = httpx.AsyncClient(base_url=self.base_url, headers=self._headers)
         request = self._httpx.build_request(method, url, **options)
+        given = CIMultiDict(options.get("headers") or {})
         headers = CIMultiDict(request.headers.multi_items())
         for implied in ("host", "content-length", "connection", "user-agent", "accept", "accept-encoding"):
-            headers.popall(implied, None)  # aiohttp sets these for its own connection
+            if implied not in self._headers and implied not in given:
+                headers.popall(implied, None)  # httpx's defaults: aiohttp sets its own for its connection
         return WireRequest(method, str(request.url), headers, request.read() or None)
 
     def _pool(self) -> aiohttp.ClientSession:

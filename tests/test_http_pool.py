@@ -159,3 +159,11 @@ def test_the_requests_adapters_make_are_built_without_httpx() -> None:
     client.build_request("GET", "ccaas/1/conversations/a%2Fb/messages", params={"limit": 50, "orderBy": ["createdAt:DESC"]})
     client.build_request("POST", "/chat/conversations/17", json={"text": "x"}, headers={"authorization": "Bearer t"})
     assert client._httpx is None  # the fallback, which costs a quarter of a vendor read, was not needed
+
+
+def test_a_request_httpx_builds_keeps_the_callers_headers_and_drops_only_httpxs_defaults() -> None:
+    built = VendorHttp("http://h/").build_request("POST", "https://elsewhere.example/token", data={"a": "1"},
+                                                  headers={"Accept": "application/json", "Authorization": "x"})
+    assert built.headers["accept"] == "application/json" and built.headers["authorization"] == "x"
+    assert "user-agent" not in built.headers and "host" not in built.headers
+    assert built.url == "https://elsewhere.example/token" and built.body == b"a=1"

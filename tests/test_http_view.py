@@ -65,7 +65,7 @@ async def test_a_post_is_answered_as_strawberrys_view_answers_it(
     app: Starlette, headers: dict[str, str], body: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ours = await answer(app, headers, body)
-    monkeypatch.setattr(gateway.app, "_plain_post", lambda scope: False)  # every request through the view
+    monkeypatch.setattr(gateway.app, "_json_post", lambda scope: False)  # every request through the view
     monkeypatch.setattr(GatewayGraphQL, "create_response", GraphQL.create_response)  # and strawberry's response
     assert ours == await answer(app, headers, body)
 
