@@ -29,7 +29,7 @@ from providers._http import make_client
 
 from .context import Context, make_loaders
 from .embedded import embedded_providers
-from .events import Bus, InMemoryBus
+from .events import Bus, make_bus
 from .schema import schema
 from .settings import Settings
 from .webhooks import webhook_endpoint
@@ -146,7 +146,7 @@ def create_app(
     bus: Bus | None = None,
 ) -> Starlette:
     """The gateway. `transports` replaces the network transport per provider name (tests, in-process)."""
-    runtime = Runtime(settings=settings, bus=bus or InMemoryBus())
+    runtime = Runtime(settings=settings, bus=bus or make_bus(settings.bus_url))
     transports = dict(transports or {})
     provider_settings = list(settings.providers)
     if settings.embedded:

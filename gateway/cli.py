@@ -49,9 +49,9 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and settings.embedded:
         print("parley: --workers needs configured providers: embedded sandboxes live in one process", file=sys.stderr)
         return 2
-    if args.workers > 1:
+    if args.workers > 1 and settings.bus_url is None:
         print(f"parley: {args.workers} workers, each with its own event bus: a subscription receives the webhooks and "
-              "mutations that reach its own worker only", file=sys.stderr)
+              "mutations that reach its own worker only; set PARLEY_BUS_URL (Redis) to share one", file=sys.stderr)
     names = ", ".join(p.name for p in settings.providers) or f"embedded sandboxes ({', '.join(SANDBOX_VENDORS)})"
     print(f"Parley GraphQL on http://{host}:{port}/graphql  (providers: {names})")
     print("Try:")

@@ -1,4 +1,5 @@
-"""Events for subscriptions: the `Bus` protocol and the in-memory bus with a replay log.
+"""Events for subscriptions: the `Bus` protocol and the in-memory bus with a replay log (one process;
+`gateway.redis_bus.RedisBus` is the bus shared by several, chosen by `make_bus`).
 
 Every published event gets a cursor `<epoch>.<sequence>`, increasing within one bus. A subscriber that
 passes `since` first receives the retained events after that cursor, then live ones, without gaps or
@@ -49,6 +50,10 @@ class SubscriberOverflow(RuntimeError):
     pass
 
 
+class BusUnavailable(RuntimeError):
+    """The shared bus cannot be reached: the event was not published, or a subscription cannot start."""
+
+
 class Bus(Protocol):
     async def start(self) -> None: ...
 
@@ -63,7 +68,7 @@ class Bus(Protocol):
         ...
 
 
-class _Subscriber:
+class Subscriber:
     def __init__(self) -> None:
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=QUEUE_SIZE)
         self.overflowed = False
@@ -76,7 +81,7 @@ class InMemoryBus:
         self.epoch = secrets.token_hex(4)
         self._sequence = 0
         self._log: deque[Event] = deque(maxlen=retention)
-        self._subscribers: set[_Subscriber] = set()
+        self._subscribers: set[Subscriber] = set()
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     async def start(self) -> None:
@@ -105,7 +110,7 @@ class InMemoryBus:
         return stamped
 
     async def subscribe(self, since: str | None = None) -> AsyncIterator[Event]:
-        subscriber = _Subscriber()
+        subscriber = Subscriber()
         self._subscribers.add(subscriber)
         try:
             last = self._sequence
@@ -138,3 +143,12 @@ class InMemoryBus:
         if sequence > self._sequence:
             raise CursorError("since: the cursor is ahead of this gateway's events")
         return sequence
+
+
+def make_bus(url: str | None) -> Bus:
+    """The in-memory bus, or with a Redis URL the bus every gateway instance on that Redis shares."""
+    if url is None:
+        return InMemoryBus()
+    from .redis_bus import RedisBus  # Redis is needed only by those who configure it
+
+    return RedisBus(url)

@@ -3,6 +3,7 @@ after the vendor accepted the change."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeAlias, Union
 
@@ -26,10 +27,12 @@ from .errors import (
     result_error,
     unsupported,
 )
-from .events import Event, EventKind
+from .events import BusUnavailable, Event, EventKind
 from .ids import parse_conversation_id
 from .inputs import CreateConversationInput, MessageInput, UpdateConversationInput
 from .types import Conversation, Message
+
+logger = logging.getLogger("parley.mutations")
 
 ERRORS = (NotFoundError, UnsupportedError, ConflictError, InvalidInputError)
 
@@ -88,9 +91,18 @@ async def _guard(awaitable: Awaitable[object]) -> object:
         return typed
 
 
+async def _announce(info: Info, event: Event) -> None:
+    """Publishes a change the vendor has accepted. Without the shared bus the change still stands, so
+    the mutation still answers it; subscribers catch up from the vendor's webhook or a query."""
+    try:
+        await info.context.bus.publish(event)
+    except BusUnavailable as exc:
+        logger.warning("%s on %s not announced to subscribers: %s", event.kind.value, event.provider, exc)
+
+
 async def _changed(info: Info, conversation: ConversationModel) -> ConversationPayload:
-    await info.context.bus.publish(
-        Event(EventKind.CONVERSATION_CHANGED, conversation.provider, conversation.remote_id, conversation=conversation)
+    await _announce(
+        info, Event(EventKind.CONVERSATION_CHANGED, conversation.provider, conversation.remote_id, conversation=conversation)
     )
     return ConversationPayload(conversation=Conversation.from_model(conversation))
 
@@ -134,7 +146,7 @@ class Mutation:
         if not isinstance(result, list):
             return result  # type: ignore[return-value]
         for message in result:
-            await info.context.bus.publish(Event(EventKind.MESSAGE_ADDED, provider.name, remote_id, message=message))
+            await _announce(info, Event(EventKind.MESSAGE_ADDED, provider.name, remote_id, message=message))
         return AddMessagesPayload(conversation_id=conversation_id, messages=[Message.from_model(m) for m in result])
 
     @strawberry.mutation

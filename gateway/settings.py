@@ -3,13 +3,14 @@
 This is the only module that reads the environment. A bad setting fails at start with a
 `SettingsError` naming it.
 
-    [server]            host, port, graphiql
+    [server]            host, port, graphiql, upstream_timeout, bus_url (redis://…: the event bus
+                        shared by every instance and worker; without it, each process has its own)
     [providers.<name>]  vendor, base_url, webhook_secret_env, and the vendor's own options;
                         an option `<x>_env = "VAR"` reads option `<x>` from environment variable VAR
     [embedded]          demo_conversations (used when no provider is configured)
 
 Environment: PARLEY_CONFIG (path, default ./parley.toml when present), PARLEY_HOST, PARLEY_PORT,
-PARLEY_GRAPHIQL, PARLEY_DEMO_CONVERSATIONS, PARLEY_UPSTREAM_TIMEOUT, and for one account per vendor without
+PARLEY_GRAPHIQL, PARLEY_DEMO_CONVERSATIONS, PARLEY_UPSTREAM_TIMEOUT, PARLEY_BUS_URL, and for one account per vendor without
 a file: PARLEY_<VENDOR>_BASE_URL plus PARLEY_<VENDOR>_<OPTION> for the vendor's options (e.g.
 PARLEY_INFOBIP_API_KEY, PARLEY_CLEVERTAP_ACCOUNT_ID) and PARLEY_<VENDOR>_WEBHOOK_SECRET; the provider is
 named after the vendor. Infobip's `senders` in the environment is `CHANNEL=address,CHANNEL=address`.
@@ -32,6 +33,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_DEMO_CONVERSATIONS = 36
 DEFAULT_UPSTREAM_TIMEOUT = 10.0
+BUS_SCHEMES = ("redis", "rediss", "unix")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -56,6 +58,7 @@ class Settings:
     graphiql: bool = True
     demo_conversations: int = DEFAULT_DEMO_CONVERSATIONS
     upstream_timeout: float = DEFAULT_UPSTREAM_TIMEOUT
+    bus_url: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -81,12 +84,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "PARLEY_UPSTREAM_TIMEOUT / server.upstream_timeout",
             env.get("PARLEY_UPSTREAM_TIMEOUT") or server.get("upstream_timeout") or DEFAULT_UPSTREAM_TIMEOUT,
         ),
+        bus_url=_bus_url("PARLEY_BUS_URL / server.bus_url", env.get("PARLEY_BUS_URL") or server.get("bus_url")),
         demo_conversations=_int(
             "PARLEY_DEMO_CONVERSATIONS / embedded.demo_conversations",
             env.get("PARLEY_DEMO_CONVERSATIONS")
             or _table(config, "embedded").get("demo_conversations", DEFAULT_DEMO_CONVERSATIONS),
         ),
     )
+
+
+def _bus_url(where: str, value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or urlsplit(value).scheme not in BUS_SCHEMES:
+        raise SettingsError(f"{where}: expected a Redis URL ({', '.join(s + '://' for s in BUS_SCHEMES)}), got {value!r}")
+    return value
 
 
 def _read_toml(env: Mapping[str, str]) -> dict[str, Any]:

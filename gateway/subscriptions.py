@@ -9,7 +9,7 @@ import strawberry
 
 from .context import Info
 from .errors import ErrorCode, client_error
-from .events import CursorError, Event, EventKind, SubscriberOverflow
+from .events import BusUnavailable, CursorError, Event, EventKind, SubscriberOverflow
 from .ids import parse_conversation_id
 from .inputs import ConversationFilter
 from .types import Conversation, Message
@@ -35,6 +35,8 @@ async def _events(info: Info, since: str | None) -> AsyncGenerator[Event, None]:
         raise client_error(str(exc), field="since") from None
     except SubscriberOverflow as exc:
         raise client_error(f"{exc}; reconnect with `since` set to your last cursor", ErrorCode.RATE_LIMITED) from None
+    except BusUnavailable as exc:
+        raise client_error(f"{exc}; try again shortly", ErrorCode.INTERNAL) from None
 
 
 @strawberry.type

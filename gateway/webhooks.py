@@ -16,9 +16,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from providers import ProviderError
+from providers import Provider, ProviderError, VendorEvent
 
-from .events import Event, EventKind
+from .events import BusUnavailable, Event, EventKind
 
 if TYPE_CHECKING:
     from .app import Runtime
@@ -40,24 +40,33 @@ def webhook_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[JSONResp
             events = provider.parse_webhook(orjson.loads(await request.body()))
         except (orjson.JSONDecodeError, ProviderError) as exc:
             return _error(400, "INVALID_INPUT", f"webhook body not understood: {exc}")
-        published = 0
-        for item in events:
-            if item.message is not None:
-                event = Event(EventKind.MESSAGE_ADDED, name, item.conversation_remote_id, message=item.message)
-                published += await runtime.bus.publish(event) is not None
-            conversation = item.conversation
-            if conversation is not None and item.partial:
-                try:
-                    conversation = await provider.get_conversation(item.conversation_remote_id)
-                except ProviderError as exc:  # the vendor will not say more now: publish nothing half-true
-                    logger.warning("webhook from %s: cannot read conversation %s: %s", name, item.conversation_remote_id, exc)
-                    conversation = None
-            if conversation is not None:
-                event = Event(EventKind.CONVERSATION_CHANGED, name, item.conversation_remote_id, conversation=conversation)
-                published += await runtime.bus.publish(event) is not None
+        try:
+            published = await _publish(runtime, provider, name, events)
+        except BusUnavailable as exc:  # the vendor delivers again later; messages already published are skipped then
+            logger.warning("webhook from %s not published: %s", name, exc)
+            return _error(503, "UNAVAILABLE", "events cannot be published right now; deliver again later")
         return JSONResponse({"received": len(events), "published": published})
 
     return endpoint
+
+
+async def _publish(runtime: Runtime, provider: Provider, name: str, events: list[VendorEvent]) -> int:
+    published = 0
+    for item in events:
+        if item.message is not None:
+            event = Event(EventKind.MESSAGE_ADDED, name, item.conversation_remote_id, message=item.message)
+            published += await runtime.bus.publish(event) is not None
+        conversation = item.conversation
+        if conversation is not None and item.partial:
+            try:
+                conversation = await provider.get_conversation(item.conversation_remote_id)
+            except ProviderError as exc:  # the vendor will not say more now: publish nothing half-true
+                logger.warning("webhook from %s: cannot read conversation %s: %s", name, item.conversation_remote_id, exc)
+                conversation = None
+        if conversation is not None:
+            event = Event(EventKind.CONVERSATION_CHANGED, name, item.conversation_remote_id, conversation=conversation)
+            published += await runtime.bus.publish(event) is not None
+    return published
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:

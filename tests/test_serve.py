@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from .conftest import free_port
+
 ROOT = Path(__file__).parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def readme_example_body() -> dict:
@@ -96,9 +94,10 @@ def test_parley_sandbox_runs_each_vendor_alone(tmp_path: Path, vendor: str, path
     assert f"{vendor} sandbox on http://127.0.0.1:{port}/" in output
 
 
-def test_parley_serve_with_two_workers_answers_from_a_configured_vendor_and_says_what_workers_do_not_share(
-    tmp_path: Path,
-) -> None:
+@contextlib.contextmanager
+def two_workers(tmp_path: Path, **env: str) -> Iterator[tuple[str, list[str]]]:
+    """`parley serve --workers 2` over an Infobip sandbox in its own process: the GraphQL URL, and the
+    serve output (filled in when the block ends)."""
     sandbox_port, port = free_port(), free_port()
     started = [subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "sandbox", "infobip", "--port", str(sandbox_port), "--demo", "4"],
@@ -106,26 +105,65 @@ def test_parley_serve_with_two_workers_answers_from_a_configured_vendor_and_says
     )]
     config = tmp_path / "parley.toml"
     config.write_text(f'[providers.ib]\nvendor = "infobip"\nbase_url = "http://127.0.0.1:{sandbox_port}/"\napi_key = "sandbox-key"\n')
-    env = {**os.environ, "PARLEY_CONFIG": str(config), "PARLEY_PORT": str(port), "PARLEY_HOST": "127.0.0.1"}
+    environment = {**os.environ, "PARLEY_CONFIG": str(config), "PARLEY_PORT": str(port), "PARLEY_HOST": "127.0.0.1", **env}
     started.append(subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--workers", "2"], cwd=tmp_path, env=env,
+        [sys.executable, "-m", "gateway.cli", "serve", "--workers", "2"], cwd=tmp_path, env=environment,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     ))
+    output: list[str] = []
+    url = f"http://127.0.0.1:{port}/graphql"
     try:
-        query = {"query": "{ conversations(first: 10) { edges { node { provider tags lastMessage { text } } } } }"}
-        body = None
         for _ in range(150):
             try:
-                body = httpx.post(f"http://127.0.0.1:{port}/graphql", json=query, timeout=5).json()
+                httpx.post(url, json={"query": "{ providers { name } }"}, timeout=5)
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        assert body is not None, "parley serve --workers 2 did not start"
-        assert "errors" not in body, body
-        assert [e["node"]["provider"] for e in body["data"]["conversations"]["edges"]] == ["ib"] * 4
+        else:
+            pytest.fail("parley serve --workers 2 did not start")
+        yield url, output
     finally:
         for process in reversed(started):
             process.terminate()
-        output, _ = started[1].communicate(timeout=15)
+        output.append(started[1].communicate(timeout=15)[0])
         started[0].wait(timeout=10)
-    assert "2 workers, each with its own event bus" in output
+
+
+def test_parley_serve_with_two_workers_answers_from_a_configured_vendor_and_says_what_workers_do_not_share(
+    tmp_path: Path,
+) -> None:
+    query = {"query": "{ conversations(first: 10) { edges { node { provider tags lastMessage { text } } } } }"}
+    with two_workers(tmp_path) as (url, output):
+        body = httpx.post(url, json=query, timeout=5).json()
+        assert "errors" not in body, body
+        assert [e["node"]["provider"] for e in body["data"]["conversations"]["edges"]] == ["ib"] * 4
+    assert "2 workers, each with its own event bus" in output[0]
+
+
+def test_two_workers_sharing_a_redis_bus_deliver_every_message_to_a_subscriber_on_either(tmp_path: Path, redis_url: str) -> None:
+    with two_workers(tmp_path, PARLEY_BUS_URL=redis_url.rsplit("/", 1)[0] + "/2") as (url, output):
+        edges = httpx.post(url, json={"query": "{ conversations(first: 1) { edges { node { id } } } }"}, timeout=5).json()
+        conversation = edges["data"]["conversations"]["edges"][0]["node"]["id"]
+        texts = [f"reply {i}" for i in range(8)]
+        seen: list[str] = []
+        subscribe = {"query": "subscription($id: ID) { messageAdded(conversationId: $id) { message { text } } }",
+                     "variables": {"id": conversation}}
+
+        def listen() -> None:
+            with httpx.stream("POST", url, json=subscribe, headers={"accept": "text/event-stream"}, timeout=10) as events:
+                for line in events.iter_lines():
+                    if line.startswith("data:") and "messageAdded" in line:
+                        seen.append(json.loads(line.removeprefix("data:"))["data"]["messageAdded"]["message"]["text"])
+                        if len(seen) == len(texts):
+                            return
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        time.sleep(0.5)
+        add = "mutation($id: ID!, $t: String!) { addMessages(conversationId: $id, messages: [{text: $t}]) { __typename } }"
+        for text in texts:  # a new connection each: the kernel hands them to either worker
+            answer = httpx.post(url, json={"query": add, "variables": {"id": conversation, "t": text}}, timeout=5).json()
+            assert answer["data"]["addMessages"]["__typename"] == "AddMessagesPayload", answer
+        listener.join(timeout=10)
+    assert seen == texts
+    assert "each with its own event bus" not in output[0]

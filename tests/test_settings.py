@@ -385,3 +385,20 @@ def test_a_missing_clevertap_passcode_in_the_environment_is_named() -> None:
     env = {"PARLEY_CLEVERTAP_BASE_URL": "https://x.test", "PARLEY_CLEVERTAP_ACCOUNT_ID": "a"}
     with pytest.raises(SettingsError, match=r"PARLEY_CLEVERTAP_PASSCODE: required when PARLEY_CLEVERTAP_BASE_URL is set"):
         load_settings(env)
+
+
+def test_the_shared_event_bus_is_off_by_default_and_a_redis_url_from_toml_or_env() -> None:
+    assert load_settings({}).bus_url is None
+    assert load_settings({"PARLEY_BUS_URL": "redis://127.0.0.1:6379/0"}).bus_url == "redis://127.0.0.1:6379/0"
+
+
+def test_the_bus_url_in_the_server_table_is_read_and_the_environment_overrides_it(tmp_path: Path) -> None:
+    env = config(tmp_path, '[server]\nbus_url = "rediss://cache.internal:6380/1"\n')
+    assert load_settings(env).bus_url == "rediss://cache.internal:6380/1"
+    assert load_settings({**env, "PARLEY_BUS_URL": "unix:///run/redis.sock"}).bus_url == "unix:///run/redis.sock"
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:6379", "127.0.0.1:6379", "memory"])
+def test_a_bus_url_that_is_not_redis_is_named(value: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape("PARLEY_BUS_URL / server.bus_url: expected a Redis URL")):
+        load_settings({"PARLEY_BUS_URL": value})
