@@ -12,6 +12,7 @@ instead of slowing the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import secrets
 from collections import OrderedDict, deque
@@ -69,9 +70,32 @@ class Bus(Protocol):
 
 
 class Subscriber:
+    """One subscription's queue, filled by its bus's `fan_out`."""
+
     def __init__(self) -> None:
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=QUEUE_SIZE)
         self.overflowed = False
+
+    async def after(self, last: int) -> AsyncIterator[Event]:
+        """Queued events with a sequence after `last`, in order; `SubscriberOverflow` once the bus has cut
+        this subscriber off and it has drained what it had."""
+        while True:
+            if self.overflowed and self.queue.empty():
+                raise SubscriberOverflow(f"subscriber fell more than {QUEUE_SIZE} events behind")
+            event = await self.queue.get()
+            if event.sequence > last:
+                last = event.sequence
+                yield event
+
+
+def fan_out(subscribers: set[Subscriber], event: Event) -> None:
+    """Queues `event` for every subscriber; one whose queue is full is cut off instead of slowing the rest."""
+    for subscriber in list(subscribers):
+        try:
+            subscriber.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            subscriber.overflowed = True
+            subscribers.discard(subscriber)
 
 
 class InMemoryBus:
@@ -101,12 +125,7 @@ class InMemoryBus:
         self._sequence += 1
         stamped = replace(event, sequence=self._sequence, cursor=f"{self.epoch}.{self._sequence}")
         self._log.append(stamped)
-        for subscriber in list(self._subscribers):
-            try:
-                subscriber.queue.put_nowait(stamped)
-            except asyncio.QueueFull:
-                subscriber.overflowed = True
-                self._subscribers.discard(subscriber)
+        fan_out(self._subscribers, stamped)
         return stamped
 
     async def subscribe(self, since: str | None = None) -> AsyncIterator[Event]:
@@ -120,12 +139,8 @@ class InMemoryBus:
                     if event.sequence > last:
                         last = event.sequence
                         yield event
-            while True:
-                if subscriber.overflowed and subscriber.queue.empty():
-                    raise SubscriberOverflow(f"subscriber fell more than {QUEUE_SIZE} events behind")
-                event = await subscriber.queue.get()
-                if event.sequence > last:
-                    last = event.sequence
+            async with contextlib.aclosing(subscriber.after(last)) as live:
+                async for event in live:
                     yield event
         finally:
             self._subscribers.discard(subscriber)

@@ -24,6 +24,7 @@ stream's order, and `since` replays from the stream:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import enum
 import logging
@@ -38,7 +39,7 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError, ResponseError
 
-from .events import QUEUE_SIZE, RETENTION, BusUnavailable, CursorError, Event, EventKind, SubscriberOverflow, Subscriber
+from .events import RETENTION, BusUnavailable, CursorError, Event, EventKind, Subscriber, fan_out
 
 logger = logging.getLogger("parley.bus")
 
@@ -126,12 +127,8 @@ class RedisBus:
                 async for event in self._replay(after):
                     last = event.sequence
                     yield event
-            while True:
-                if subscriber.overflowed and subscriber.queue.empty():
-                    raise SubscriberOverflow(f"subscriber fell more than {QUEUE_SIZE} events behind")
-                event = await subscriber.queue.get()
-                if event.sequence > last:
-                    last = event.sequence
+            async with contextlib.aclosing(subscriber.after(last)) as live:
+                async for event in live:
                     yield event
         finally:
             self._subscribers.discard(subscriber)
@@ -151,15 +148,7 @@ class RedisBus:
             for _, entries in answer or ():
                 for entry_id, fields in entries:
                     self._read_after = entry_id
-                    self._fan_out(self._decode(entry_id, fields))
-
-    def _fan_out(self, event: Event) -> None:
-        for subscriber in list(self._subscribers):
-            try:
-                subscriber.queue.put_nowait(event)
-            except asyncio.QueueFull:
-                subscriber.overflowed = True
-                self._subscribers.discard(subscriber)
+                    fan_out(self._subscribers, self._decode(entry_id, fields))
 
     async def _replay(self, after: str) -> AsyncIterator[Event]:
         while True:

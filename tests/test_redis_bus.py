@@ -5,7 +5,6 @@ instances is one event, and Redis being away is a clear failure, not a lost even
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import time
 import uuid
@@ -36,8 +35,9 @@ from providers.models import (
     Role,
 )
 
-from .conftest import free_port, wait_for_port
+from .conftest import free_port, listening
 from .test_events import change_event, message_event, remote_ids, take
+from .test_subscriptions import ADD, ws_subscribe
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -188,31 +188,16 @@ def test_an_event_with_every_field_set_comes_back_equal() -> None:
 
 # -- two gateway instances on one Redis ------------------------------------------------------------
 
-SUBSCRIBE = """subscription S($id: ID, $since: String) {
-  messageAdded(conversationId: $id, since: $since) { cursor message { text } } }"""
 CREATE = """mutation { createConversation(input: {provider: "sb", customer: {name: "Live", externalId: "live-1"}}) {
   ... on ConversationPayload { conversation { id } } } }"""
-ADD = """mutation A($id: ID!, $text: String!) { addMessages(conversationId: $id, messages: [{text: $text}]) { __typename } }"""
 
 
 @pytest.fixture
 def sandbox_url(tmp_path: Path) -> Iterator[str]:
     """A Socialboards sandbox in its own process, which both instances use."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "sandbox", "socialboards", "--port", str(port)],
-                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
+    with listening([sys.executable, "-m", "gateway.cli", "sandbox", "socialboards", "--port", str(port)], port, tmp_path):
         yield f"http://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def ws_subscribe(ws: Any, variables: dict[str, Any]) -> None:
-    ws.send_json({"type": "connection_init", "payload": {}})
-    assert ws.receive_json()["type"] == "connection_ack"
-    ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE, "variables": variables}})
 
 
 def received(ws: Any) -> dict[str, Any]:
