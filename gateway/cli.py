@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 
@@ -49,6 +50,15 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and settings.embedded:
         print("parley: --workers needs configured providers: embedded sandboxes live in one process", file=sys.stderr)
         return 2
+    if settings.bus_url is not None:
+        from .events import BusUnavailable
+        from .redis_bus import check
+
+        try:
+            asyncio.run(check(settings.bus_url))
+        except BusUnavailable as exc:
+            print(f"parley: bad setting: PARLEY_BUS_URL / server.bus_url: {exc}", file=sys.stderr)
+            return 2
     if args.workers > 1 and settings.bus_url is None:
         print(f"parley: {args.workers} workers, each with its own event bus: a subscription receives the webhooks and "
               "mutations that reach its own worker only; set PARLEY_BUS_URL (Redis) to share one", file=sys.stderr)

@@ -192,6 +192,20 @@ class RedisBus:
         return entry_id
 
 
+async def check(url: str) -> None:
+    """Raises `BusUnavailable` when no Redis answers at `url` (`parley serve` checks before it starts)."""
+    try:
+        client = redis.Redis.from_url(url)
+    except ValueError as exc:
+        raise BusUnavailable(f"not a usable Redis URL: {exc}") from exc
+    try:
+        await client.ping()
+    except RedisError as exc:
+        raise BusUnavailable(f"the event bus cannot reach Redis: {exc}") from exc
+    finally:
+        await client.aclose()
+
+
 def _order(entry_id: str) -> int:
     """A stream entry id `<ms>-<seq>` as one increasing number (Event.sequence)."""
     ms, _, seq = entry_id.partition("-")

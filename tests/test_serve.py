@@ -167,3 +167,12 @@ def test_two_workers_sharing_a_redis_bus_deliver_every_message_to_a_subscriber_o
         listener.join(timeout=10)
     assert seen == texts
     assert "each with its own event bus" not in output[0]
+
+
+def test_parley_serve_refuses_to_start_when_the_configured_bus_does_not_answer(tmp_path: Path) -> None:
+    env = {**os.environ, "PARLEY_BUS_URL": "redis://127.0.0.1:9/0", "PARLEY_PORT": str(free_port())}  # nothing listens on 9
+    env.pop("PARLEY_CONFIG", None)
+    done = subprocess.run([sys.executable, "-m", "gateway.cli", "serve"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert "bad setting: PARLEY_BUS_URL / server.bus_url: the event bus cannot reach Redis" in done.stderr
