@@ -1,142 +1,39 @@
-"""`create_app(settings)`: the Starlette application. Its lifespan owns the long-lived resources:
-one pooled vendor HTTP client per provider, the providers, and the event bus."""
+"""`create_app(settings)`: the Starlette application, wiring only. Its lifespan owns the long-lived
+resources: one pooled vendor HTTP client per provider, the providers, and the event bus."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 import httpx
-import orjson
-from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from starlette.types import Receive, Scope, Send
-from strawberry.asgi import GraphQL
-from strawberry.exceptions import MissingQueryError
-from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.types.graphql import OperationType
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
-from providers import Provider, build_provider
+from providers import build_provider
 from providers._http import make_client
 
-from .context import Context, make_loaders
 from .embedded import embedded_providers
-from .events import Bus, make_bus
-from .schema import schema
+from .events import Bus, InMemoryBus
+from .runtime import Runtime
 from .settings import Settings
+from .view import GatewayGraphQL
 from .webhooks import webhook_endpoint
 
 CONNECTION_INIT_TIMEOUT_SECONDS = 10
 
 
-@dataclass
-class Runtime:
-    """What the lifespan opens; resolvers reach it through the context."""
+def make_bus(url: str | None) -> Bus:
+    """The in-memory bus, or with a Redis URL the bus every gateway instance on that Redis shares."""
+    if url is None:
+        return InMemoryBus()
+    from .redis_bus import RedisBus  # Redis is needed only by those who configure it
 
-    settings: Settings
-    bus: Bus
-    providers: dict[str, Provider] = field(default_factory=dict)
-    webhook_secrets: dict[str, str] = field(default_factory=dict)
-    sandboxes: dict[str, Starlette] = field(default_factory=dict)
-    closables: list[httpx.AsyncClient] = field(default_factory=list)
-
-
-OPERATION_KEYS = frozenset({"query", "variables", "operationName", "extensions"})
-QUERIES_AND_MUTATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
-
-
-def _json_post(scope: Scope) -> bool:
-    """A POST whose body is declared as JSON (any charset parameter)."""
-    if scope["method"] != "POST":
-        return False
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            return value.split(b";", 1)[0].strip().lower() == b"application/json"
-    return False
-
-
-class GatewayGraphQL(GraphQL[Context, None]):
-    def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
-        super().__init__(schema, **kwargs)
-        self.runtime = runtime
-
-    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:  # type: ignore[override]
-        providers = self.runtime.providers
-        return Context(
-            request=request,
-            response=response,
-            providers=providers,
-            bus=self.runtime.bus,
-            loaders=make_loaders(providers, cache=not isinstance(request, WebSocket)),
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A POST of one JSON operation (what every client but GraphiQL and streaming ones sends) is
-        executed here; everything else, and anything this path does not take as it is, goes to
-        strawberry's view, which answers it with its own errors. This path does what the view does
-        for such a request (context, `schema.execute`, `process_result`, `create_response`) without
-        its request adapters and content negotiation, a tenth of a by-id request's CPU."""
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        request = Request(scope, receive)
-        try:
-            response = await self._execute_json_post(request) if _json_post(scope) else None
-            if response is None:
-                response = await self.run(request)
-        except HTTPException as exc:
-            response = PlainTextResponse(exc.reason, status_code=exc.status_code)
-        await response(scope, receive, send)
-
-    async def _execute_json_post(self, request: Request) -> Response | None:
-        """The answer to a single JSON operation; None when the body is anything else (the view then
-        reads the same body again, and refuses it as it would have)."""
-        if self._get_stream_transport_from_headers(request.headers) is not None:
-            return None
-        try:
-            data = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(data, dict) or set(data) - OPERATION_KEYS:
-            return None
-        query, variables, name, extensions = (data.get(key) for key in ("query", "variables", "operationName", "extensions"))
-        if not isinstance(query, str) or not query or not isinstance(variables, dict | None) \
-                or not isinstance(name, str | None) or not isinstance(extensions, dict | None):
-            return None
-        sub_response = await self.get_sub_response(request)
-        context = await self.get_context(request, response=sub_response)
-        try:
-            result = await self.schema.execute(
-                query, variable_values=variables, context_value=context, operation_name=name,
-                allowed_operation_types=QUERIES_AND_MUTATIONS, operation_extensions=extensions,
-            )
-        except (InvalidOperationTypeError, CannotGetOperationTypeError, MissingQueryError):
-            return None  # refused before anything ran: a subscription (streamed by the view) or no operation
-        response_data = await self.process_result(request=request, result=result)
-        if result.errors:
-            self._handle_errors(result.errors, response_data)
-        return self.create_response(response_data=response_data, sub_response=sub_response)
-
-    def create_response(self, response_data: Any, sub_response: Response) -> Response:
-        response = Response(orjson.dumps(response_data), status_code=sub_response.status_code or 200, media_type="application/json")
-        response.headers.raw.extend(sub_response.headers.raw)
-        if sub_response.background:
-            response.background = sub_response.background
-        return response
-
-    def encode_json(self, data: object) -> str:
-        return orjson.dumps(data).decode()  # str, not bytes: bytes would make WebSocket frames binary
-
-    def decode_json(self, data: str | bytes) -> object:
-        return orjson.loads(data)
+    return RedisBus(url)
 
 
 def create_app(

@@ -7,13 +7,9 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from sandboxes import load_sandbox, sandbox_names
+
 EXAMPLE_QUERY = '{ conversations(first: 3) { edges { node { id topic status customer { name } lastMessage { text } } } } }'
-SANDBOX_VENDORS = ("socialboards", "infobip", "clevertap")
-SANDBOX_AUTH = {
-    "socialboards": "token: POST /token with client_id=sandbox-client, refresh_token=sandbox-refresh",
-    "infobip": "API under /ccaas/1/, header 'Authorization: App sandbox-key'",
-    "clevertap": "API under /1/, headers X-CleverTap-Account-Id: SANDBOX-ACCOUNT, X-CleverTap-Passcode: sandbox-passcode",
-}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,9 +20,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, default=1)
     sandbox = commands.add_parser("sandbox", help="run one vendor's sandbox on its own")
-    sandbox.add_argument("vendor", choices=SANDBOX_VENDORS)
+    sandbox.add_argument("vendor", choices=sandbox_names())
     sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8100)
+    sandbox.add_argument("--port", type=int, help="default: the sandbox's own port (socialboards 8101, infobip 8102, clevertap 8103)")
     sandbox.add_argument("--demo", type=int, default=36, help="demo conversations to seed")
     sandbox.add_argument("--webhook-url", help="where to POST the vendor's webhooks")
     sandbox.add_argument("--latency-ms", type=int, default=0, help="delay before each vendor API request (not /_sandbox)")
@@ -39,6 +35,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
+    from .embedded import embedded_vendor_names
     from .settings import SettingsError, load_settings
 
     try:
@@ -62,7 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and settings.bus_url is None:
         print(f"parley: {args.workers} workers, each with its own event bus: a subscription receives the webhooks and "
               "mutations that reach its own worker only; set PARLEY_BUS_URL (Redis) to share one", file=sys.stderr)
-    names = ", ".join(p.name for p in settings.providers) or f"embedded sandboxes ({', '.join(SANDBOX_VENDORS)})"
+    names = ", ".join(p.name for p in settings.providers) or f"embedded sandboxes ({', '.join(embedded_vendor_names())})"
     print(f"Parley GraphQL on http://{host}:{port}/graphql  (providers: {names})")
     print("Try:")
     print(f"  curl -s http://{host}:{port}/graphql -H 'content-type: application/json' \\")
@@ -77,20 +74,19 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    import importlib
-
     import uvicorn
 
-    from providers.sandbox_kit import with_latency
+    from sandboxes.kit import with_latency
 
     if args.latency_ms < 0:
         print("parley: --latency-ms must not be negative", file=sys.stderr)
         return 2
-    sandbox = importlib.import_module(f"providers.{args.vendor}.sandbox")
+    sandbox = load_sandbox(args.vendor)
+    port = args.port or sandbox.DEFAULT_PORT
     app = with_latency(sandbox.create_app(demo_conversations=args.demo, webhook_url=args.webhook_url), args.latency_ms)
-    print(f"{args.vendor} sandbox on http://{args.host}:{args.port}/  ({SANDBOX_AUTH[args.vendor]})")
+    print(f"{args.vendor} sandbox on http://{args.host}:{port}/  ({sandbox.AUTH_HINT})")
     sys.stdout.flush()
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=port, log_level="warning")
     return 0
 
 

@@ -1,5 +1,5 @@
 """Events for subscriptions: the `Bus` protocol and the in-memory bus with a replay log (one process;
-`gateway.redis_bus.RedisBus` is the bus shared by several, chosen by `make_bus`).
+`gateway.redis_bus.RedisBus` is the bus shared by several, chosen where the app is wired).
 
 Every published event gets a cursor `<epoch>.<sequence>`, increasing within one bus. A subscriber that
 passes `since` first receives the retained events after that cursor, then live ones, without gaps or
@@ -158,12 +158,3 @@ class InMemoryBus:
         if sequence > self._sequence:
             raise CursorError("since: the cursor is ahead of this gateway's events")
         return sequence
-
-
-def make_bus(url: str | None) -> Bus:
-    """The in-memory bus, or with a Redis URL the bus every gateway instance on that Redis shares."""
-    if url is None:
-        return InMemoryBus()
-    from .redis_bus import RedisBus  # Redis is needed only by those who configure it
-
-    return RedisBus(url)

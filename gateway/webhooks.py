@@ -10,7 +10,6 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 import orjson
 from starlette.requests import Request
@@ -19,9 +18,7 @@ from starlette.responses import JSONResponse
 from providers import Provider, ProviderError, VendorEvent
 
 from .events import BusUnavailable, Event, EventKind
-
-if TYPE_CHECKING:
-    from .app import Runtime
+from .runtime import Runtime
 
 logger = logging.getLogger("parley.webhooks")
 

@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.settings import ProviderSettings, Settings
-from providers.socialboards import sandbox as sb_sandbox
+from sandboxes.socialboards import app as sb_sandbox
 from providers.socialboards.provider import SocialboardsProvider
 
 SB_BASE = "http://sb.test/"

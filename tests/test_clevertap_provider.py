@@ -15,7 +15,7 @@ import pytest
 from starlette.applications import Starlette
 
 from gateway.settings import ProviderSettings
-from providers.clevertap import sandbox as ct_sandbox
+from sandboxes.clevertap import app as ct_sandbox
 from providers.clevertap.provider import CleverTapProvider
 
 from .conftest import SHORT_TIMEOUT, Gateway, gateway_over

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from providers.clevertap.sandbox import create_app
+from sandboxes.clevertap.app import create_app
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 T0_TS = int(T0.timestamp())
@@ -518,7 +518,7 @@ async def test_event_delivery_failure_is_logged_and_never_breaks_the_call(caplog
         httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as hook_client,
         sandbox_client(webhook_url="http://hooks.invalid/in", webhook_client=hook_client) as client,
     ):
-        with caplog.at_level(logging.WARNING, logger="providers.clevertap.sandbox"):
+        with caplog.at_level(logging.WARNING, logger="sandboxes.clevertap"):
             await inbound(client, "ann@example.com")
             for _ in range(100):
                 if caplog.records:

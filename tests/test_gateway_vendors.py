@@ -14,8 +14,8 @@ import pytest
 from starlette.applications import Starlette
 
 from gateway.settings import ProviderSettings
-from providers.clevertap import sandbox as ct_sandbox
-from providers.infobip import sandbox as ib_sandbox
+from sandboxes.clevertap import app as ct_sandbox
+from sandboxes.infobip import app as ib_sandbox
 
 from .conftest import SB_BASE, SB_CREDENTIALS, SHORT_TIMEOUT, Gateway, gateway_over, sandbox_app
 

@@ -17,8 +17,8 @@ from starlette.applications import Starlette
 from gateway.app import create_app
 from gateway.ids import conversation_node_id
 from gateway.settings import Settings
-from providers.clevertap import sandbox as ct_sandbox
-from providers.infobip import sandbox as ib_sandbox
+from sandboxes.clevertap import app as ct_sandbox
+from sandboxes.infobip import app as ib_sandbox
 
 from .conftest import Gateway, gateway_over, sandbox_app
 from .test_gateway_vendors import SETTINGS

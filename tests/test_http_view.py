@@ -12,8 +12,9 @@ import pytest
 from starlette.applications import Starlette
 from strawberry.asgi import GraphQL
 
-import gateway.app
-from gateway.app import GatewayGraphQL, create_app
+import gateway.view
+from gateway.app import create_app
+from gateway.view import GatewayGraphQL
 
 from .conftest import gateway_settings
 
@@ -65,7 +66,7 @@ async def test_a_post_is_answered_as_strawberrys_view_answers_it(
     app: Starlette, headers: dict[str, str], body: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ours = await answer(app, headers, body)
-    monkeypatch.setattr(gateway.app, "_json_post", lambda scope: False)  # every request through the view
+    monkeypatch.setattr(gateway.view, "_json_post", lambda scope: False)  # every request through the view
     monkeypatch.setattr(GatewayGraphQL, "create_response", GraphQL.create_response)  # and strawberry's response
     assert ours == await answer(app, headers, body)
 

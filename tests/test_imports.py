@@ -1,13 +1,12 @@
 """The dependency rules of DESIGN.md §2, read from the source with `ast`.
 
-- providers/ never imports gateway/ or strawberry;
-- a vendor package (providers/<vendor>/) never imports another vendor's package;
-- a `mapping.py` imports no httpx;
-- a vendor's sandbox modules (`sandbox.py`, `_sandbox*.py`) import nothing from that vendor's
-  client/mapping/provider, and those import nothing from the sandbox modules, directly or through
-  another module of the same vendor;
-- the shared sandbox kit (`providers/sandbox_kit.py`) is for sandboxes only: no adapter module uses it,
-  and it imports no vendor package.
+- providers/ never imports gateway/, sandboxes/ or strawberry;
+- sandboxes/ never imports providers/, gateway/ or strawberry, so an adapter tested against its
+  sandbox is two independent readings of the vendor's docs;
+- a vendor package (providers/<vendor>/, sandboxes/<vendor>/) never imports another vendor's;
+- a `mapping.py` imports no HTTP library;
+- gateway/ names no vendor: it reaches adapters and sandboxes through their registries;
+- no circle of imports among gateway/'s modules.
 """
 
 from __future__ import annotations
@@ -20,9 +19,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKED = ("providers", "gateway")
-SANDBOX_KIT = "providers.sandbox_kit"
-ADAPTER = ("client", "mapping", "provider")
+CHECKED = ("providers", "sandboxes", "gateway")
+HTTP_LIBRARIES = ("httpx", "aiohttp", "urllib.request", "requests")
 
 
 @dataclass(frozen=True, order=True)
@@ -93,70 +91,67 @@ def within(name: str, package: str) -> bool:
 
 
 def vendor_of(module: str) -> str | None:
+    """`providers.<vendor>` or `sandboxes.<vendor>` for a module inside a vendor package."""
     parts = module.split(".")
-    return parts[1] if len(parts) >= 3 and parts[0] == "providers" else None
-
-
-def is_sandbox(module: str) -> bool:
-    leaf = module.rsplit(".", 1)[-1]
-    return vendor_of(module) is not None and (leaf == "sandbox" or leaf.startswith("_sandbox"))
-
-
-def is_adapter(module: str) -> bool:
-    return vendor_of(module) is not None and module.rsplit(".", 1)[-1] in ADAPTER
+    if len(parts) >= 3 and parts[0] in ("providers", "sandboxes"):
+        return ".".join(parts[:2])
+    return None
 
 
 def vendor_packages(modules: Iterable[str]) -> set[str]:
-    return {f"providers.{vendor}" for m in modules if (vendor := vendor_of(m)) is not None}
+    return {vendor for m in modules if (vendor := vendor_of(m)) is not None}
 
 
-def reachable_in_vendor(start: str, modules: Mapping[str, set[str]]) -> dict[str, str]:
-    """Modules of `start`'s vendor that `start` imports directly or through other modules of that
-    vendor, each with the module that imports it."""
-    vendor = f"providers.{vendor_of(start)}"
-    seen: dict[str, str] = {}
-    todo = [start]
-    while todo:
-        current = todo.pop()
-        for name in modules.get(current, ()):
-            if name in modules and within(name, vendor) and name != vendor and name not in seen and name != start:
-                seen[name] = current
-                todo.append(name)
-    return seen
+# (importer prefix, forbidden prefixes, rule)
+PREFIX_RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("providers", ("gateway", "sandboxes", "strawberry"), "providers imports gateway, sandboxes or strawberry"),
+    ("sandboxes", ("providers", "gateway", "strawberry"), "sandboxes imports providers, gateway or strawberry"),
+)
 
 
 def violations(modules: Mapping[str, set[str]]) -> list[Violation]:
     found: set[Violation] = set()
     vendors = vendor_packages(modules)
     for module, imported in modules.items():
-        if within(module, "providers"):
-            for name in imported:
-                if within(name, "gateway") or within(name, "strawberry"):
-                    found.add(Violation(module, name, "providers imports gateway or strawberry"))
+        for prefix, forbidden, rule in PREFIX_RULES:
+            if within(module, prefix):
+                found.update(Violation(module, name, rule) for name in imported if any(within(name, f) for f in forbidden))
         own = vendor_of(module)
         if own is not None:
             for name in imported:
                 other = next((v for v in vendors if within(name, v)), None)
-                if other is not None and other != f"providers.{own}":
+                if other is not None and other != own and other.split(".")[0] == own.split(".")[0]:
                     found.add(Violation(module, name, "a vendor imports another vendor"))
-        if module.rsplit(".", 1)[-1] == "mapping" and any(within(name, "httpx") for name in imported):
-            found.add(Violation(module, "httpx", "mapping imports httpx"))
-        if is_sandbox(module):
-            for name, via in reachable_in_vendor(module, modules).items():
-                if is_adapter(name):
-                    found.add(Violation(module, name, f"sandbox imports its adapter (via {via})"))
-        if is_adapter(module):
-            for name, via in reachable_in_vendor(module, modules).items():
-                if is_sandbox(name):
-                    found.add(Violation(module, name, f"adapter imports its sandbox (via {via})"))
-            for via in (module, *reachable_in_vendor(module, modules)):
-                if any(within(name, SANDBOX_KIT) for name in modules.get(via, ())):
-                    found.add(Violation(module, SANDBOX_KIT, f"adapter uses the sandbox kit (via {via})"))
-        if within(module, SANDBOX_KIT):
-            for name in imported:
-                if any(within(name, v) for v in vendors):
-                    found.add(Violation(module, name, "the sandbox kit imports a vendor"))
+        if module.rsplit(".", 1)[-1] == "mapping" and any(within(name, lib) for name in imported for lib in HTTP_LIBRARIES):
+            found.add(Violation(module, next(n for n in sorted(imported) if any(within(n, lib) for lib in HTTP_LIBRARIES)), "mapping imports an HTTP library"))
+        if within(module, "gateway"):
+            found.update(Violation(module, name, "gateway names a vendor") for name in imported if any(within(name, v) for v in vendors))
     return sorted(found)
+
+
+def import_cycles(modules: Mapping[str, set[str]], package: str) -> list[list[str]]:
+    """Each circle of imports among `package`'s modules, as the list of modules along it."""
+    graph = {m: sorted(n for n in imported if n in modules and within(n, package) and n != m and n != package)
+             for m, imported in modules.items() if within(m, package)}
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == 1:
+                cycles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return cycles
 
 
 # -- the project follows the rules -----------------------------------------------------------------
@@ -168,31 +163,38 @@ def modules() -> dict[str, set[str]]:
 
 
 def test_the_walk_sees_every_package_and_their_real_imports(modules: dict[str, set[str]]) -> None:
-    assert {"providers", "providers.models", "gateway.inbox", "gateway.app"} <= set(modules)
-    assert "providers.socialboards" in vendor_packages(modules)
+    assert {"providers", "providers.models", "gateway.inbox", "gateway.app", "sandboxes.kit"} <= set(modules)
+    assert {"providers.socialboards", "sandboxes.socialboards"} <= vendor_packages(modules)
     assert "providers.socialboards.mapping" in modules["providers.socialboards.provider"]  # `from . import mapping`
     assert "providers.models" in modules["providers.base"]  # `from .models import ...`
-    assert "httpx" in modules["providers._http"] and "providers._http" in modules["providers.socialboards.client"]
-    assert "providers.socialboards.sandbox" in modules["gateway.embedded"]
+    assert "sandboxes.kit" in modules["sandboxes.socialboards.app"]  # `from ..kit import ...`
+    assert "sandboxes" in modules["gateway.embedded"] and "providers" in modules["gateway.app"]
 
 
-def test_providers_never_import_gateway_or_strawberry(modules: dict[str, set[str]]) -> None:
+def test_providers_never_import_gateway_sandboxes_or_strawberry(modules: dict[str, set[str]]) -> None:
     assert [v for v in violations(modules) if v.rule.startswith("providers imports")] == []
+
+
+def test_sandboxes_never_import_providers_gateway_or_strawberry(modules: dict[str, set[str]]) -> None:
+    assert [v for v in violations(modules) if v.rule.startswith("sandboxes imports")] == []
 
 
 def test_no_vendor_package_imports_another_vendor(modules: dict[str, set[str]]) -> None:
     assert [v for v in violations(modules) if v.rule == "a vendor imports another vendor"] == []
 
 
-def test_no_mapping_module_imports_httpx(modules: dict[str, set[str]]) -> None:
+def test_no_mapping_module_imports_an_http_library(modules: dict[str, set[str]]) -> None:
     mappings = [m for m in modules if m.endswith(".mapping")]
     assert mappings, "no mapping.py found: the walk is broken"
-    assert [v for v in violations(modules) if v.rule == "mapping imports httpx"] == []
+    assert [v for v in violations(modules) if v.rule == "mapping imports an HTTP library"] == []
 
 
-def test_sandboxes_and_adapters_do_not_import_each_other(modules: dict[str, set[str]]) -> None:
-    assert any(is_sandbox(m) for m in modules) and any(is_adapter(m) for m in modules)
-    assert [v for v in violations(modules) if "sandbox" in v.rule] == []
+def test_gateway_names_no_vendor(modules: dict[str, set[str]]) -> None:
+    assert [v for v in violations(modules) if v.rule == "gateway names a vendor"] == []
+
+
+def test_no_import_circle_among_gateway_modules(modules: dict[str, set[str]]) -> None:
+    assert import_cycles(modules, "gateway") == []
 
 
 def test_no_rule_is_broken_anywhere(modules: dict[str, set[str]]) -> None:
@@ -232,16 +234,34 @@ def rules_broken(modules: dict[str, set[str]]) -> set[tuple[str, str, str]]:
     return {(v.module, v.imported, v.rule) for v in violations(modules)}
 
 
-def test_checker_catches_providers_importing_gateway_or_strawberry() -> None:
+def test_checker_catches_providers_importing_gateway_sandboxes_or_strawberry() -> None:
     modules = synthetic(
         providers__base="from gateway.events import Event\n",
         providers__acme__provider="import strawberry.types\n",
+        providers__acme__client="from sandboxes.acme import CREDENTIALS\n",
         gateway__app="import strawberry\nfrom providers import Provider\n",
     )
     broken = rules_broken(modules)
-    assert ("providers.base", "gateway.events", "providers imports gateway or strawberry") in broken
-    assert ("providers.acme.provider", "strawberry.types", "providers imports gateway or strawberry") in broken
+    rule = "providers imports gateway, sandboxes or strawberry"
+    assert ("providers.base", "gateway.events", rule) in broken
+    assert ("providers.acme.provider", "strawberry.types", rule) in broken
+    assert ("providers.acme.client", "sandboxes.acme", rule) in broken
     assert not any(module == "gateway.app" for module, _, _ in broken)
+
+
+def test_checker_catches_sandboxes_importing_providers_or_gateway() -> None:
+    modules = synthetic(
+        sandboxes__acme__app="from providers.acme.mapping import parse\n",
+        sandboxes__acme__state="from gateway.events import Event\n",
+        sandboxes__kit="from providers._time import parse_datetime\n",
+        sandboxes__acme__model="from ..kit import SandboxClock\n",
+    )
+    broken = rules_broken(modules)
+    rule = "sandboxes imports providers, gateway or strawberry"
+    assert ("sandboxes.acme.app", "providers.acme.mapping", rule) in broken
+    assert ("sandboxes.acme.state", "gateway.events", rule) in broken
+    assert ("sandboxes.kit", "providers._time", rule) in broken
+    assert not any(module == "sandboxes.acme.model" for module, _, _ in broken)
 
 
 def test_checker_catches_a_vendor_importing_another_vendor_even_relatively() -> None:
@@ -249,73 +269,49 @@ def test_checker_catches_a_vendor_importing_another_vendor_even_relatively() -> 
         providers__acme__mapping="from ..zeta.mapping import parse\n",
         providers__zeta__mapping="from .._time import parse_datetime\n",
         providers__registry="def f():\n    from .acme.provider import AcmeProvider\n",
+        sandboxes__acme__app="from ..zeta.state import State\n",
+        sandboxes__zeta__state="from ..kit import SandboxClock\n",
     )
     broken = rules_broken(modules)
     assert ("providers.acme.mapping", "providers.zeta.mapping", "a vendor imports another vendor") in broken
-    assert not any(module in ("providers.zeta.mapping", "providers.registry") for module, _, _ in broken)
+    assert ("sandboxes.acme.app", "sandboxes.zeta.state", "a vendor imports another vendor") in broken
+    assert not any(module in ("providers.zeta.mapping", "providers.registry", "sandboxes.zeta.state") for module, _, _ in broken)
 
 
-def test_checker_catches_httpx_in_a_mapping() -> None:
-    broken = rules_broken(synthetic(providers__acme__mapping="from httpx import Response\n"))
-    assert broken == {("providers.acme.mapping", "httpx", "mapping imports httpx")}
+def test_checker_catches_an_http_library_in_a_mapping() -> None:
+    assert rules_broken(synthetic(providers__acme__mapping="from httpx import Response\n")) == {
+        ("providers.acme.mapping", "httpx", "mapping imports an HTTP library")
+    }
+    assert rules_broken(synthetic(providers__acme__mapping="import aiohttp\n")) == {
+        ("providers.acme.mapping", "aiohttp", "mapping imports an HTTP library")
+    }
 
 
-def test_checker_catches_a_sandbox_importing_its_adapter_directly_or_through_a_helper() -> None:
+def test_checker_catches_the_gateway_naming_a_vendor() -> None:
     modules = synthetic(
-        providers__acme__sandbox="from ._sandbox_state import State\n",
-        providers__acme___sandbox_state="from .helpers import slug\n",
-        providers__acme__helpers="from .mapping import parse_conversation\n",
-        providers__acme__mapping="from ..models import Conversation\n",
-        providers__acme___sandbox_demo="from providers.acme.client import AcmeClient\n",
-        providers__acme__client="import httpx\n",
+        gateway__embedded="from sandboxes.acme import create_app\nfrom sandboxes import load_sandbox\n",
+        gateway__app="from providers.acme.provider import AcmeProvider\nfrom providers import build_provider\n",
+        providers__acme__provider="import enum\n",
+        sandboxes__acme__app="import enum\n",
     )
-    broken = rules_broken(modules)
-    assert (
-        "providers.acme.sandbox",
-        "providers.acme.mapping",
-        "sandbox imports its adapter (via providers.acme.helpers)",
-    ) in broken
-    assert (
-        "providers.acme._sandbox_demo",
-        "providers.acme.client",
-        "sandbox imports its adapter (via providers.acme._sandbox_demo)",
-    ) in broken
+    assert rules_broken(modules) == {
+        ("gateway.embedded", "sandboxes.acme", "gateway names a vendor"),
+        ("gateway.embedded", "sandboxes.acme.create_app", "gateway names a vendor"),
+        ("gateway.app", "providers.acme.provider", "gateway names a vendor"),
+        ("gateway.app", "providers.acme.provider.AcmeProvider", "gateway names a vendor"),
+    }
 
 
-def test_checker_catches_an_adapter_importing_its_sandbox() -> None:
+def test_cycle_finder_reports_each_circle_and_ignores_other_packages() -> None:
     modules = synthetic(
-        providers__acme__provider="from . import sandbox\n",
-        providers__acme__sandbox="from starlette.applications import Starlette\n",
-        providers__acme__client="from ._sandbox_model import ErrorCode\n",
-        providers__acme___sandbox_model="import enum\n",
+        gateway__app="from .webhooks import endpoint\n",
+        gateway__webhooks="from .runtime import Runtime\n",
+        gateway__runtime="def f():\n    from .app import create_app\n",
+        gateway__events="from providers import Provider\n",
+        providers__base="from .models import Page\n",
+        providers__models="from .base import Provider\n",
     )
-    broken = rules_broken(modules)
-    assert ("providers.acme.provider", "providers.acme.sandbox", "adapter imports its sandbox (via providers.acme.provider)") in broken
-    assert (
-        "providers.acme.client",
-        "providers.acme._sandbox_model",
-        "adapter imports its sandbox (via providers.acme.client)",
-    ) in broken
-
-
-def test_checker_catches_an_adapter_using_the_sandbox_kit_and_the_kit_using_a_vendor() -> None:
-    modules = synthetic(
-        providers__acme__client="from .helpers import gate\n",
-        providers__acme__helpers="from ..sandbox_kit import VendorGate\n",
-        providers__acme__sandbox="from ..sandbox_kit import SandboxControls\n",
-        providers__sandbox_kit="from providers.acme import mapping\n",
-        providers__acme__mapping="import enum\n",
-    )
-    broken = rules_broken(modules)
-    assert ("providers.acme.client", SANDBOX_KIT, "adapter uses the sandbox kit (via providers.acme.helpers)") in broken
-    assert ("providers.sandbox_kit", "providers.acme.mapping", "the sandbox kit imports a vendor") in broken
-    assert not any(module == "providers.acme.sandbox" for module, _, _ in broken)
-
-
-def test_checker_allows_sandbox_and_adapter_to_share_neutral_modules() -> None:
-    modules = synthetic(
-        providers__acme__sandbox="from .._time import format_datetime\nfrom ..models import Conversation\n",
-        providers__acme__provider="from .._time import format_datetime\nfrom . import mapping\n",
-        providers__acme__mapping="from ..models import Conversation\n",
-    )
-    assert violations(modules) == []
+    assert import_cycles(modules, "gateway") == [["gateway.app", "gateway.webhooks", "gateway.runtime", "gateway.app"]]
+    assert import_cycles(modules, "providers") == [["providers.base", "providers.models", "providers.base"]]
+    del modules["gateway.runtime"]
+    assert import_cycles(modules, "gateway") == []

@@ -14,7 +14,7 @@ import pytest
 from starlette.applications import Starlette
 
 from gateway.settings import ProviderSettings
-from providers.infobip import sandbox as ib_sandbox
+from sandboxes.infobip import app as ib_sandbox
 from providers.infobip.provider import InfobipProvider
 
 from .conftest import SHORT_TIMEOUT, Gateway, gateway_over

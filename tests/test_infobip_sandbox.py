@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from providers.infobip.sandbox import RateLimit, WebhookFields, create_app
+from sandboxes.infobip.app import RateLimit, WebhookFields, create_app
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 T0_TEXT = "2024-03-01T12:00:00.000+0000"
@@ -784,7 +784,7 @@ async def test_a_failing_webhook_is_logged_and_never_breaks_the_call(caplog: pyt
         httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as hook_client,
         sandbox_client(webhook_url="http://hooks.invalid/in", webhook_client=hook_client) as client,
     ):
-        with caplog.at_level(logging.WARNING, logger="providers.infobip.sandbox"):
+        with caplog.at_level(logging.WARNING, logger="sandboxes.infobip"):
             assert (await client.post(CONVERSATIONS, json={})).status_code == 200
             for _ in range(100):
                 if caplog.records:

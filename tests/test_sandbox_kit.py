@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from providers.sandbox_kit import HookInputError, SandboxClock, SandboxControls, parse_fault, with_latency
+from sandboxes.kit import HookInputError, SandboxClock, SandboxControls, parse_fault, with_latency
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 

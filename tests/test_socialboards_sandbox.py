@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from providers.socialboards.sandbox import create_app
+from sandboxes.socialboards.app import create_app
 
 pytestmark = pytest.mark.asyncio
 
@@ -654,7 +654,7 @@ async def test_webhook_delivery_failure_is_logged_and_never_breaks_the_call(capl
         sandbox_client(webhook_url="http://hooks.invalid/in", webhook_client=hook_client) as client,
     ):
         await login(client)
-        with caplog.at_level(logging.WARNING, logger="providers.socialboards.sandbox"):
+        with caplog.at_level(logging.WARNING, logger="sandboxes.socialboards"):
             assert (await client.post(CONVERSATIONS, json=SEED_CREATE_BODY)).status_code == 200
             for _ in range(100):
                 if caplog.records:

@@ -1,1 +1,1 @@
-"""CleverTap-style Conversations (docs/clevertap-api.md) adapter and sandbox."""
+"""CleverTap-style Conversations (docs/clevertap-api.md) adapter."""

@@ -1,1 +1,1 @@
-"""Infobip (Conversations API, `ccaas/1`) adapter and sandbox."""
+"""Infobip (Conversations API, `ccaas/1`) adapter."""

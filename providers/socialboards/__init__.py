@@ -1,1 +1,1 @@
-"""Socialboards (External Chat API) adapter and sandbox."""
+"""Socialboards (External Chat API) adapter."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import unicodedata
 
-from ._sandbox_model import INBOUND, OUTBOUND, Campaign, Conversation, DashboardUser
-from ._sandbox_state import Sandbox
+from .model import INBOUND, OUTBOUND, Campaign, Conversation, DashboardUser
+from .state import Sandbox
 
 HOUR = 3600
 DAY = 24 * HOUR

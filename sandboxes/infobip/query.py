@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from starlette.datastructures import QueryParams
 
-from ._sandbox_model import (
+from .model import (
     AGENT_ROLES,
     AGENT_STATUSES,
     DIRECTIONS,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ._sandbox_input import UserValue
-from ._sandbox_model import AGENT_STATUS, CLIENT_STATUS, User
+from .input import UserValue
+from .model import AGENT_STATUS, CLIENT_STATUS, User
 
 BOT_USER_ID = "00000000-0000-4000-8000-00000000b07e"
 BOT_NAME = "Socialboards Bot"

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ._sandbox_model import invalid
+from .model import invalid
 
 CURSOR_TTL_SECONDS = 3600
 

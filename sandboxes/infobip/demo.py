@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ._sandbox_input import AgentDraft, MessageDraft
-from ._sandbox_model import CLOSED, INBOUND, OUTBOUND, TEXT, Conversation
-from ._sandbox_state import Sandbox
+from .input import AgentDraft, MessageDraft
+from .model import CLOSED, INBOUND, OUTBOUND, TEXT, Conversation
+from .state import Sandbox
 
 AGENTS = (
     AgentDraft("Maria Lund", "ACTIVE", "SUPERVISOR", True),

@@ -1,4 +1,4 @@
-"""Socialboards' side of the shared sandbox gate (providers/sandbox_kit.py): bearer-token auth
+"""Socialboards' side of the shared sandbox gate (sandboxes/kit.py): bearer-token auth
 against tokens from ``POST /token``, and injected faults rendered as the error envelope.
 
 Injected fault bodies: 429 → code 30 (``Retry-After`` when set); other 5xx → code 50; other 4xx →
@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ._sandbox_model import ErrorCode, JsonDict, SandboxError, error_response
+from .model import ErrorCode, JsonDict, SandboxError, error_response
 
 FAULT_CODE_BY_STATUS: dict[int, ErrorCode] = {
     401: ErrorCode.UNAUTHORIZED,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ._sandbox_model import JsonDict
+from .model import JsonDict
 
 CONVERSATION_CREATED = "CONVERSATION_CREATED"
 ASSIGNMENT_CHANGED = "CONVERSATION_ASSIGNMENT_CHANGED"
@@ -42,7 +42,7 @@ CHANGE_EVENTS = {
     "agentId": ASSIGNMENT_CHANGED,
 }
 
-logger = logging.getLogger("providers.infobip.sandbox")
+logger = logging.getLogger("sandboxes.infobip")
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,11 +23,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from ..sandbox_kit import SandboxControls, SandboxClock
+from ..kit import SandboxControls, SandboxClock
 
-from ._sandbox_gate import TokenStore
-from ._sandbox_input import ConversationDraft, MessageDraft, TicketQuery
-from ._sandbox_model import (
+from .gate import TokenStore
+from .input import ConversationDraft, MessageDraft, TicketQuery
+from .model import (
     AGENT_STATUS,
     Conversation,
     ErrorCode,
@@ -41,9 +41,9 @@ from ._sandbox_model import (
     format_time,
     message_json,
 )
-from ._sandbox_users import Directory
-from ..sandbox_kit import WebhookSender
-from ._sandbox_webhooks import (
+from .users import Directory
+from ..kit import WebhookSender
+from .webhooks import (
     CONVERSATION_CLOSED,
     CONVERSATION_CREATED,
     MESSAGE_ADDED,

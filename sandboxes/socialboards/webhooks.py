@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from ._sandbox_model import JsonDict
+from .model import JsonDict
 
 CONVERSATION_CREATED = "conversation_created"
 MESSAGE_ADDED = "conversation_message_added"
@@ -23,7 +23,7 @@ TAKEOVER_CHANGED = "conversation_takeover_state_changed"
 CONVERSATION_CLOSED = "conversation_closed"
 INBOX_LINK = "https://inbox.socialboards.com/{community}/tickets?ticketId={id}"
 
-logger = logging.getLogger("providers.socialboards.sandbox")
+logger = logging.getLogger("sandboxes.socialboards")
 
 
 def pascal(value: Any) -> Any:

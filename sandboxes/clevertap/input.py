@@ -12,8 +12,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..sandbox_kit import JsonFields, json_kind
-from ._sandbox_model import ACTIVE, INACTIVE, TICKET_STATUSES, invalid
+from ..kit import JsonFields, json_kind
+from .model import ACTIVE, INACTIVE, TICKET_STATUSES, invalid
 
 _fields = JsonFields(invalid)
 

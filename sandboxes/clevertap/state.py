@@ -19,13 +19,13 @@ import random
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from ..sandbox_kit import SandboxClock, SandboxControls
-from ._sandbox_cursors import CursorBook
-from ..sandbox_kit import WebhookSender
-from ._sandbox_events import CLAIMED, TICKET_STATUS_CHANGED, USER_REPLIED, event_body
-from ._sandbox_gate import InFlight
-from ._sandbox_input import Inbound, ListQuery, Reply, StatusChange
-from ._sandbox_model import (
+from ..kit import SandboxClock, SandboxControls
+from .cursors import CursorBook
+from ..kit import WebhookSender
+from .events import CLAIMED, TICKET_STATUS_CHANGED, USER_REPLIED, event_body
+from .gate import InFlight
+from .input import Inbound, ListQuery, Reply, StatusChange
+from .model import (
     ACTIVE,
     INBOUND,
     NEW,

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 
-from ._sandbox_model import JsonDict
+from .model import JsonDict
 
 USER_REPLIED = "conversation.user_replied"
 TICKET_STATUS_CHANGED = "conversation.ticket_status_changed"
 CLAIMED = "conversation.claimed"
 ACCOUNT_HEADER = "X-CleverTap-Account-Id"
 
-logger = logging.getLogger("providers.clevertap.sandbox")
+logger = logging.getLogger("sandboxes.clevertap")
 
 
 def event_body(event: str, ts: int, record: JsonDict, message: JsonDict | None = None) -> JsonDict:

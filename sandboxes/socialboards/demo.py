@@ -12,9 +12,9 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ._sandbox_input import UserValue
-from ._sandbox_model import Conversation, Feedback, FieldValue, User
-from ._sandbox_state import Sandbox
+from .input import UserValue
+from .model import Conversation, Feedback, FieldValue, User
+from .state import Sandbox
 
 CUSTOMERS = (
     "Emma Hansen",

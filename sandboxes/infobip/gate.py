@@ -1,4 +1,4 @@
-"""Infobip's side of the shared sandbox gate (providers/sandbox_kit.py): ``App`` key auth, an optional
+"""Infobip's side of the shared sandbox gate (sandboxes/kit.py): ``App`` key auth, an optional
 token bucket, and injected faults rendered as the vendor would answer them.
 
 What the platform in front of the Conversations service refuses comes in its ``requestError`` shape:
@@ -19,7 +19,7 @@ from datetime import datetime
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ._sandbox_model import error_response
+from .model import error_response
 
 PLATFORM_ERRORS: dict[int, tuple[str, str]] = {
     401: ("UNAUTHORIZED", "Invalid login details"),

@@ -4,7 +4,7 @@
   routing (or routing simulation) and a new message are all refused with 400. Tag links are allowed.
 - The assignee changes only through the assignee endpoints and routing; PUT/PATCH may repeat the
   current ``agentId`` but not change it.
-- Route = unassign, then queue and priority from the account's routing (``_sandbox_account``).
+- Route = unassign, then queue and priority from the account's routing (``account``).
 - ``updatedAt`` moves on every change, tag links and messages included, and always forwards: with a
   clock that stands still it advances by one millisecond, so a change is always visible.
 - A conversation still on ``NO_CHANNEL`` takes the channel of its first message.
@@ -18,11 +18,11 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from providers.sandbox_kit import SandboxClock, SandboxControls
+from sandboxes.kit import SandboxClock, SandboxControls
 
-from ._sandbox_account import Account
-from ._sandbox_input import Fields, InboundDraft, MessageDraft
-from ._sandbox_model import (
+from .account import Account
+from .input import Fields, InboundDraft, MessageDraft
+from .model import (
     CLOSED,
     DEFAULT_CHANNEL,
     DEFAULT_PRIORITY,
@@ -40,8 +40,8 @@ from ._sandbox_model import (
     message_json,
     unknown,
 )
-from ..sandbox_kit import WebhookSender
-from ._sandbox_webhooks import (
+from ..kit import WebhookSender
+from .webhooks import (
     CHANGE_EVENTS,
     CONVERSATION_CREATED,
     INBOUND_MESSAGE,

@@ -5,7 +5,7 @@ Two error shapes, as docs/infobip.md fixes them:
 - the Conversations API's own ``{"statusCode": "ERROR", "message": "..."}`` for every failure the
   service itself reports (400 invalid input or rule violation, 404 unknown entity or path, 405);
 - the platform's ``{"requestError": {"serviceException": {"messageId", "text"}}}`` for what the
-  gateway in front of it refuses (401, 403, 429); built in ``_sandbox_gate``.
+  gateway in front of it refuses (401, 403, 429); built in ``gate``.
 
 Action endpoints without a resource to return answer ``{"statusCode": "SUCCESS", "message": "..."}``.
 Times are written ``2024-01-01T00:00:00.000+0000`` and ids are UUID strings.

@@ -12,9 +12,9 @@ decided in docs/socialboards.md for the parts the vendor leaves undocumented:
   injection, the request log and the clock.
 
 Every vendor response uses the ``{"data", "errorCode", "errorText"}`` envelope; the error catalogue is
-in ``_sandbox_model``, the rules the docs leave open in ``_sandbox_state``, the webhook shapes in
-``_sandbox_webhooks`` and the fault bodies in ``_sandbox_gate`` (the gate itself, fault injection, the request log and the
-clock hooks are ``providers/sandbox_kit.py``). State lives on
+in ``model``, the rules the docs leave open in ``state``, the webhook shapes in
+``webhooks`` and the fault bodies in ``gate`` (the gate itself, fault injection, the request log and the
+clock hooks are ``sandboxes/kit.py``). State lives on
 ``app.state.sandbox`` and is built here, not in a lifespan, because httpx's ASGITransport runs none.
 """
 
@@ -33,9 +33,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from ._sandbox_demo import seed_demo
-from ._sandbox_gate import OAuthError, bearer_auth, render_fault
-from ._sandbox_input import (
+from .demo import seed_demo
+from .gate import OAuthError, bearer_auth, render_fault
+from .input import (
     MAX_MESSAGES_TAKE,
     as_object,
     invalid,
@@ -51,7 +51,7 @@ from ._sandbox_input import (
     query_order,
     req_str,
 )
-from ._sandbox_model import (
+from .model import (
     ORDER_ASC,
     ErrorCode,
     Message,
@@ -64,9 +64,9 @@ from ._sandbox_model import (
     queue_json,
     ticket_json,
 )
-from ._sandbox_state import Sandbox
-from ..sandbox_kit import WebhookSender, closing
-from ._sandbox_webhooks import logger
+from .state import Sandbox
+from ..kit import WebhookSender, closing
+from .webhooks import logger
 
 __all__ = ["Sandbox", "create_app"]
 

@@ -1,4 +1,4 @@
-"""CleverTap's side of the shared sandbox gate (providers/sandbox_kit.py) and the concurrency limit.
+"""CleverTap's side of the shared sandbox gate (sandboxes/kit.py) and the concurrency limit.
 
 - ``passcode_auth``: every API call carries ``X-CleverTap-Account-Id`` and ``X-CleverTap-Passcode``;
   a missing or wrong one is 401 ``Invalid credentials``.
@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..sandbox_kit import SANDBOX_ROOT, logged_body, logged_query
-from ._sandbox_model import JsonDict, fail
+from ..kit import SANDBOX_ROOT, logged_body, logged_query
+from .model import JsonDict, fail
 
 ACCOUNT_HEADER = "X-CleverTap-Account-Id"
 PASSCODE_HEADER = "X-CleverTap-Passcode"

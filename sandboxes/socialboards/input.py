@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from ..sandbox_kit import JsonFields, json_kind
-from ._sandbox_model import (
+from ..kit import JsonFields, json_kind
+from .model import (
     DEFAULT_SENTIMENT,
     ORDER_ASC,
     ORDER_DESC,

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ._sandbox_input import AgentDraft
-from ._sandbox_model import Agent, Queue, RoutingRule, Tag, invalid, unknown
+from .input import AgentDraft
+from .model import Agent, Queue, RoutingRule, Tag, invalid, unknown
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from ._sandbox_model import (
+from .model import (
     AGENT_ROLES,
     AGENT_STATUSES,
     CONTENT_TYPES,

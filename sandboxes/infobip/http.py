@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import _sandbox_query as query
-from ._sandbox_input import read_json
-from ._sandbox_model import JsonDict, SandboxError, error_response
-from ._sandbox_state import Sandbox
+from . import query as query
+from .input import read_json
+from .model import JsonDict, SandboxError, error_response
+from .state import Sandbox
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 

@@ -12,8 +12,8 @@ docs/infobip.md where the reference is silent:
   injection, the request log and the clock.
 
 Every call needs ``Authorization: App <api_key>``. Error bodies, webhooks and the rules the docs
-leave open are described in the ``_sandbox_*`` modules; the gate itself (request log, faults, clock)
-is ``providers/sandbox_kit.py``. State lives on ``app.state.sandbox`` and is built here, not in a
+leave open are described in the ``sandboxes/<vendor>/`` modules; the gate itself (request log, faults, clock)
+is ``sandboxes/kit.py``. State lives on ``app.state.sandbox`` and is built here, not in a
 lifespan, because httpx's ASGITransport runs none.
 """
 
@@ -29,12 +29,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from . import _sandbox_input as body
-from . import _sandbox_query as query
-from ._sandbox_demo import seed_account, seed_demo
-from ._sandbox_gate import RateLimit, TokenBucket, app_key_auth, render_fault
-from ._sandbox_http import EXCEPTION_HANDLERS, json_body, page_response, path_param, resource, sandbox_of
-from ._sandbox_model import (
+from . import input as body
+from . import query as query
+from .demo import seed_account, seed_demo
+from .gate import RateLimit, TokenBucket, app_key_auth, render_fault
+from .http import EXCEPTION_HANDLERS, json_body, page_response, path_param, resource, sandbox_of
+from .model import (
     Conversation,
     agent_json,
     conversation_json,
@@ -44,9 +44,9 @@ from ._sandbox_model import (
     success,
     tag_json,
 )
-from ._sandbox_state import Sandbox
-from ..sandbox_kit import WebhookSender, closing
-from ._sandbox_webhooks import WebhookFields, logger
+from .state import Sandbox
+from ..kit import WebhookSender, closing
+from .webhooks import WebhookFields, logger
 
 __all__ = ["RateLimit", "Sandbox", "WebhookFields", "create_app"]
 

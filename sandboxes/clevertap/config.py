@@ -1,6 +1,6 @@
 """The account a sandbox serves: its dashboard users and its campaigns, defaults and validation.
 
-``create_app`` takes users and campaigns either as the records of ``_sandbox_model`` or as plain
+``create_app`` takes users and campaigns either as the records of ``model`` or as plain
 mappings (``{"email", "name", "role", "id"?}``, ``{"id", "name", "labels"?, "channel"?}``), so a
 caller needs no import beyond ``create_app``. A bad entry fails at start with ``ValueError`` naming
 the entry, as a bad setting would.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._sandbox_model import ROLES, Campaign, DashboardUser
+from .model import ROLES, Campaign, DashboardUser
 
 UserSpec = DashboardUser | Mapping[str, Any]
 CampaignSpec = Campaign | Mapping[str, Any]

@@ -11,10 +11,10 @@ rules: first agent wins, New on every user reply, the 24-hour active window and 
 - sandbox-only: ``POST /1/conversation/inbound.json`` (a user replies to a campaign; same headers),
   and, unauthenticated under ``/_sandbox``, fault injection, the request log and the clock.
 
-Records and errors are in ``_sandbox_model``, validation in ``_sandbox_input``, the rules in
-``_sandbox_state``, cursors in ``_sandbox_cursors``, auth and the concurrency limit in
-``_sandbox_gate``, events in ``_sandbox_events``; the gate itself, faults, the request log and the
-clock are ``providers/sandbox_kit.py``. State lives on ``app.state.sandbox`` and is built here, not
+Records and errors are in ``model``, validation in ``input``, the rules in
+``state``, cursors in ``cursors``, auth and the concurrency limit in
+``gate``, events in ``events``; the gate itself, faults, the request log and the
+clock are ``sandboxes/kit.py``. State lives on ``app.state.sandbox`` and is built here, not
 in a lifespan, because httpx's ASGITransport runs none.
 """
 
@@ -31,12 +31,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..sandbox_kit import SANDBOX_ROOT, WebhookSender, closing
-from ._sandbox_config import CampaignSpec, UserSpec, campaigns_from, users_from
-from ._sandbox_demo import seed_demo
-from ._sandbox_events import ACCOUNT_HEADER, logger
-from ._sandbox_gate import ConcurrencyLimit, passcode_auth, render_fault
-from ._sandbox_input import (
+from ..kit import SANDBOX_ROOT, WebhookSender, closing
+from .config import CampaignSpec, UserSpec, campaigns_from, users_from
+from .demo import seed_demo
+from .events import ACCOUNT_HEADER, logger
+from .gate import ConcurrencyLimit, passcode_auth, render_fault
+from .input import (
     parse_claim,
     parse_inbound,
     parse_json,
@@ -47,7 +47,7 @@ from ._sandbox_input import (
     query_required,
     query_sort_order,
 )
-from ._sandbox_model import (
+from .model import (
     Campaign,
     DashboardUser,
     JsonDict,
@@ -57,7 +57,7 @@ from ._sandbox_model import (
     message_json,
     success,
 )
-from ._sandbox_state import Sandbox
+from .state import Sandbox
 
 __all__ = ["Campaign", "DashboardUser", "Sandbox", "create_app"]
 

@@ -1,0 +1,26 @@
+"""What the app's lifespan opens, reached by resolvers through the context and by the webhook
+endpoint: the settings, the event bus, the providers and what must be closed with them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+from starlette.applications import Starlette
+
+from providers import Provider
+
+from .events import Bus
+from .settings import Settings
+
+
+@dataclass
+class Runtime:
+    """What the lifespan opens; resolvers reach it through the context."""
+
+    settings: Settings
+    bus: Bus
+    providers: dict[str, Provider] = field(default_factory=dict)
+    webhook_secrets: dict[str, str] = field(default_factory=dict)
+    sandboxes: dict[str, Starlette] = field(default_factory=dict)
+    closables: list[httpx.AsyncClient] = field(default_factory=list)

@@ -1,0 +1,9 @@
+"""The Socialboards External Chat API sandbox (see `app.py`)."""
+
+from .app import create_app
+
+CREDENTIALS = {"client_id": "sandbox-client", "refresh_token": "sandbox-refresh"}
+AUTH_HINT = "token: POST /token with client_id=sandbox-client, refresh_token=sandbox-refresh"
+DEFAULT_PORT = 8101
+
+__all__ = ["AUTH_HINT", "CREDENTIALS", "DEFAULT_PORT", "create_app"]
