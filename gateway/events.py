@@ -16,7 +16,7 @@ import contextlib
 import enum
 import secrets
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -76,7 +76,7 @@ class Subscriber:
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=QUEUE_SIZE)
         self.overflowed = False
 
-    async def after(self, last: int) -> AsyncIterator[Event]:
+    async def after(self, last: int) -> AsyncGenerator[Event, None]:
         """Queued events with a sequence after `last`, in order; `SubscriberOverflow` once the bus has cut
         this subscriber off and it has drained what it had."""
         while True:

@@ -61,7 +61,7 @@ class PlainExecutor(StrawberryGraphQLCoreExecutionContext):
         # No schema extension resolves fields (strawberry always passes a manager, often empty).
         self._direct = self.middleware_manager is None or not self.middleware_manager.middlewares
 
-    def execute_field(  # type: ignore[override]
+    def execute_field(
         self, parent_type: GraphQLObjectType, source: Any, field_details_list: Any, path: Any, position_context: Any
     ) -> Any:
         node = field_details_list[0].node
@@ -74,7 +74,7 @@ class PlainExecutor(StrawberryGraphQLCoreExecutionContext):
                     return coerced
         return super().execute_field(parent_type, source, field_details_list, path, position_context)
 
-    def complete_value(  # type: ignore[override]
+    def complete_value(
         self, return_type: GraphQLOutputType, field_details_list: Any, info: Any, path: Any, result: Any, position_context: Any
     ) -> Any:
         if result is not None and not isinstance(result, Exception) and self._direct:
@@ -109,7 +109,7 @@ class PlainExecutor(StrawberryGraphQLCoreExecutionContext):
             item = self._plan(nullable.of_type, field_details_list)
             return None if item is None else _list_plan(item, required)
         if is_object_type(nullable):
-            steps = self._object_steps(nullable, field_details_list)  # type: ignore[arg-type]
+            steps = self._object_steps(nullable, field_details_list)
             return None if steps is None else _object_plan(steps, required)
         return None  # interfaces and unions: graphql-core resolves the concrete type
 
@@ -122,7 +122,7 @@ class PlainExecutor(StrawberryGraphQLCoreExecutionContext):
             node = details[0].node
             name = node.name.value
             if name == "__typename":
-                steps.append((response_key, None, lambda _, type_name=object_type.name: type_name))
+                steps.append((response_key, None, _constant(object_type.name)))
                 continue
             field_def = self.schema.get_field(object_type, name)
             definition = (field_def.extensions or {}).get("strawberry-definition") if field_def else None
@@ -131,7 +131,7 @@ class PlainExecutor(StrawberryGraphQLCoreExecutionContext):
             origin = getattr((object_type.extensions or {}).get("strawberry-definition"), "origin", None)
             if _is_relay_id(definition, origin):
                 id_attr = origin._id_attr  # type: ignore[union-attr]
-                steps.append((response_key, id_attr, lambda node_id, t=object_type.name: to_base64(t, node_id)))
+                steps.append((response_key, id_attr, _global_id(object_type.name)))
                 continue
             if not _plain(definition):
                 return None
@@ -185,7 +185,7 @@ def _coercer(leaf_type: Any) -> Callable[[Any], Any]:
     of the enum for each one it writes)."""
     wrapped = getattr(leaf_type, "wrapped_cls", None)
     if not isinstance(leaf_type, GraphQLEnumType) or not isinstance(wrapped, type) or not issubclass(wrapped, enum.Enum):
-        return leaf_type.coerce_output_value  # type: ignore[no-any-return]
+        return leaf_type.coerce_output_value
     # Keyed by identity: Enum.__hash__ is Python code, and members live as long as their class, so an
     # object with a member's id is that member.
     names = {id(member): name for member in wrapped for name, value in leaf_type.values.items() if value.value == member.value}
@@ -243,3 +243,11 @@ def _is_relay_id(definition: Any, origin: Any) -> bool:
         and origin.resolve_id.__func__ is relay.Node.resolve_id.__func__  # type: ignore[attr-defined]
         and origin.resolve_typename.__func__ is relay.Node.resolve_typename.__func__  # type: ignore[attr-defined]
     )
+
+
+def _constant(value: str) -> Plan:
+    return lambda _: value
+
+
+def _global_id(type_name: str) -> Plan:
+    return lambda node_id: to_base64(type_name, node_id)

@@ -19,7 +19,7 @@ class ParticipantInput:
     external_id: str | None = None
     id: str | None = None
     avatar_url: str | None = None
-    role: Role = m.Role.CUSTOMER  # type: ignore[valid-type]
+    role: Role = m.Role.CUSTOMER
 
     def to_model(self) -> m.ParticipantInput:
         return m.ParticipantInput(
@@ -57,8 +57,8 @@ class CreateConversationInput:
     category_id: str | None = None
     custom_fields: list[CustomFieldInput] | None = None
     bot_active: bool = False
-    priority: Priority | None = None  # type: ignore[valid-type]
-    channel: Channel | None = None  # type: ignore[valid-type]
+    priority: Priority | None = None
+    channel: Channel | None = None
     messages: list[MessageInput] | None = None
 
     def to_model(self) -> m.NewConversation:
@@ -81,9 +81,9 @@ class CreateConversationInput:
 class UpdateConversationInput:
     topic: str | None = None
     summary: str | None = None
-    status: ConversationStatus | None = None  # type: ignore[valid-type]
-    priority: Priority | None = None  # type: ignore[valid-type]
-    channel: Channel | None = None  # type: ignore[valid-type]
+    status: ConversationStatus | None = None
+    priority: Priority | None = None
+    channel: Channel | None = None
     queue_id: str | None = None
 
     def to_model(self) -> m.ConversationChanges:
@@ -97,9 +97,9 @@ class UpdateConversationInput:
 class ConversationFilter:
     providers: list[str] | None = None
     vendors: list[str] | None = None
-    status: list[ConversationStatus] | None = None  # type: ignore[valid-type]
-    priority: list[Priority] | None = None  # type: ignore[valid-type]
-    channel: list[Channel] | None = None  # type: ignore[valid-type]
+    status: list[ConversationStatus] | None = None
+    priority: list[Priority] | None = None
+    channel: list[Channel] | None = None
     tags: list[str] | None = strawberry.field(default=None, description="Conversations carrying any of these tags.")
     assignee_id: str | None = None
     queue_id: list[str] | None = None

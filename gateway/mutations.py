@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeAlias, Union
+from typing import Annotated, TypeAlias, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -48,23 +48,22 @@ class AddMessagesPayload:
     messages: list[Message]
 
 
-def _result(name: str, success: type) -> TypeAlias:
-    return Annotated[Union[success, *ERRORS], strawberry.union(name)]  # type: ignore[valid-type]
-
-
-CreateConversationResult = _result("CreateConversationResult", ConversationPayload)
-AddMessagesResult = _result("AddMessagesResult", AddMessagesPayload)
-UpdateConversationResult = _result("UpdateConversationResult", ConversationPayload)
-AssignConversationResult = _result("AssignConversationResult", ConversationPayload)
-RouteConversationResult = _result("RouteConversationResult", ConversationPayload)
-AddTagsResult = _result("AddTagsResult", ConversationPayload)
-RemoveTagsResult = _result("RemoveTagsResult", ConversationPayload)
-SetBotActiveResult = _result("SetBotActiveResult", ConversationPayload)
-SetFeedbackResult = _result("SetFeedbackResult", ConversationPayload)
-SetLatestPageUrlResult = _result("SetLatestPageUrlResult", ConversationPayload)
-CloseConversationResult = _result("CloseConversationResult", ConversationPayload)
+# Each mutation's result is its own GraphQL union of the payload and the expected failures.
+ConversationOutcome: TypeAlias = ConversationPayload | ResultError
+CreateConversationResult: TypeAlias = Annotated[ConversationOutcome, strawberry.union("CreateConversationResult")]
+AddMessagesResult: TypeAlias = Annotated[AddMessagesPayload | ResultError, strawberry.union("AddMessagesResult")]
+UpdateConversationResult: TypeAlias = Annotated[ConversationOutcome, strawberry.union("UpdateConversationResult")]
+AssignConversationResult: TypeAlias = Annotated[ConversationOutcome, strawberry.union("AssignConversationResult")]
+RouteConversationResult: TypeAlias = Annotated[ConversationOutcome, strawberry.union("RouteConversationResult")]
+AddTagsResult: TypeAlias = Annotated[ConversationOutcome, strawberry.union("AddTagsResult")]
+RemoveTagsResult: TypeAlias = Annotated[ConversationOutcome, strawberry.union("RemoveTagsResult")]
+SetBotActiveResult: TypeAlias = Annotated[ConversationOutcome, strawberry.union("SetBotActiveResult")]
+SetFeedbackResult: TypeAlias = Annotated[ConversationOutcome, strawberry.union("SetFeedbackResult")]
+SetLatestPageUrlResult: TypeAlias = Annotated[ConversationOutcome, strawberry.union("SetLatestPageUrlResult")]
+CloseConversationResult: TypeAlias = Annotated[ConversationOutcome, strawberry.union("CloseConversationResult")]
 
 Call = Callable[[ProviderModel, str], Awaitable[ConversationModel]]
+T = TypeVar("T")
 
 
 def _target(info: Info, id: str, capability: Capability, operation: str) -> tuple[ProviderModel, str] | ResultError:
@@ -80,7 +79,7 @@ def _target(info: Info, id: str, capability: Capability, operation: str) -> tupl
     return provider, remote_id
 
 
-async def _guard(awaitable: Awaitable[object]) -> object:
+async def _guard(awaitable: Awaitable[T]) -> T | ResultError:
     """The awaited value, or the typed error for an expected provider failure."""
     try:
         return await awaitable
@@ -107,11 +106,11 @@ async def _changed(info: Info, conversation: ConversationModel) -> ConversationP
     return ConversationPayload(conversation=Conversation.from_model(conversation))
 
 
-async def _update(info: Info, id: str, capability: Capability, operation: str, call: Call) -> object:
+async def _update(info: Info, id: str, capability: Capability, operation: str, call: Call) -> ConversationOutcome:
     target = _target(info, id, capability, operation)
     if isinstance(target, ERRORS):
         return target
-    provider, remote_id = target  # type: ignore[misc]
+    provider, remote_id = target
     result = await _guard(call(provider, remote_id))
     return await _changed(info, result) if isinstance(result, ConversationModel) else result
 
@@ -128,7 +127,7 @@ class Mutation:
             return unsupported(provider.name, "createConversation")
         result = await _guard(provider.create_conversation(input.to_model()))
         if not isinstance(result, ConversationModel):
-            return result  # type: ignore[return-value]
+            return result
         return await _changed(info, result)
 
     @strawberry.mutation(description="Adds live messages, or history with original times when `asContext`.")
@@ -138,13 +137,13 @@ class Mutation:
         capability = Capability.ADD_HISTORY if as_context else Capability.ADD_MESSAGES
         target = _target(info, conversation_id, capability, "addMessages")
         if isinstance(target, ERRORS):
-            return target  # type: ignore[return-value]
-        provider, remote_id = target  # type: ignore[misc]
+            return target
+        provider, remote_id = target
         if not messages:
             return invalid_input("messages: give at least one message", field="messages", provider=provider.name)
         result = await _guard(provider.add_messages(remote_id, [m.to_model() for m in messages], as_context=as_context))
         if not isinstance(result, list):
-            return result  # type: ignore[return-value]
+            return result
         for message in result:
             await _announce(info, Event(EventKind.MESSAGE_ADDED, provider.name, remote_id, message=message))
         return AddMessagesPayload(conversation_id=conversation_id, messages=[Message.from_model(m) for m in result])
@@ -157,45 +156,45 @@ class Mutation:
         if not changes.changed():
             return invalid_input("input: give at least one field to change", field="input")
         return await _update(info, id, Capability.UPDATE_CONVERSATION, "updateConversation",
-                             lambda p, rid: p.update_conversation(rid, changes))  # type: ignore[return-value]
+                             lambda p, rid: p.update_conversation(rid, changes))
 
     @strawberry.mutation(description="Assigns an agent; `agentId: null` unassigns where the vendor allows.")
     async def assign_conversation(self, info: Info, id: strawberry.ID, agent_id: str | None) -> AssignConversationResult:
         return await _update(info, id, Capability.ASSIGN, "assignConversation",
-                             lambda p, rid: p.assign(rid, agent_id=agent_id))  # type: ignore[return-value]
+                             lambda p, rid: p.assign(rid, agent_id=agent_id))
 
     @strawberry.mutation(description="Unassigns the conversation and puts it back on a queue.")
     async def route_conversation(self, info: Info, id: strawberry.ID, queue_id: str | None = None) -> RouteConversationResult:
         return await _update(info, id, Capability.ROUTE, "routeConversation",
-                             lambda p, rid: p.route(rid, queue_id=queue_id))  # type: ignore[return-value]
+                             lambda p, rid: p.route(rid, queue_id=queue_id))
 
     @strawberry.mutation
     async def add_tags(self, info: Info, id: strawberry.ID, tags: list[str]) -> AddTagsResult:
-        return await _update(info, id, Capability.TAGS, "addTags", lambda p, rid: p.add_tags(rid, tags))  # type: ignore[return-value]
+        return await _update(info, id, Capability.TAGS, "addTags", lambda p, rid: p.add_tags(rid, tags))
 
     @strawberry.mutation
     async def remove_tags(self, info: Info, id: strawberry.ID, tags: list[str]) -> RemoveTagsResult:
-        return await _update(info, id, Capability.TAGS, "removeTags", lambda p, rid: p.remove_tags(rid, tags))  # type: ignore[return-value]
+        return await _update(info, id, Capability.TAGS, "removeTags", lambda p, rid: p.remove_tags(rid, tags))
 
     @strawberry.mutation(description="Hands the conversation to the bot, or takes it over for a human.")
     async def set_bot_active(
         self, info: Info, id: strawberry.ID, active: bool, agent_id: str | None = None
     ) -> SetBotActiveResult:
         return await _update(info, id, Capability.BOT_TAKEOVER, "setBotActive",
-                             lambda p, rid: p.set_bot_active(rid, active, agent_id=agent_id))  # type: ignore[return-value]
+                             lambda p, rid: p.set_bot_active(rid, active, agent_id=agent_id))
 
     @strawberry.mutation
     async def set_feedback(
         self, info: Info, id: strawberry.ID, positive: bool, comment: str | None = None
     ) -> SetFeedbackResult:
         return await _update(info, id, Capability.FEEDBACK, "setFeedback",
-                             lambda p, rid: p.set_feedback(rid, positive=positive, comment=comment))  # type: ignore[return-value]
+                             lambda p, rid: p.set_feedback(rid, positive=positive, comment=comment))
 
     @strawberry.mutation
     async def set_latest_page_url(self, info: Info, id: strawberry.ID, url: str) -> SetLatestPageUrlResult:
         return await _update(info, id, Capability.PAGE_URL, "setLatestPageUrl",
-                             lambda p, rid: p.set_latest_page_url(rid, url))  # type: ignore[return-value]
+                             lambda p, rid: p.set_latest_page_url(rid, url))
 
     @strawberry.mutation
     async def close_conversation(self, info: Info, id: strawberry.ID) -> CloseConversationResult:
-        return await _update(info, id, Capability.CLOSE, "closeConversation", lambda p, rid: p.close(rid))  # type: ignore[return-value]
+        return await _update(info, id, Capability.CLOSE, "closeConversation", lambda p, rid: p.close(rid))

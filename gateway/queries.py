@@ -129,7 +129,7 @@ class Query:
         filter: ConversationFilter | None = None,
         first: int = 20,
         after: str | None = None,
-        order_by: SortOrder = SortOrderModel.UPDATED_DESC,  # type: ignore[valid-type]
+        order_by: SortOrder = SortOrderModel.UPDATED_DESC,
     ) -> ConversationConnection:
         check_page_size(first)
         chosen = selected_providers(info.context.providers, filter)

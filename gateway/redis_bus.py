@@ -33,7 +33,7 @@ import types
 import typing
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as redis
@@ -41,6 +41,8 @@ from redis.exceptions import RedisError, ResponseError
 
 from .events import RETENTION, BusUnavailable, CursorError, Event, EventKind, Subscriber, fan_out
 
+# (entry id, fields): redis-py types stream replies for every decoding; with decode_responses they are str.
+StreamEntries = list[tuple[str, dict[str, str]]]
 logger = logging.getLogger("parley.bus")
 
 DEDUP_SECONDS = 86_400
@@ -138,7 +140,8 @@ class RedisBus:
     async def _read(self) -> None:
         while not self._stopping:
             try:
-                answer = await self._redis.xread({self._stream: self._read_after}, count=REPLAY_BATCH, block=READ_BLOCK_MS)
+                reply = await self._redis.xread({self._stream: self._read_after}, count=REPLAY_BATCH, block=READ_BLOCK_MS)
+                answer = cast(list[tuple[str, StreamEntries]] | None, reply)
             except RedisError as exc:
                 if self._stopping:  # redis-py turns the cancelled blocking read into a connection error
                     return
@@ -152,7 +155,7 @@ class RedisBus:
 
     async def _replay(self, after: str) -> AsyncIterator[Event]:
         while True:
-            entries = await self._redis.xrange(self._stream, min=f"({after}", max="+", count=REPLAY_BATCH)
+            entries = cast(StreamEntries, await self._redis.xrange(self._stream, min=f"({after}", max="+", count=REPLAY_BATCH))
             for entry_id, fields in entries:
                 yield self._decode(entry_id, fields)
             if len(entries) < REPLAY_BATCH:
@@ -238,7 +241,7 @@ def _decode(kind: Any, raw: Any) -> Any:
     if origin in (typing.Union, types.UnionType):
         (inner,) = [arg for arg in typing.get_args(kind) if arg is not type(None)]
         return _decode(inner, raw)
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         hints = _hints(kind)
         return kind(**{name: _decode(hints[name], value) for name, value in raw.items()})
     if isinstance(kind, type) and issubclass(kind, enum.Enum):

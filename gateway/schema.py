@@ -55,7 +55,7 @@ class ErrorBoundary(MaskErrors):
         partial = getattr(context, "partial_errors", None)
         if partial and hasattr(result, "errors"):
             extra = [GraphQLError(e.message, path=path.as_list(), extensions=e.extensions) for e, path in partial]
-            result.errors = [*(result.errors or []), *extra]  # type: ignore[attr-defined]
+            result.errors = [*(result.errors or []), *extra]
             partial.clear()
         super()._process_result(result)
 

@@ -189,9 +189,9 @@ def _check_options(where: str, vendor: str, options: dict[str, Any]) -> dict[str
         wrong = isinstance(value, bool) and kind is not bool
         if wrong or not isinstance(value, kind):
             raise SettingsError(f"{where}.{key}: expected {_KIND_NAMES[kind]}, got {type(value).__name__}")
-        if kind is dict and not all(isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()):
+        if isinstance(value, dict) and not all(isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()):
             raise SettingsError(f"{where}.{key}: expected a table of names to non-empty strings")
-        if kind is int and value < 1:
+        if isinstance(value, int) and not isinstance(value, bool) and value < 1:
             raise SettingsError(f"{where}.{key}: must be at least 1")
     return options
 

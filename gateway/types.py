@@ -16,18 +16,25 @@ from strawberry.scalars import JSON
 
 from providers import models as m
 from providers.base import Capability as CapabilityModel
+from providers.base import Provider as ProviderModel
 
 from .context import Info
 from .errors import client_error
 from .ids import conversation_node_id, message_node_id
 
-ConversationStatus = strawberry.enum(m.ConversationStatus, description="Unified status; the raw value is in vendorStatus.")
-Priority = strawberry.enum(m.Priority)
-Channel = strawberry.enum(m.Channel)
-Role = strawberry.enum(m.Role)
-Direction = strawberry.enum(m.Direction)
-SortOrder = strawberry.enum(m.SortOrder, name="ConversationOrder")
-Capability = strawberry.enum(CapabilityModel)
+# strawberry.enum marks the neutral enums themselves as GraphQL enums; the names below are plain
+# aliases, so they stay types for mypy.
+strawberry.enum(m.ConversationStatus, description="Unified status; the raw value is in vendorStatus.")
+strawberry.enum(m.SortOrder, name="ConversationOrder")
+for _enum in (m.Priority, m.Channel, m.Role, m.Direction, CapabilityModel):
+    strawberry.enum(_enum)
+ConversationStatus = m.ConversationStatus
+Priority = m.Priority
+Channel = m.Channel
+Role = m.Role
+Direction = m.Direction
+SortOrder = m.SortOrder
+Capability = CapabilityModel
 
 MAX_PAGE_SIZE = 100
 MESSAGES_FIRST = 20  # `messages(first:)` when not given
@@ -43,7 +50,7 @@ def check_page_size(first: int) -> None:
 class Participant:
     id: str | None
     name: str | None
-    role: Role  # type: ignore[valid-type]
+    role: Role
     email: str | None
     external_id: str | None
     avatar_url: str | None
@@ -99,8 +106,8 @@ class Message(relay.Node):
     provider: str
     text: str | None
     author: Participant | None
-    direction: Direction  # type: ignore[valid-type]
-    channel: Channel | None  # type: ignore[valid-type]
+    direction: Direction
+    channel: Channel | None
     created_at: datetime | None
     imported: bool
     vendor_data: JSON
@@ -118,7 +125,7 @@ class Message(relay.Node):
             channel=msg.channel,
             created_at=msg.created_at,
             imported=msg.imported,
-            vendor_data=msg.vendor_data,
+            vendor_data=JSON(msg.vendor_data),
             _model=msg,
         )
 
@@ -142,10 +149,10 @@ class Conversation(relay.Node):
     vendor: str
     topic: str | None
     summary: str | None
-    status: ConversationStatus  # type: ignore[valid-type]
+    status: ConversationStatus
     vendor_status: str | None
-    priority: Priority | None  # type: ignore[valid-type]
-    channel: Channel | None  # type: ignore[valid-type]
+    priority: Priority | None
+    channel: Channel | None
     customer: Participant | None
     assignee: Participant | None
     queue: Queue | None
@@ -196,7 +203,7 @@ class Conversation(relay.Node):
             updated_at=c.updated_at,
             last_message_at=c.last_message_at,
             message_count=c.message_count,
-            vendor_data=c.vendor_data,
+            vendor_data=JSON(c.vendor_data),
             _model=c,
         )
 
@@ -232,8 +239,8 @@ class ConversationConnection:
 class Provider:
     name: str
     vendor: str
-    capabilities: list[Capability]  # type: ignore[valid-type]
-    writable_statuses: list[ConversationStatus]  # type: ignore[valid-type]
+    capabilities: list[Capability]
+    writable_statuses: list[ConversationStatus]
     updatable_fields: list[str]
 
     @strawberry.field(description="Whether the vendor answers an authenticated request right now.")
@@ -241,7 +248,7 @@ class Provider:
         return await info.context.providers[self.name].check_health()
 
 
-def provider_from_model(p: Any) -> Provider:
+def provider_from_model(p: ProviderModel) -> Provider:
     return Provider(
         name=p.name,
         vendor=p.vendor,

@@ -39,7 +39,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         super().__init__(schema, **kwargs)
         self.runtime = runtime
 
-    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:  # type: ignore[override]
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         providers = self.runtime.providers
         return Context(
             request=request,

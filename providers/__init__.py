@@ -35,7 +35,7 @@ from .models import (
     SortOrder,
     VendorEvent,
 )
-from .registry import build_provider, vendor_names
+from .registry import build_provider, register_vendor, vendor_names
 
 __all__ = [
     "Campaign", "Capability", "Channel", "ConflictError", "Conversation", "ConversationChanges",
@@ -44,5 +44,5 @@ __all__ = [
     "NotFoundError", "Page", "Participant", "ParticipantInput", "Priority", "Provider",
     "ProviderAuthError", "ProviderError", "ProviderTimeoutError", "ProviderUnavailableError",
     "QueueInfo", "RateLimitedError", "Role", "SortOrder", "UnsupportedOperationError", "VendorEvent",
-    "build_provider", "vendor_names",
+    "build_provider", "register_vendor", "vendor_names",
 ]

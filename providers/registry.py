@@ -41,6 +41,21 @@ VENDOR_OPTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 OPTION_TYPES: dict[str, type] = {"senders": dict, "create_missing_tags": bool, "max_concurrency": int}
 
 
+def register_vendor(
+    vendor: str,
+    factory: ProviderFactory,
+    *,
+    required: tuple[str, ...],
+    optional: tuple[str, ...] = (),
+    option_types: Mapping[str, type] | None = None,
+) -> None:
+    """Adds (or replaces) a vendor: its adapter factory and the options its settings take. The three
+    built-in vendors are registered above; this is the one call a further vendor needs."""
+    VENDORS[vendor] = factory
+    VENDOR_OPTIONS[vendor] = (required, optional)
+    OPTION_TYPES.update(option_types or {})
+
+
 def vendor_names() -> tuple[str, ...]:
     return tuple(VENDORS)
 
