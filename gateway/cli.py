@@ -36,7 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .app import create_app
     from .embedded import embedded_vendor_names
-    from .settings import SettingsError, load_settings
+    from .settings import SettingsError, check_exposure, load_settings
 
     try:
         settings = load_settings()
@@ -44,6 +44,11 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"parley: bad setting: {exc}", file=sys.stderr)
         return 2
     host, port = args.host or settings.host, args.port or settings.port
+    try:
+        check_exposure(settings, host)
+    except SettingsError as exc:
+        print(f"parley: bad setting: {exc}", file=sys.stderr)
+        return 2
     if args.workers > 1 and settings.embedded:
         print("parley: --workers needs configured providers: embedded sandboxes live in one process", file=sys.stderr)
         return 2

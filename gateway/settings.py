@@ -18,6 +18,9 @@ named after the vendor. Infobip's `senders` in the environment is `CHANNEL=addre
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
+import json
 import os
 import re
 import tomllib
@@ -28,6 +31,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from providers.registry import OPTION_TYPES, VENDOR_OPTIONS
+from sandboxes import sandbox_names
+
+from .client_settings import ClientSettings, load_clients
+from .limit_settings import Limits, load_limits
+from .setting_values import SettingsError, boolean, from_env, port, seconds, table, url, whole
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -35,10 +43,6 @@ DEFAULT_DEMO_CONVERSATIONS = 36
 DEFAULT_UPSTREAM_TIMEOUT = 10.0
 BUS_SCHEMES = ("redis", "rediss", "unix")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-
-
-class SettingsError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -55,42 +59,137 @@ class Settings:
     providers: tuple[ProviderSettings, ...] = ()
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
-    graphiql: bool = True
+    graphiql: bool | None = None  # None: on in the embedded default only
+    introspection: bool | None = None  # None: on in the embedded default only
     demo_conversations: int = DEFAULT_DEMO_CONVERSATIONS
     upstream_timeout: float = DEFAULT_UPSTREAM_TIMEOUT
     bus_url: str | None = None
+    clients: tuple[ClientSettings, ...] = ()
+    allow_anonymous: bool = False
+    cors_origins: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    trusted_documents: Mapping[str, str] | None = None  # sha256 hex -> document
 
     @property
     def embedded(self) -> bool:
         """No provider configured: run each vendor's sandbox in-process, seeded with demo data."""
         return not self.providers
 
+    @property
+    def graphiql_on(self) -> bool:
+        return self.embedded if self.graphiql is None else self.graphiql
+
+    @property
+    def introspection_on(self) -> bool:
+        return self.embedded if self.introspection is None else self.introspection
+
+    @property
+    def anonymous(self) -> bool:
+        """Requests without credentials are served (no clients configured)."""
+        return not self.clients
+
+
+def check_exposure(settings: Settings, host: str) -> None:
+    """Refuses to serve anonymously on an address other machines can reach, unless asked to."""
+    if settings.clients or settings.allow_anonymous or is_loopback(host):
+        return
+    raise SettingsError(
+        f"server.host {host!r} is reachable from other machines and no [clients.<name>] is configured: "
+        "configure clients, bind 127.0.0.1, or set server.allow_anonymous = true (PARLEY_ALLOW_ANONYMOUS=1) on purpose"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     config = _read_toml(env)
-    server = _table(config, "server")
-    providers = [_provider(name, table, env) for name, table in _table(config, "providers").items()]
+    server = table(config, "server")
+    providers = [_provider(name, entry, env) for name, entry in table(config, "providers").items()]
     providers.extend(_from_environment(vendor, env) for vendor in VENDOR_OPTIONS if env.get(_var(vendor, "base_url")))
     names = [p.name for p in providers]
     if len(names) != len(set(names)):
         raise SettingsError(f"providers: duplicate provider names in {names}")
-    return Settings(
+    config_dir = _config_path(env).parent
+    clients = load_clients(config, env, config_dir)
+    _check_client_providers(clients, [p.name for p in providers] or list(sandbox_names()))
+    settings = Settings(
         providers=tuple(providers),
         host=str(env.get("PARLEY_HOST") or server.get("host") or DEFAULT_HOST),
-        port=_port("PARLEY_PORT / server.port", env.get("PARLEY_PORT") or server.get("port") or DEFAULT_PORT),
-        graphiql=_bool("PARLEY_GRAPHIQL / server.graphiql", env.get("PARLEY_GRAPHIQL", server.get("graphiql", True))),
-        upstream_timeout=_seconds(
+        port=port("PARLEY_PORT / server.port", env.get("PARLEY_PORT") or server.get("port") or DEFAULT_PORT),
+        graphiql=_optional_bool("PARLEY_GRAPHIQL / server.graphiql", env.get("PARLEY_GRAPHIQL", server.get("graphiql"))),
+        introspection=_optional_bool(
+            "PARLEY_INTROSPECTION / server.introspection", env.get("PARLEY_INTROSPECTION", server.get("introspection"))
+        ),
+        upstream_timeout=seconds(
             "PARLEY_UPSTREAM_TIMEOUT / server.upstream_timeout",
             env.get("PARLEY_UPSTREAM_TIMEOUT") or server.get("upstream_timeout") or DEFAULT_UPSTREAM_TIMEOUT,
         ),
         bus_url=_bus_url("PARLEY_BUS_URL / server.bus_url", env.get("PARLEY_BUS_URL") or server.get("bus_url")),
-        demo_conversations=_int(
+        demo_conversations=whole(
             "PARLEY_DEMO_CONVERSATIONS / embedded.demo_conversations",
             env.get("PARLEY_DEMO_CONVERSATIONS")
-            or _table(config, "embedded").get("demo_conversations", DEFAULT_DEMO_CONVERSATIONS),
+            or table(config, "embedded").get("demo_conversations", DEFAULT_DEMO_CONVERSATIONS),
         ),
+        clients=clients,
+        allow_anonymous=boolean(
+            "PARLEY_ALLOW_ANONYMOUS / server.allow_anonymous", env.get("PARLEY_ALLOW_ANONYMOUS", server.get("allow_anonymous", False))
+        ),
+        cors_origins=_origins("server.cors_origins", server.get("cors_origins", []), clients),
+        limits=load_limits(server, env),
+        trusted_documents=_manifest("server.trusted_documents", server.get("trusted_documents"), config_dir),
     )
+    check_exposure(settings, settings.host)
+    return settings
+
+
+def _check_client_providers(clients: tuple[ClientSettings, ...], known: list[str]) -> None:
+    for client in clients:
+        unknown = sorted((client.providers or frozenset()) - set(known))
+        if unknown:
+            raise SettingsError(f"clients.{client.name}.providers: unknown provider(s) {', '.join(unknown)}; providers: {', '.join(known)}")
+
+
+def _optional_bool(where: str, value: Any) -> bool | None:
+    return None if value is None or value == "" else boolean(where, value)
+
+
+def _origins(where: str, value: Any, clients: tuple[ClientSettings, ...]) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise SettingsError(f"{where}: expected a list of origins like \"https://console.example.com\" or [\"*\"]")
+    for origin in value:
+        parts = urlsplit(origin)
+        if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query):
+            raise SettingsError(f"{where}: {origin!r} is not an origin (scheme://host[:port], no path)")
+    if "*" in value and clients:
+        raise SettingsError(f"{where}: \"*\" is only for a gateway without clients; browsers send credentials, list their origins")
+    return tuple(value)
+
+
+def _manifest(where: str, value: Any, base: Path) -> Mapping[str, str] | None:
+    """A trusted-documents manifest: a JSON object of sha256 hex digest -> document."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise SettingsError(f"{where}: expected the path of a JSON manifest")
+    path = Path(value) if Path(value).is_absolute() else base / value
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise SettingsError(f"{where}: cannot read {str(path)!r} as JSON ({exc.__class__.__name__})") from None
+    if not isinstance(manifest, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in manifest.items()):
+        raise SettingsError(f"{where}: expected a JSON object of sha256 hex digests to documents")
+    for digest, document in manifest.items():
+        if hashlib.sha256(document.encode()).hexdigest() != digest.lower():
+            raise SettingsError(f"{where}: the document under {digest[:16]}… does not hash to its key")
+    return {k.lower(): v for k, v in manifest.items()}
 
 
 def _bus_url(where: str, value: Any) -> str | None:
@@ -101,8 +200,12 @@ def _bus_url(where: str, value: Any) -> str | None:
     return value
 
 
+def _config_path(env: Mapping[str, str]) -> Path:
+    return Path(env["PARLEY_CONFIG"]) if env.get("PARLEY_CONFIG") else Path("parley.toml")
+
+
 def _read_toml(env: Mapping[str, str]) -> dict[str, Any]:
-    path = Path(env["PARLEY_CONFIG"]) if env.get("PARLEY_CONFIG") else Path("parley.toml")
+    path = _config_path(env)
     if not path.exists():
         if env.get("PARLEY_CONFIG"):
             raise SettingsError(f"PARLEY_CONFIG: no such file {str(path)!r}")
@@ -126,14 +229,14 @@ def _provider(name: str, table: Any, env: Mapping[str, str]) -> ProviderSettings
     vendor = table.get("vendor")
     if vendor not in VENDOR_OPTIONS:
         raise SettingsError(f"{where}.vendor: expected one of {', '.join(VENDOR_OPTIONS)}, got {vendor!r}")
-    base_url = _url(f"{where}.base_url", table.get("base_url"))
+    base_url = url(f"{where}.base_url", table.get("base_url"))
     options: dict[str, Any] = {}
     secret: str | None = None
     for key, value in table.items():
         if key in ("vendor", "base_url"):
             continue
         if key.endswith("_env"):
-            value = _from_env(f"{where}.{key}", value, env)
+            value = from_env(f"{where}.{key}", value, env)
             key = key.removesuffix("_env")
         if key == "webhook_secret":
             secret = str(value)
@@ -156,7 +259,7 @@ def _from_environment(vendor: str, env: Mapping[str, str]) -> ProviderSettings:
     for key in optional:
         if env.get(_var(vendor, key)):
             options[key] = _from_text(_var(vendor, key), key, env[_var(vendor, key)])
-    base_url = _url(_var(vendor, "base_url"), env[_var(vendor, "base_url")])
+    base_url = url(_var(vendor, "base_url"), env[_var(vendor, "base_url")])
     where = f"environment PARLEY_{vendor.upper()}_*"
     return ProviderSettings(vendor, vendor, base_url, _check_options(where, vendor, options),
                             env.get(_var(vendor, "webhook_secret")) or None)
@@ -165,9 +268,9 @@ def _from_environment(vendor: str, env: Mapping[str, str]) -> ProviderSettings:
 def _from_text(setting: str, key: str, text: str) -> Any:
     kind = OPTION_TYPES.get(key, str)
     if kind is bool:
-        return _bool(setting, text)
+        return boolean(setting, text)
     if kind is int:
-        return _int(setting, text)
+        return whole(setting, text)
     if kind is dict:
         pairs = [item.partition("=") for item in text.split(",") if item.strip()]
         if any(not sep or not k.strip() or not v.strip() for k, sep, v in pairs):
@@ -197,64 +300,3 @@ def _check_options(where: str, vendor: str, options: dict[str, Any]) -> dict[str
 
 
 _KIND_NAMES = {str: "a string", bool: "true or false", int: "a whole number", dict: "a table"}
-
-
-def _from_env(setting: str, variable: Any, env: Mapping[str, str]) -> str:
-    if not isinstance(variable, str) or not variable:
-        raise SettingsError(f"{setting}: expected the name of an environment variable")
-    value = env.get(variable)
-    if not value:
-        raise SettingsError(f"{setting}: environment variable {variable} is not set")
-    return value
-
-
-def _url(setting: str, value: Any) -> str:
-    parts = urlsplit(str(value or ""))
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SettingsError(f"{setting}: expected an http(s) URL, got {value!r}")
-    return str(value) if str(value).endswith("/") else f"{value}/"
-
-
-def _table(config: Mapping[str, Any], key: str) -> dict[str, Any]:
-    value = config.get(key, {})
-    if not isinstance(value, dict):
-        raise SettingsError(f"{key}: expected a table")
-    return value
-
-
-def _int(setting: str, value: Any) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise SettingsError(f"{setting}: expected a whole number, got {value!r}") from None
-    if number < 0:
-        raise SettingsError(f"{setting}: must not be negative")
-    return number
-
-
-def _port(setting: str, value: Any) -> int:
-    number = _int(setting, value)
-    if number > 65535:
-        raise SettingsError(f"{setting}: expected a port number up to 65535, got {number}")
-    return number
-
-
-def _seconds(setting: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise SettingsError(f"{setting}: expected seconds, got {value!r}") from None
-    if number <= 0:
-        raise SettingsError(f"{setting}: must be more than 0")
-    return number
-
-
-def _bool(setting: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"{setting}: expected true or false, got {value!r}")

@@ -49,7 +49,7 @@ def test_empty_env_without_config_file_is_embedded_with_defaults() -> None:
     assert settings == Settings()
     assert settings.embedded is True
     assert settings.providers == ()
-    assert (settings.host, settings.port, settings.graphiql) == (DEFAULT_HOST, DEFAULT_PORT, True)
+    assert (settings.host, settings.port, settings.graphiql_on, settings.introspection_on) == (DEFAULT_HOST, DEFAULT_PORT, True, True)
     assert settings.demo_conversations == DEFAULT_DEMO_CONVERSATIONS
     assert settings.upstream_timeout == DEFAULT_UPSTREAM_TIMEOUT
 
@@ -89,6 +89,7 @@ def test_server_and_embedded_tables_are_read_and_env_overrides_them(tmp_path: Pa
     text = """
 [server]
 host = "0.0.0.0"
+allow_anonymous = true
 port = 9000
 graphiql = false
 upstream_timeout = 2.5
