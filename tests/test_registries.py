@@ -93,3 +93,16 @@ async def test_a_vendor_with_an_adapter_but_no_sandbox_is_left_out_of_the_embedd
     async with app.router.lifespan_context(app):
         assert "acme" not in app.state.runtime.providers
         assert {"socialboards", "infobip", "clevertap"} <= set(app.state.runtime.providers)
+
+
+def test_every_registered_sandbox_offers_the_registry_contract_with_its_own_port() -> None:
+    loaded = {name: sandboxes.load_sandbox(name) for name in sandboxes.sandbox_names()}
+    assert set(loaded) == {"socialboards", "infobip", "clevertap"}
+    assert len({sandbox.DEFAULT_PORT for sandbox in loaded.values()}) == len(loaded)
+    for sandbox in loaded.values():
+        assert callable(sandbox.create_app) and sandbox.CREDENTIALS and sandbox.AUTH_HINT
+
+
+def test_an_unknown_sandbox_name_is_refused_naming_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="no sandbox for 'acme'; sandboxes: socialboards, infobip, clevertap"):
+        sandboxes.load_sandbox("acme")
