@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from typing import Any
 
 
-from .._http import Client, Response, decode_json, error_for_status, retry_after_seconds, send
+from .._http import decode_json, error_for_status, retry_after_seconds, send
+from .._wire import Client, Response, transport
 from ..errors import ConflictError, InvalidRequestError, MalformedResponseError, ProviderError, ProviderUnavailableError
 
 LISTING_PATH = "1/conversations.json"
@@ -54,7 +55,7 @@ class CleverTapClient:
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
-        self._http = http
+        self._http = transport(http)
         self._provider = provider
         self._headers = {ACCOUNT_HEADER: account_id, PASSCODE_HEADER: passcode, "Content-Type": "application/json"}
         self._slots = asyncio.Semaphore(max_concurrency)
@@ -105,7 +106,7 @@ class CleverTapClient:
         (509-555) are input errors, except 555, its miscellaneous server error."""
         vendor_code = None if code is None else str(code)
         if code in HTTP_LIKE_CODES:
-            return error_for_status(code, message, provider=self._provider, vendor_code=vendor_code)  # type: ignore[arg-type]
+            return error_for_status(code, message, provider=self._provider, vendor_code=vendor_code)
         kind = ProviderUnavailableError if code == SERVER_RECORD_CODE else InvalidRequestError
         return kind(message, provider=self._provider, vendor_code=vendor_code)
 

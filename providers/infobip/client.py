@@ -21,7 +21,8 @@ from typing import Any
 from urllib.parse import quote
 
 
-from .._http import Client, Response, decode_json, error_for_status, retry_after_seconds, send
+from .._http import decode_json, error_for_status, retry_after_seconds, send
+from .._wire import Client, Response, transport
 from .._time import parse_datetime
 from ..errors import InvalidRequestError, MalformedResponseError
 
@@ -50,7 +51,7 @@ class InfobipClient:
     unknown agent, queue or account tag."""
 
     def __init__(self, http: Client, *, provider: str, api_key: str) -> None:
-        self._http = http
+        self._http = transport(http)
         self._provider = provider
         self._headers = {"authorization": f"App {api_key}", "accept": "application/json"}
 

@@ -21,7 +21,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 
-from .._http import Client, Response, decode_json, error_for_status, retry_after_seconds, send
+from .._http import decode_json, error_for_status, retry_after_seconds, send
+from .._wire import Client, Response, transport
 from ..errors import MalformedResponseError, ProviderAuthError
 
 CONVERSATIONS = "chat/conversations"
@@ -51,14 +52,14 @@ class SocialboardsClient:
         provider: str,
         client_id: str,
         refresh_token: str,
-        token_url: str,
+        token_url: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._http = http
+        self._http = transport(http)
         self._provider = provider
         self._client_id = client_id
         self._refresh_token = refresh_token
-        self._token_url = token_url
+        self._token_url = token_url or default_token_url(self._http.base_url)
         self._monotonic = monotonic
         self._token: str | None = None
         self._expires_at = 0.0
@@ -113,11 +114,12 @@ class SocialboardsClient:
     async def _access_token(self, *, stale: str | None = None) -> str:
         """A cached token; refreshed when near expiry, or once when the vendor refused `stale`."""
         async with self._token_lock:
-            fresh = self._token is not None and self._monotonic() < self._expires_at
-            if fresh and self._token != stale:
-                return self._token  # type: ignore[return-value]
-            self._token, self._expires_at = await self._fetch_token()
-            return self._token
+            token = self._token
+            if token is not None and self._monotonic() < self._expires_at and token != stale:
+                return token
+            token, self._expires_at = await self._fetch_token()
+            self._token = token
+            return token
 
     async def _fetch_token(self) -> tuple[str, float]:
         form = {"grant_type": "refresh_token", "client_id": self._client_id, "refresh_token": self._refresh_token}

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from .._http import Client
+from .._wire import Client
 from .._time import format_datetime
 from ..base import Capability, refuse_unfilterable, unsupported
 from ..cursors import decode_cursor, encode_cursor
@@ -38,7 +38,7 @@ from ..models import (
     VendorEvent,
 )
 from . import mapping
-from .client import MAX_MESSAGES_TAKE, MAX_TICKETS_TAKE, SocialboardsClient, default_token_url
+from .client import MAX_MESSAGES_TAKE, MAX_TICKETS_TAKE, SocialboardsClient
 
 FUTURE_LEEWAY_SECONDS = 30.0
 HYDRATE_CONCURRENCY = 16  # conversations read at once, each with its latest message alongside: 32 calls
@@ -98,7 +98,7 @@ class SocialboardsProvider:
             provider=name,
             client_id=client_id,
             refresh_token=refresh_token,
-            token_url=token_url or default_token_url(str(http.base_url)),
+            token_url=token_url,
         )
         self._now = clock or (lambda: datetime.now(UTC))
         self._hydrate_slots = asyncio.Semaphore(HYDRATE_CONCURRENCY)
