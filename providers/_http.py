@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -30,6 +30,7 @@ from .errors import (
     InvalidRequestError,
     ConflictError,
 )
+from .models import VendorEvent
 
 MAX_ATTEMPTS = 3
 BACKOFF_BASE = 0.1
@@ -138,3 +139,17 @@ def error_for_status(
     if status >= 500:
         return ProviderUnavailableError(message, **kw)
     return InvalidRequestError(message, **kw)
+
+
+class WebhookParser(Protocol):
+    """A mapping's `parse_webhook`: raises ValueError, KeyError or TypeError for a body it cannot read."""
+
+    def __call__(self, payload: object, *, provider: str) -> list[VendorEvent]: ...
+
+
+def webhook_events(parse: WebhookParser, payload: object, *, provider: str) -> list[VendorEvent]:
+    """`parse(payload)`; a body it cannot read (one the vendor would not send) is MalformedResponseError."""
+    try:
+        return parse(payload, provider=provider)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MalformedResponseError(f"webhook body: {exc}", provider=provider) from exc

@@ -15,6 +15,7 @@ from dataclasses import replace
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from .._http import webhook_events
 from .._wire import Client
 from ..base import Capability, refuse_unfilterable, unsupported
 from ..cursors import decode_cursor, encode_cursor
@@ -210,10 +211,7 @@ class InfobipProvider:
         return Page(tuple(items), self._cursor(kind, position, c=remote_id) if more else None, tuple(cursors))
 
     def parse_webhook(self, payload: object) -> list[VendorEvent]:
-        try:
-            return mapping.parse_webhook(payload, provider=self.name)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise MalformedResponseError(f"webhook body: {exc}", provider=self.name) from exc
+        return webhook_events(mapping.parse_webhook, payload, provider=self.name)
 
     async def check_health(self) -> bool:
         try:

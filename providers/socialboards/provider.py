@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from .._http import webhook_events
 from .._wire import Client
 from .._time import format_datetime
 from ..base import Capability, refuse_unfilterable, unsupported
@@ -192,10 +193,7 @@ class SocialboardsProvider:
         return info
 
     def parse_webhook(self, payload: object) -> list[VendorEvent]:
-        try:
-            return mapping.parse_webhook(payload, provider=self.name)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise MalformedResponseError(f"webhook body: {exc}", provider=self.name) from exc
+        return webhook_events(mapping.parse_webhook, payload, provider=self.name)
 
     async def check_health(self) -> bool:
         try:
