@@ -1,4 +1,5 @@
-"""Shared HTTP boundary for adapters: timeouts, retries, and translation into `ProviderError`s.
+"""Shared boundary for adapters: timeouts, retries, and translation into `ProviderError`s (of vendor
+answers and of webhook bodies).
 
 Requests go out through a `_wire.Transport`; this module decides how often and how long to wait.
 Retries: idempotent calls are retried on connection failures, 502/503/504 and 429 (never on a
