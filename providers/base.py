@@ -112,7 +112,8 @@ def implements(provider: object, protocol: type) -> bool:
     """`isinstance(provider, protocol)` for the method-only protocols above, decided once per class:
     a runtime protocol check walks the protocol's members on every call, and the DataLoaders ask for
     every key."""
-    return _implements(type(provider), protocol)
+    cls: type = type(provider)  # as `type`: mypy takes a `type[object]` for the class `object`, not Hashable
+    return _implements(cls, protocol)
 
 
 @functools.cache

@@ -56,8 +56,17 @@ class ProviderAuthError(ProviderError):
 
 
 class RateLimitedError(ProviderError):
-    def __init__(self, message: str, *, provider: str, retry_after: float | None = None, **kw: object) -> None:
-        super().__init__(message, provider=provider, **kw)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+        vendor_code: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, status_code=status_code, vendor_code=vendor_code, field=field)
         self.retry_after = retry_after
 
 

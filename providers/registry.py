@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._http import Client
+from ._wire import Client
 
 from .base import Provider
 

@@ -159,6 +159,10 @@ class ProviderContract:
         with pytest.raises(MalformedResponseError):
             await env.provider.get_conversation(remote_id)
 
+    async def test_a_webhook_body_the_vendor_would_not_send_is_malformed(self, env: ContractEnv) -> None:
+        with pytest.raises(MalformedResponseError, match="webhook body"):
+            env.provider.parse_webhook(["not", "an", "object"])
+
     async def test_operations_outside_capabilities_are_refused(self, env: ContractEnv) -> None:
         remote_id = await env.seed_conversation(1)
         missing = [c for c in UNSUPPORTED_CALLS if c not in env.provider.capabilities]

@@ -1,4 +1,4 @@
-"""The gateway over real loopback sockets, the way `parley serve` talks to vendors (providers._http's
+"""The gateway over real loopback sockets, the way `parley serve` talks to vendors (providers._wire's
 VendorHttp on aiohttp), answers exactly as the same gateway over in-process transports does: reads,
 writes, a vendor's error, and Socialboards' token sign-in."""
 

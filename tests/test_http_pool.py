@@ -1,4 +1,4 @@
-"""`providers._http.VendorHttp` on real loopback sockets: keep-alive, a connection the vendor closed,
+"""`providers._wire.VendorHttp` on real loopback sockets: keep-alive, a connection the vendor closed,
 timeouts, refused connections, bodies and compressed answers; and the requests it builds itself are
 the ones httpx would build."""
 
@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from providers._http import VendorHttp, make_client, send
+from providers._http import make_client, send
+from providers._wire import VendorHttp, transport
 from providers.errors import ProviderTimeoutError, ProviderUnavailableError
 
 Answer = Callable[[bytes], bytes | None]  # request head + body -> raw response (None: never answer)
@@ -167,3 +168,23 @@ def test_a_request_httpx_builds_keeps_the_callers_headers_and_drops_only_httpxs_
     assert built.headers["accept"] == "application/json" and built.headers["authorization"] == "x"
     assert "user-agent" not in built.headers and "host" not in built.headers
     assert built.url == "https://elsewhere.example/token" and built.body == b"a=1"
+
+
+async def test_an_httpx_client_sends_the_request_httpx_built_and_one_built_elsewhere_as_it_is() -> None:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"ok": True}, headers={"Retry-After": "3"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handle), base_url="http://h/api/") as client:
+        wire = transport(client)
+        own = wire.build_request("GET", "x", params={"a": [1, 2]})
+        response = await wire.send(own)
+        elsewhere = VendorHttp("http://h/api/").build_request("POST", "y", json={"t": "hé"}, headers={"X-Key": "k"})
+        await wire.send(elsewhere)
+    assert own.url == "http://h/api/x?a=1&a=2" and wire.base_url == "http://h/api/"
+    assert response.json() == {"ok": True} and response.headers["retry-after"] == "3"
+    assert str(seen[1].url) == elsewhere.url and seen[1].method == "POST"
+    assert seen[1].headers["x-key"] == "k" and seen[1].headers["content-type"] == "application/json"
+    assert json.loads(seen[1].content) == {"t": "hé"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.infobip import mapping
+from providers.infobip import mapping, replies
 from providers.models import (
     Channel,
     Conversation,
@@ -235,8 +235,8 @@ def test_a_replacement_keeps_every_current_field_it_does_not_change() -> None:
 
 
 def test_message_payload_is_a_text_message_on_the_route() -> None:
-    route = mapping.ReplyRoute(sender="447700900999", to="447700900001", channel="WHATSAPP")
-    assert mapping.build_message_payload("On it", route) == {
+    route = replies.ReplyRoute(sender="447700900999", to="447700900001", channel="WHATSAPP")
+    assert replies.build_message_payload("On it", route) == {
         "from": "447700900999",
         "to": "447700900001",
         "channel": "WHATSAPP",
@@ -250,32 +250,32 @@ def test_message_payload_is_a_text_message_on_the_route() -> None:
 
 def test_a_reply_goes_back_on_the_latest_inbound_channel_from_the_address_written_to() -> None:
     inbound = message("m", channel="VIBER")
-    assert mapping.reply_route(inbound, senders={}) == mapping.ReplyRoute("447700900999", "447700900001", "VIBER")
+    assert replies.reply_route(inbound, senders={}) == replies.ReplyRoute("447700900999", "447700900001", "VIBER")
 
 
 def test_a_configured_sender_wins_over_the_address_written_to() -> None:
-    route = mapping.reply_route(message("m"), senders={"WHATSAPP": "447700900555"})
-    assert route == mapping.ReplyRoute("447700900555", "447700900001", "WHATSAPP")
+    route = replies.reply_route(message("m"), senders={"WHATSAPP": "447700900555"})
+    assert route == replies.ReplyRoute("447700900555", "447700900001", "WHATSAPP")
 
 
 def test_a_reply_with_no_sender_says_which_setting_to_configure() -> None:
     with pytest.raises(mapping.InputError, match=r"configure senders\.WHATSAPP"):
-        mapping.reply_route(message("m", to=None), senders={"SMS": "x"})
+        replies.reply_route(message("m", to=None), senders={"SMS": "x"})
 
 
 def test_reply_route_errors_name_the_senders_field() -> None:
     with pytest.raises(mapping.InputError) as caught:
-        mapping.reply_route(None, senders={})
+        replies.reply_route(None, senders={})
     assert caught.value.field == "senders"
 
 
 def test_without_an_inbound_message_the_channel_and_address_must_be_given() -> None:
     with pytest.raises(mapping.InputError, match=r"senders\.<CHANNEL>"):
-        mapping.reply_route(None, senders={}, channel="NO_CHANNEL", customer_address="447700900001")
+        replies.reply_route(None, senders={}, channel="NO_CHANNEL", customer_address="447700900001")
     with pytest.raises(mapping.InputError, match=r"no customer address.*senders\.SMS"):
-        mapping.reply_route(None, senders={"SMS": "InfoSMS"}, channel="SMS")
-    route = mapping.reply_route(None, senders={"SMS": "InfoSMS"}, channel="SMS", customer_address="447700900001")
-    assert route == mapping.ReplyRoute("InfoSMS", "447700900001", "SMS")
+        replies.reply_route(None, senders={"SMS": "InfoSMS"}, channel="SMS")
+    route = replies.reply_route(None, senders={"SMS": "InfoSMS"}, channel="SMS", customer_address="447700900001")
+    assert route == replies.ReplyRoute("InfoSMS", "447700900001", "SMS")
 
 
 # ---- what Infobip can take ---------------------------------------------------------------------
@@ -322,12 +322,12 @@ def test_tag_names_are_deduplicated_and_checked() -> None:
 
 
 def test_senders_are_keyed_by_vendor_channel_names() -> None:
-    assert mapping.vendor_senders({"whatsapp": "4478", "INSTAGRAM": "shop"}) == {
+    assert replies.vendor_senders({"whatsapp": "4478", "INSTAGRAM": "shop"}) == {
         "WHATSAPP": "4478",
         "INSTAGRAM_MESSAGING": "shop",
     }
     with pytest.raises(ValueError, match="senders.MULTICHANNEL"):
-        mapping.vendor_senders({"MULTICHANNEL": "x"})
+        replies.vendor_senders({"MULTICHANNEL": "x"})
 
 
 # ---- list parameters ----------------------------------------------------------------------------

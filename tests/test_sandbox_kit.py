@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandboxes.kit import HookInputError, SandboxClock, SandboxControls, parse_fault, with_latency
+from sandboxes.faults import HookInputError, parse_fault
+from sandboxes.kit import SandboxClock, SandboxControls, with_latency
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 

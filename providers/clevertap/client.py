@@ -23,8 +23,16 @@ from collections.abc import Mapping
 from typing import Any
 
 
-from .._http import Client, Response, decode_json, error_for_status, retry_after_seconds, send
-from ..errors import ConflictError, InvalidRequestError, MalformedResponseError, ProviderError, ProviderUnavailableError
+from .._http import decode_json, error_for_status, retry_after_seconds, send
+from .._wire import Client, Response, transport
+from ..errors import (
+    ConflictError,
+    InvalidRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    ProviderError,
+    ProviderUnavailableError,
+)
 
 LISTING_PATH = "1/conversations.json"
 CONVERSATION_PATH = "1/conversation.json"
@@ -38,10 +46,12 @@ ACCOUNT_HEADER = "X-CleverTap-Account-Id"
 PASSCODE_HEADER = "X-CleverTap-Passcode"
 HTTP_LIKE_CODES = frozenset({400, 401, 403, 404, 405, 409, 422, 429, 500, 502, 503, 504})
 SERVER_RECORD_CODE = 555  # "miscellaneous server error" on a record
+HEALTH_PROBE_ID = "cv_00000000000000000000000000"  # well-formed, never issued: a 404 proves the credentials
 
 
 class CleverTapClient:
-    """Authenticated calls; returns the decoded success body or raises a `ProviderError`."""
+    """Authenticated calls; returns the record, cursor or batch of the decoded success body, or raises
+    a `ProviderError`."""
 
     def __init__(
         self,
@@ -54,7 +64,7 @@ class CleverTapClient:
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
-        self._http = http
+        self._http = transport(http)
         self._provider = provider
         self._headers = {ACCOUNT_HEADER: account_id, PASSCODE_HEADER: passcode, "Content-Type": "application/json"}
         self._slots = asyncio.Semaphore(max_concurrency)
@@ -105,35 +115,45 @@ class CleverTapClient:
         (509-555) are input errors, except 555, its miscellaneous server error."""
         vendor_code = None if code is None else str(code)
         if code in HTTP_LIKE_CODES:
-            return error_for_status(code, message, provider=self._provider, vendor_code=vendor_code)  # type: ignore[arg-type]
+            return error_for_status(code, message, provider=self._provider, vendor_code=vendor_code)
         kind = ProviderUnavailableError if code == SERVER_RECORD_CODE else InvalidRequestError
         return kind(message, provider=self._provider, vendor_code=vendor_code)
 
     # ---- operations -----------------------------------------------------------------------------
 
+    async def probe(self) -> None:
+        """A read of an id never issued; raises ProviderError unless the vendor answered about the id
+        (which proves the credentials)."""
+        try:
+            await self.call("GET", CONVERSATION_PATH, params={"id": HEALTH_PROBE_ID})
+        except (NotFoundError, InvalidRequestError):
+            pass
+
     async def get_conversation(self, conversation_id: str) -> dict[str, Any]:
-        return await self.call("GET", CONVERSATION_PATH, params={"id": conversation_id})
+        return self._record(await self.call("GET", CONVERSATION_PATH, params={"id": conversation_id}))
 
-    async def start_listing(self, body: dict[str, Any], *, batch_size: int) -> dict[str, Any]:
-        # A POST that only reads (it opens a snapshot), so it is safe to retry.
-        return await self.call("POST", LISTING_PATH, params={"batch_size": batch_size}, json=body)
+    async def start_listing(self, body: dict[str, Any], *, batch_size: int) -> str:
+        """Opens a listing; its cursor. A POST that only reads (it opens a snapshot), so it is safe to retry."""
+        return self._opened(await self.call("POST", LISTING_PATH, params={"batch_size": batch_size}, json=body))
 
-    async def read_listing(self, cursor: str) -> dict[str, Any]:
-        return await self._read_cursor(LISTING_PATH, cursor)
+    async def read_listing(self, cursor: str) -> tuple[list[dict[str, Any]], str | None]:
+        """A batch of conversation records, and the cursor of the next batch (None: the last)."""
+        return self._batch(await self._read_cursor(LISTING_PATH, cursor))
 
-    async def start_messages(self, conversation_id: str, *, batch_size: int, newest_first: bool) -> dict[str, Any]:
+    async def start_messages(self, conversation_id: str, *, batch_size: int, newest_first: bool) -> str:
         params = {"id": conversation_id, "batch_size": batch_size, "sort_order": "desc" if newest_first else "asc"}
-        return await self.call("GET", MESSAGES_PATH, params=params)
+        return self._opened(await self.call("GET", MESSAGES_PATH, params=params))
 
-    async def read_messages(self, cursor: str) -> dict[str, Any]:
-        return await self._read_cursor(MESSAGES_PATH, cursor)
+    async def read_messages(self, cursor: str) -> tuple[list[dict[str, Any]], str | None]:
+        return self._batch(await self._read_cursor(MESSAGES_PATH, cursor))
 
     async def claim(self, body: dict[str, Any], *, agent: str) -> dict[str, Any]:
-        return await self._as_agent(self.call("POST", CLAIM_PATH, json=body), agent=agent, field="agentId")
+        return self._record(await self._as_agent(self.call("POST", CLAIM_PATH, json=body), agent=agent, field="agentId"))
 
     async def reply(self, body: dict[str, Any], *, agent: str) -> dict[str, Any]:
+        """The message record of the reply."""
         try:
-            return await self._as_agent(self.call("POST", REPLY_PATH, json=body, idempotent=False), agent=agent, field="author")
+            answer = await self._as_agent(self.call("POST", REPLY_PATH, json=body, idempotent=False), agent=agent, field="author")
         except InvalidRequestError as exc:
             if exc.status_code != 422:
                 raise
@@ -142,9 +162,10 @@ class CleverTapClient:
                 f"is inactive; it reopens when the user writes again ({exc.message})",
                 provider=self._provider, status_code=422, vendor_code=exc.vendor_code,
             ) from exc
+        return self._record(answer)
 
     async def set_ticket_status(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.call("POST", TICKET_STATUS_PATH, json=body)
+        return self._record(await self.call("POST", TICKET_STATUS_PATH, json=body))
 
     async def _read_cursor(self, path: str, cursor: str) -> dict[str, Any]:
         try:
@@ -177,6 +198,31 @@ class CleverTapClient:
                     provider=self._provider, status_code=exc.status_code, vendor_code=exc.vendor_code,
                 ) from exc
             raise
+
+    # ---- answer shapes --------------------------------------------------------------------------
+
+    def _record(self, body: dict[str, Any]) -> dict[str, Any]:
+        raw = body.get("record")
+        if not isinstance(raw, dict) or raw.get("id") is None:
+            raise MalformedResponseError("the vendor's answer has no `record` object with an id", provider=self._provider)
+        return raw
+
+    def _opened(self, body: dict[str, Any]) -> str:
+        cursor = body.get("cursor")
+        if not isinstance(cursor, str) or not cursor:
+            raise self._malformed("cursor answer (no `cursor`)")
+        return cursor
+
+    def _batch(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+        records, next_cursor = body.get("records"), body.get("next_cursor")
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise self._malformed("cursor page (`records` must be a list of objects)")
+        if next_cursor is not None and (not isinstance(next_cursor, str) or not next_cursor):
+            raise self._malformed("cursor page (`next_cursor` must be a string)")
+        return records, next_cursor
+
+    def _malformed(self, what: str) -> ProviderError:
+        return MalformedResponseError(f"the vendor's {what} is not in the documented shape", provider=self._provider)
 
 
 def _fail_text(body: Any, status: int) -> tuple[str, str | None]:

@@ -113,6 +113,10 @@ def parse_message(
     )
 
 
+def has_id(raw: Mapping[str, Any]) -> bool:
+    return raw.get("id") is not None
+
+
 def parse_conversation(raw: Mapping[str, Any], *, provider: str) -> Conversation:
     """Raises KeyError without an `id`; every other field is read leniently."""
     remote_id = str(raw["id"])

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from .._http import Client
+from .._http import webhook_events
+from .._wire import Client
 from ..base import Capability, refuse_unfilterable, unsupported
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import (
@@ -41,7 +42,6 @@ from .client import DEFAULT_MAX_CONCURRENCY, MAX_BATCH_SIZE, CleverTapClient
 
 MAX_BATCH_READS = 5  # vendor batches one list page may read
 SCAN_FACTOR = 4  # batch size = first x this when some filter is only applied after fetching
-HEALTH_PROBE_ID = "cv_00000000000000000000000000"  # well-formed, never issued: a 404 proves the credentials
 ACCEPTED_STATUSES = "NEW, PENDING, CLOSED"
 LISTING_KIND = "conversations"
 
@@ -96,7 +96,7 @@ class CleverTapProvider:
         """One call gives every field, so `fields` changes nothing."""
         if not remote_id:
             raise NotFoundError("no conversation with an empty id", provider=self.name)
-        return self._conversation(_record(await self._client.get_conversation(remote_id), self.name))
+        return self._conversation(await self._client.get_conversation(remote_id))
 
     async def list_conversations(
         self,
@@ -118,7 +118,7 @@ class CleverTapProvider:
             if body is None:  # only statuses CleverTap cannot hold: nothing can match
                 return Page((), None, ())
             batch = _batch_size(first * (1 if mapping.all_native(filter) else SCAN_FACTOR))
-            cursor, offset = self._opened(await self._client.start_listing(body, batch_size=batch)), 0
+            cursor, offset = await self._client.start_listing(body, batch_size=batch), 0
         past_end = mapping.past_end(filter, order)
 
         def read(raw: dict[str, Any]) -> tuple[Conversation | None, bool]:
@@ -141,8 +141,8 @@ class CleverTapProvider:
         else:
             if not remote_id:
                 raise NotFoundError("no conversation with an empty id", provider=self.name)
-            opened = await self._client.start_messages(remote_id, batch_size=_batch_size(first), newest_first=newest_first)
-            cursor, offset = self._opened(opened), 0
+            cursor = await self._client.start_messages(remote_id, batch_size=_batch_size(first), newest_first=newest_first)
+            offset = 0
 
         def read(raw: dict[str, Any]) -> tuple[Message | None, bool]:
             return mapping.parse_message(raw, provider=self.name, conversation_id=remote_id), False
@@ -152,16 +152,11 @@ class CleverTapProvider:
         )
 
     def parse_webhook(self, payload: object) -> list[VendorEvent]:
-        try:
-            return mapping.parse_webhook(payload, provider=self.name)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise MalformedResponseError(f"webhook body: {exc}", provider=self.name) from exc
+        return webhook_events(mapping.parse_webhook, payload, provider=self.name)
 
     async def check_health(self) -> bool:
         try:
-            await self._client.get_conversation(HEALTH_PROBE_ID)
-        except (NotFoundError, InvalidRequestError):
-            return True  # the vendor accepted the credentials and answered about the id
+            await self._client.probe()
         except ProviderError:
             return False
         return True
@@ -181,7 +176,7 @@ class CleverTapProvider:
         sent = []
         for message in messages:
             raw = await self._client.reply(mapping.build_reply_payload(remote_id, agent, message.text), agent=agent)
-            sent.append(mapping.parse_message(_record(raw, self.name), provider=self.name, conversation_id=remote_id))
+            sent.append(mapping.parse_message(raw, provider=self.name, conversation_id=remote_id))
         return sent
 
     async def update_conversation(self, remote_id: str, changes: ConversationChanges) -> Conversation:
@@ -201,7 +196,7 @@ class CleverTapProvider:
                 provider=self.name, field="status",
             )
         raw = await self._client.set_ticket_status(mapping.build_ticket_status_payload(remote_id, changes.status))
-        return self._conversation(_record(raw, self.name))
+        return self._conversation(raw)
 
     async def close(self, remote_id: str) -> Conversation:
         return await self.update_conversation(remote_id, ConversationChanges(status=ConversationStatus.CLOSED))
@@ -217,7 +212,7 @@ class CleverTapProvider:
         if not agent_id.strip():
             raise InvalidRequestError("agentId: give the agent's dashboard email", provider=self.name, field="agentId")
         raw = await self._client.claim(mapping.build_claim_payload(remote_id, agent_id), agent=agent_id)
-        return self._conversation(_record(raw, self.name))
+        return self._conversation(raw)
 
     async def create_conversation(self, new: NewConversation) -> Conversation:
         raise unsupported(
@@ -253,7 +248,7 @@ class CleverTapProvider:
         offset: int,
         *,
         first: int,
-        fetch: Callable[[str], Awaitable[dict[str, Any]]],
+        fetch: Callable[[str], Awaitable[tuple[list[dict[str, Any]], str | None]]],
         read: Callable[[dict[str, Any]], tuple[T | None, bool]],
         kind: str,
         **scope: str,
@@ -263,7 +258,7 @@ class CleverTapProvider:
         items: list[T] = []
         cursors: list[str] = []
         for _ in range(MAX_BATCH_READS):
-            records, next_cursor = self._batch(await fetch(cursor))
+            records, next_cursor = await fetch(cursor)
             for index in range(offset, len(records)):
                 if len(items) == first:
                     return Page(tuple(items), self._cursor(kind, cursor, index, **scope), tuple(cursors))
@@ -282,20 +277,6 @@ class CleverTapProvider:
             if len(items) == first:
                 break
         return Page(tuple(items), self._cursor(kind, cursor, offset, **scope), tuple(cursors))
-
-    def _batch(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-        records, next_cursor = body.get("records"), body.get("next_cursor")
-        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            raise self._malformed("cursor page (`records` must be a list of objects)")
-        if next_cursor is not None and (not isinstance(next_cursor, str) or not next_cursor):
-            raise self._malformed("cursor page (`next_cursor` must be a string)")
-        return records, next_cursor
-
-    def _opened(self, body: dict[str, Any]) -> str:
-        cursor = body.get("cursor")
-        if not isinstance(cursor, str) or not cursor:
-            raise self._malformed("cursor answer (no `cursor`)")
-        return cursor
 
     def _cursor(self, kind: str, vendor_cursor: str, offset: int, **scope: str) -> str:
         return encode_cursor(self.name, kind, c=vendor_cursor, i=offset, **scope)
@@ -350,7 +331,7 @@ class CleverTapProvider:
         return self._agent_email
 
     def _conversation(self, raw: dict[str, Any]) -> Conversation:
-        if raw.get("id") is None:
+        if not mapping.has_id(raw):
             raise self._malformed("conversation (no `id`)")
         return mapping.parse_conversation(raw, provider=self.name)
 
@@ -361,13 +342,6 @@ class CleverTapProvider:
     def _malformed(self, what: str) -> ProviderError:
         return MalformedResponseError(f"the vendor's {what} is not in the documented shape", provider=self.name)
 
-
-
-def _record(body: dict[str, Any], provider: str) -> dict[str, Any]:
-    raw = body.get("record")
-    if not isinstance(raw, dict) or raw.get("id") is None:
-        raise MalformedResponseError("the vendor's answer has no `record` object with an id", provider=provider)
-    return raw
 
 
 def _batch_size(wanted: int) -> int:

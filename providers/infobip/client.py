@@ -21,9 +21,10 @@ from typing import Any
 from urllib.parse import quote
 
 
-from .._http import Client, Response, decode_json, error_for_status, retry_after_seconds, send
+from .._http import decode_json, error_for_status, retry_after_seconds, send
+from .._wire import Client, Response, transport
 from .._time import parse_datetime
-from ..errors import InvalidRequestError, MalformedResponseError
+from ..errors import ConflictError, InvalidRequestError, MalformedResponseError
 
 ROOT = "ccaas/1"
 CONVERSATIONS = f"{ROOT}/conversations"
@@ -50,7 +51,7 @@ class InfobipClient:
     unknown agent, queue or account tag."""
 
     def __init__(self, http: Client, *, provider: str, api_key: str) -> None:
-        self._http = http
+        self._http = transport(http)
         self._provider = provider
         self._headers = {"authorization": f"App {api_key}", "accept": "application/json"}
 
@@ -87,6 +88,10 @@ class InfobipClient:
         raise error_for_status(
             status, message, provider=self._provider, vendor_code=code, retry_after=retry_after_seconds(response)
         )
+
+    async def probe(self) -> None:
+        """One cheap authenticated read (a one-row list); raises ProviderError when it fails."""
+        await self.list_conversations({"limit": 1})
 
     # ---- conversations --------------------------------------------------------------------------
 
@@ -127,18 +132,38 @@ class InfobipClient:
     async def unlink_tag(self, conversation_id: str, tag: str) -> Any:
         return await self.call("DELETE", _path(CONVERSATION_TAG, conversation_id, tag=tag))
 
-    async def create_tag(self, name: str) -> Any:
-        return await self.call("POST", TAGS, json={"name": name})
+    async def create_tag(self, name: str) -> None:
+        """Creates an account tag; one that someone created meanwhile is no error."""
+        try:
+            await self.call("POST", TAGS, json={"name": name})
+        except (InvalidRequestError, ConflictError) as exc:
+            if "already exists" not in exc.message.casefold():
+                raise
 
     # ---- messages -------------------------------------------------------------------------------
 
-    async def list_messages(self, conversation_id: str, params: dict[str, Any]) -> Any:
-        body = await self.call("GET", _path(MESSAGES, conversation_id), params=params)
-        _rows(body, "messages", self._provider)
-        return body
+    async def list_messages(self, conversation_id: str, params: dict[str, Any]) -> list[Any]:
+        """Rows of one vendor page; `params` may hold datetimes (see `wire_params`)."""
+        return _rows(await self.call("GET", _path(MESSAGES, conversation_id), params=params), "messages", self._provider)
+
+    async def message_head(self, conversation_id: str, query: Mapping[str, Any]) -> tuple[dict[str, Any] | None, int | None]:
+        """The first message `query` lists (None: none) and how many it lists (`pagination.totalItems`,
+        None when the vendor does not say)."""
+        body = await self.call("GET", _path(MESSAGES, conversation_id), params={**query, "limit": 1})
+        rows, pagination = _rows(body, "messages", self._provider), body.get("pagination")
+        total = pagination.get("totalItems") if isinstance(pagination, dict) else None
+        count = total if isinstance(total, int) and not isinstance(total, bool) else None
+        if rows and (not isinstance(rows[0], dict) or rows[0].get("id") is None):
+            raise MalformedResponseError("the vendor's message is not in the documented shape", provider=self._provider)
+        return (rows[0] if rows else None), count
 
     async def send_message(self, conversation_id: str, body: dict[str, Any]) -> Any:
         return await self.call("POST", _path(MESSAGES, conversation_id), json=body)
+
+
+def unknown_tag(exc: InvalidRequestError) -> bool:
+    """Whether the vendor refused a tag name because the account has no such tag."""
+    return exc.field == "tagName"
 
 
 def _path(template: str, conversation_id: str, **parts: str) -> str:

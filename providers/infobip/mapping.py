@@ -49,8 +49,6 @@ CHANNEL_FROM_VENDOR: dict[str, Channel] = {
 }
 CHANNEL_FALLBACK = Channel.UNKNOWN
 CHANNEL_TO_VENDOR = {unified: raw for raw, unified in CHANNEL_FROM_VENDOR.items()}
-# Conversation channels that name no messaging channel: a reply cannot go out on them.
-NOT_SENDABLE = frozenset({"NO_CHANNEL", "MULTICHANNEL", "UNKNOWN"})
 DIRECTION_FROM_VENDOR: dict[str, Direction] = {"INBOUND": Direction.INBOUND, "OUTBOUND": Direction.OUTBOUND}
 DIRECTION_FALLBACK = Direction.OUTBOUND  # anything not marked inbound was not written by the customer
 ROLE_FROM_DIRECTION: dict[Direction, Role] = {Direction.INBOUND: Role.CUSTOMER, Direction.OUTBOUND: Role.AGENT}
@@ -81,13 +79,6 @@ class Hydration:
     first_inbound: Mapping[str, Any] | None = None
     latest: Mapping[str, Any] | None = None
     message_count: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyRoute:
-    sender: str
-    to: str
-    channel: str
 
 
 class InputError(ValueError):
@@ -244,6 +235,18 @@ def build_list_params(filter: ConversationFilter) -> tuple[dict[str, Any], bool]
     return params, exact
 
 
+def order_params(field: str, descending: bool) -> dict[str, str]:
+    """The `orderBy` parameter of a list sorted by `field` (`createdAt:desc`)."""
+    return {"orderBy": f"{field}:{'desc' if descending else 'asc'}"}
+
+
+# Message lists: sorted and paged by creation time; the reads that hydrate a conversation.
+MESSAGE_TIME = "createdAt"
+FIRST_INBOUND = {"direction": "INBOUND", **order_params(MESSAGE_TIME, False)}
+LATEST_INBOUND = {"direction": "INBOUND", **order_params(MESSAGE_TIME, True)}
+LATEST = order_params(MESSAGE_TIME, True)
+
+
 def prefilter(filter: ConversationFilter) -> ConversationFilter:
     """The part of `filter` a conversation object alone can answer (no tags, no messages)."""
     return replace(filter, tags=None, search=None)
@@ -280,46 +283,6 @@ def build_replacement_payload(current: Mapping[str, Any], patch: Mapping[str, An
     """PUT body: the full conversation as it is, with `patch` applied (PUT nulls what it omits)."""
     fields = ("topic", "summary", "status", "priority", "queueId", "agentId", "channel")
     return {name: patch.get(name, current.get(name)) for name in fields}
-
-
-def build_message_payload(text: str, route: ReplyRoute) -> dict[str, Any]:
-    return {"from": route.sender, "to": route.to, "channel": route.channel, "contentType": "TEXT", "content": {"text": text}}
-
-
-def reply_route(
-    latest_inbound: Mapping[str, Any] | None,
-    *,
-    senders: Mapping[str, str],
-    channel: str | None = None,
-    customer_address: str | None = None,
-) -> ReplyRoute:
-    """from/to/channel of a reply: the channel and address of the latest inbound message, sent from
-    the configured sender for that channel, else from the address the customer wrote to.
-
-    Without an inbound message, `channel` (the conversation's) and `customer_address` stand in.
-    """
-    inbound_to = None
-    if latest_inbound is not None:
-        channel = _str(latest_inbound.get("channel"))
-        customer_address, inbound_to = _str(latest_inbound.get("from")), _str(latest_inbound.get("to"))
-    if channel is None or channel in NOT_SENDABLE:
-        where = (
-            "the latest inbound message names no channel" if latest_inbound is not None
-            else f"the conversation has no inbound message and its channel is {channel or 'not set'}"
-        )
-        raise InputError(
-            f"cannot tell which channel to reply on: {where}; give it a messaging channel and configure senders.<CHANNEL>",
-            "senders",
-        )
-    if customer_address is None:
-        raise InputError(
-            f"no customer address to reply to on {channel}: there is no inbound message to answer (a new "
-            f"conversation takes it from customer.id or externalId; the sender from senders.{channel})", "senders",
-        )
-    sender = senders.get(channel) or inbound_to
-    if sender is None:
-        raise InputError(f"no sender for {channel} replies: configure senders.{channel}", "senders")
-    return ReplyRoute(sender=sender, to=customer_address, channel=channel)
 
 
 def valid_tag_names(tags: Sequence[str]) -> list[str]:
@@ -378,20 +341,30 @@ def _check_values(priority: Priority | None, channel: Channel | None) -> None:
         raise InputError(f"Infobip has no channel {channel.value}; accepted values: {accepted}", "channel")
 
 
-def vendor_senders(senders: Mapping[str, str]) -> dict[str, str]:
-    """`senders` keyed by Infobip channel name (`WHATSAPP`); Parley's names (`INSTAGRAM`) work too.
-    Raises ValueError naming the setting."""
-    known = {name: name for name in CHANNEL_FROM_VENDOR if name not in NOT_SENDABLE}
-    known.update({c.value: raw for c, raw in CHANNEL_TO_VENDOR.items() if raw in known})
-    resolved: dict[str, str] = {}
-    for key, sender in senders.items():
-        channel = known.get(str(key).upper())
-        if channel is None:
-            raise ValueError(f"senders.{key}: not an Infobip messaging channel; known: {', '.join(sorted(known))}")
-        if not isinstance(sender, str) or not sender.strip():
-            raise ValueError(f"senders.{key}: give the sender address (number or id) for {channel} replies")
-        resolved[channel] = sender
-    return resolved
+# ---- object shapes ------------------------------------------------------------------------------
+
+
+def has_id(raw: object) -> bool:
+    return isinstance(raw, Mapping) and raw.get("id") is not None
+
+
+def row_id(raw: Mapping[str, Any]) -> str:
+    """The id of a conversation or message object (KeyError without one)."""
+    return str(raw["id"])
+
+
+def is_conversation(raw: object) -> bool:
+    """A whole conversation object (an id and a status), as most writes answer."""
+    return isinstance(raw, Mapping) and raw.get("id") is not None and "status" in raw
+
+
+def in_queue(raw: object, queue_id: str) -> bool:
+    return isinstance(raw, Mapping) and raw.get("queueId") == queue_id
+
+
+def vendor_channel(raw: Mapping[str, Any]) -> str | None:
+    """A conversation object's channel as Infobip names it."""
+    return _str(raw.get("channel"))
 
 
 def _with_id(raw: object) -> Mapping[str, Any] | None:

@@ -1,25 +1,22 @@
-"""The Infobip adapter: composes `client` (HTTP, keyset paging) and `mapping` (JSON <-> models).
+"""The Infobip adapter: composes `client` (HTTP, keyset paging), `mapping` and `replies` (JSON <->
+models) and `hydration` (a conversation is its object plus up to three reads).
 
-A conversation is its object plus up to three reads (`PARTS`), run concurrently under one semaphore
-per provider: its tags, its earliest inbound message (the customer) and its latest message (last
-message and message count). A read makes only those the caller's `fields` need (and the filter needs)
-and names the rest in `Conversation.missing`; `hydrate` reads them later. `get_conversation`, every
-listed conversation and every write's result are built the same way, so they agree. Lists page by
-keyset on the sort time (`client.Keyset`) inside opaque cursors.
+A read makes only the reads the caller's `fields` need (and the filter needs) and names the rest in
+`Conversation.missing`; `hydrate` reads them later. `get_conversation`, every listed conversation and
+every write's result are built the same way, so they agree. Lists page by keyset on the sort time
+(`client.Keyset`) inside opaque cursors.
 """
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import replace
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from .._http import Client
+from .._http import webhook_events
+from .._wire import Client
 from ..base import Capability, refuse_unfilterable, unsupported
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import (
-    ConflictError,
     InvalidRequestError,
     MalformedResponseError,
     NotFoundError,
@@ -38,24 +35,15 @@ from ..models import (
     SortOrder,
     VendorEvent,
 )
-from . import mapping
-from .client import InfobipClient, Keyset, scan
+from . import mapping, replies
+from .client import InfobipClient, Keyset, scan, unknown_tag
+from .hydration import Hydrator, filter_parts, parts_for
 
 BATCH_IDS = 100  # conversation ids per list call when loading many by id
 
 T = TypeVar("T")
 HYDRATE_CONCURRENCY = 32  # vendor calls in flight per provider while reading tags and messages
 SCAN_BATCH = 25  # rows per list read when filtering after fetching
-FIRST_INBOUND = {"direction": "INBOUND", "orderBy": "createdAt:asc", "limit": 1}
-LATEST_INBOUND = {"direction": "INBOUND", "orderBy": "createdAt:desc", "limit": 1}
-LATEST = {"orderBy": "createdAt:desc", "limit": 1}
-# The reads besides the conversation object, and the Conversation fields each one gives.
-PARTS: dict[str, frozenset[str]] = {
-    "tags": frozenset({"tags"}),
-    "customer": frozenset({"customer"}),
-    "latest": frozenset({"last_message", "last_message_at", "message_count"}),
-}
-ALL_PARTS = frozenset(PARTS)
 UNHONOURED_FILTERS = {
     "campaign": "Infobip conversations belong to no campaign",
     "active": "Infobip has no conversation activity window",
@@ -104,15 +92,15 @@ class InfobipProvider:
             raise ValueError("api_key: the Infobip API key is empty")
         self.name = name
         self._client = InfobipClient(http, provider=name, api_key=api_key)
-        self._senders = mapping.vendor_senders(senders or {})
+        self._hydrator = Hydrator(self._client, provider=name, concurrency=HYDRATE_CONCURRENCY)
+        self._senders = replies.vendor_senders(senders or {})
         self._create_missing_tags = create_missing_tags
-        self._slots = asyncio.Semaphore(HYDRATE_CONCURRENCY)
 
     # ---- reads ----------------------------------------------------------------------------------
 
     async def get_conversation(self, remote_id: str, *, fields: frozenset[str] | None = None) -> Conversation:
         raw = self._object(await self._client.get_conversation(self._id(remote_id)), "conversation")
-        return await self._hydrated(raw, _parts(fields))
+        return await self._hydrator.whole(raw, parts_for(fields))
 
     async def get_conversations(
         self, remote_ids: Sequence[str], *, fields: frozenset[str] | None = None
@@ -147,9 +135,9 @@ class InfobipProvider:
         if plan is None:
             return Page((), None, ())  # e.g. status NEW: no Infobip conversation has it
         params, exact = plan
-        params["orderBy"] = f"{field}:{'desc' if descending else 'asc'}"
+        params.update(mapping.order_params(field, descending))
         cheap = mapping.prefilter(filter)
-        parts = _parts(fields) | _filter_parts(filter)
+        parts = parts_for(fields) | filter_parts(filter)
         items: list[Conversation] = []
         cursors: list[str] = []
 
@@ -165,7 +153,7 @@ class InfobipProvider:
                 while index < len(rows) and sum(keep for _, keep in chunk) < need():
                     row, index = rows[index], index + 1
                     chunk.append((row, cheap.matches(mapping.parse_conversation(row, provider=self.name))))
-                hydrated = iter(await self._hydrate_many([row for row, keep in chunk if keep], parts, filter.tags))
+                hydrated = iter(await self._hydrator.many([row for row, keep in chunk if keep], parts, filter.tags))
                 for row, keep in chunk:
                     position.advance(row)
                     conversation = next(hydrated) if keep else None
@@ -186,7 +174,7 @@ class InfobipProvider:
         self._check_first(first)
         conversation_id = self._id(remote_id)
         kind = "messages-desc" if newest_first else "messages"
-        position = self._position(kind, after, "createdAt", newest_first, c=remote_id)
+        position = self._position(kind, after, mapping.MESSAGE_TIME, newest_first, c=remote_id)
         items: list[Message] = []
         cursors: list[str] = []
 
@@ -194,8 +182,7 @@ class InfobipProvider:
             return first - len(items)
 
         async def fetch(query: dict[str, Any]) -> list[Any]:
-            rows: list[Any] = (await self._client.list_messages(conversation_id, query))["messages"]
-            return rows
+            return await self._client.list_messages(conversation_id, query)
 
         async def consume(rows: list[dict[str, Any]]) -> int:
             taken = rows[: need()]
@@ -205,19 +192,16 @@ class InfobipProvider:
                 cursors.append(self._cursor(kind, position, c=remote_id))
             return len(taken)
 
-        params = {"orderBy": f"createdAt:{'desc' if newest_first else 'asc'}"}
+        params: dict[str, Any] = mapping.order_params(mapping.MESSAGE_TIME, newest_first)
         more = await scan(fetch, position, params, provider=self.name, need=need, batch=need, consume=consume)
         return Page(tuple(items), self._cursor(kind, position, c=remote_id) if more else None, tuple(cursors))
 
     def parse_webhook(self, payload: object) -> list[VendorEvent]:
-        try:
-            return mapping.parse_webhook(payload, provider=self.name)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise MalformedResponseError(f"webhook body: {exc}", provider=self.name) from exc
+        return webhook_events(mapping.parse_webhook, payload, provider=self.name)
 
     async def check_health(self) -> bool:
         try:
-            await self._client.list_conversations({"limit": 1})
+            await self._client.probe()
         except ProviderError:
             return False
         return True
@@ -233,18 +217,18 @@ class InfobipProvider:
             self._checked(mapping.check_new_messages, new.messages)
             channel = mapping.CHANNEL_TO_VENDOR[new.channel] if new.channel is not None else None
             address = new.customer.id or new.customer.external_id
-            route = self._checked(mapping.reply_route, None, senders=self._senders, channel=channel, customer_address=address)
+            route = self._checked(replies.reply_route, None, senders=self._senders, channel=channel, customer_address=address)
         raw = self._object(await self._client.create_conversation(mapping.build_conversation_payload(new)), "conversation")
         if route is None:
-            return await self._hydrated(raw)
+            return await self._hydrator.whole(raw)
         for message in new.messages:
-            await self._client.send_message(str(raw["id"]), mapping.build_message_payload(message.text, route))
-        return await self.get_conversation(str(raw["id"]))
+            await self._client.send_message(mapping.row_id(raw), replies.build_message_payload(message.text, route))
+        return await self.get_conversation(mapping.row_id(raw))
 
     async def add_messages(
         self, remote_id: str, messages: Sequence[NewMessage], *, as_context: bool = False
     ) -> list[Message]:
-        """Replies on the channel of the latest inbound message, to its sender (see `mapping.reply_route`)."""
+        """Replies on the channel of the latest inbound message, to its sender (see `replies.reply_route`)."""
         if as_context:
             why = "Infobip stamps every message with its own time; history cannot be back-dated"
             raise unsupported("addMessages(asContext)", why, provider=self.name)
@@ -252,14 +236,14 @@ class InfobipProvider:
             raise InvalidRequestError("no messages given", provider=self.name, field="messages")
         self._checked(mapping.check_new_messages, messages)
         conversation_id = self._id(remote_id)
-        latest = await self._first_message(conversation_id, LATEST_INBOUND)
+        latest = await self._hydrator.first_message(conversation_id, mapping.LATEST_INBOUND)
         channel = None
         if latest is None:  # read only to name the channel in the error
-            channel = self._object(await self._client.get_conversation(conversation_id), "conversation").get("channel")
-        route = self._checked(mapping.reply_route, latest, senders=self._senders, channel=channel)
+            channel = mapping.vendor_channel(self._object(await self._client.get_conversation(conversation_id), "conversation"))
+        route = self._checked(replies.reply_route, latest, senders=self._senders, channel=channel)
         sent = []
         for message in messages:
-            raw = await self._client.send_message(conversation_id, mapping.build_message_payload(message.text, route))
+            raw = await self._client.send_message(conversation_id, replies.build_message_payload(message.text, route))
             sent.append(mapping.parse_message(self._object(raw, "message"), provider=self.name, conversation_id=remote_id))
         return sent
 
@@ -286,8 +270,8 @@ class InfobipProvider:
         """Re-runs Infobip's routing (which unassigns); a queue asked for that routing did not pick is then set."""
         conversation_id = self._id(remote_id)
         raw = await self._client.route(conversation_id)
-        if queue_id is not None and (not isinstance(raw, dict) or raw.get("queueId") != queue_id):
-            raw = await self._patch(conversation_id, {"queueId": queue_id})
+        if queue_id is not None and not mapping.in_queue(raw, queue_id):
+            raw = await self._patch(conversation_id, mapping.build_changes_payload(ConversationChanges(queue_id=queue_id)))
         return await self._reload(remote_id, raw)
 
     async def add_tags(self, remote_id: str, tags: Sequence[str]) -> Conversation:
@@ -303,7 +287,7 @@ class InfobipProvider:
             try:
                 await self._client.unlink_tag(conversation_id, tag)
             except InvalidRequestError as exc:
-                if exc.field != "tagName":
+                if not unknown_tag(exc):
                     raise
                 # no such account tag, so it is on no conversation: already removed
         return await self.get_conversation(remote_id)
@@ -322,94 +306,13 @@ class InfobipProvider:
 
     async def hydrate(self, conversations: Sequence[Conversation], fields: frozenset[str] | None) -> list[Conversation | None]:
         """Reads the parts of `fields` each conversation is missing, and only those."""
-
-        async def one(conversation: Conversation) -> Conversation | None:
-            parts = frozenset(p for p in _parts(fields) if PARTS[p] & conversation.missing)
-            if not parts:
-                return conversation
-            try:
-                hydration = await self._hydration(conversation.remote_id, parts)
-            except NotFoundError:
-                return None  # deleted since it was listed
-            assert hydration is not None
-            fresh = mapping.parse_conversation(conversation.vendor_data, provider=self.name, hydration=hydration)
-            read = frozenset().union(*(PARTS[p] for p in parts))
-            return replace(conversation, **{name: getattr(fresh, name) for name in read}, missing=conversation.missing - read)
-
-        return await _all(*(one(c) for c in conversations))
-
-    # ---- reading a whole conversation -----------------------------------------------------------
-
-    async def _hydrated(self, raw: dict[str, Any], parts: frozenset[str] = ALL_PARTS) -> Conversation:
-        hydration = await self._hydration(str(raw["id"]), parts)
-        assert hydration is not None
-        return self._parsed(raw, hydration, parts)
-
-    def _parsed(self, raw: dict[str, Any], hydration: mapping.Hydration, parts: frozenset[str]) -> Conversation:
-        conversation = mapping.parse_conversation(raw, provider=self.name, hydration=hydration)
-        missing = frozenset().union(*(PARTS[p] for p in ALL_PARTS - parts))
-        return replace(conversation, missing=missing) if missing else conversation
-
-    async def _hydration(
-        self, conversation_id: str, parts: frozenset[str], *, tags: tuple[str, ...] | None = None
-    ) -> mapping.Hydration | None:
-        """The `parts` asked for; None when `tags` are required and none is linked."""
-        names: tuple[str, ...] = ()
-        if tags is not None:  # tags first: a conversation without them costs one read, not three
-            names = await self._tags(conversation_id)
-            if set(names).isdisjoint(tags):
-                return None
-            parts = parts - {"tags"}
-        readers: dict[str, Callable[[], Awaitable[Any]]] = {
-            "tags": lambda: self._tags(conversation_id),
-            "customer": lambda: self._first_message(conversation_id, FIRST_INBOUND),
-            "latest": lambda: self._latest(conversation_id),
-        }
-        wanted = [part for part in PARTS if part in parts]
-        got = dict(zip(wanted, await _all(*(readers[part]() for part in wanted))))
-        latest, count = got.get("latest", (None, None))
-        return mapping.Hydration(tags=got.get("tags", names), first_inbound=got.get("customer"), latest=latest, message_count=count)
-
-    async def _hydrate_many(
-        self, rows: list[dict[str, Any]], parts: frozenset[str], tags: tuple[str, ...] | None
-    ) -> list[Conversation | None]:
-        async def one(raw: dict[str, Any]) -> Conversation | None:
-            try:
-                hydration = await self._hydration(str(raw["id"]), parts, tags=tags)
-            except NotFoundError:
-                return None  # deleted between listing and reading
-            return None if hydration is None else self._parsed(raw, hydration, parts | ({"tags"} if tags else set()))
-
-        return await _all(*(one(raw) for raw in rows))
-
-    async def _tags(self, conversation_id: str) -> tuple[str, ...]:
-        async with self._slots:
-            body = await self._client.conversation_tags(conversation_id)
-        try:
-            return mapping.parse_tag_names(body)
-        except ValueError as exc:
-            raise MalformedResponseError(f"conversation tags: {exc}", provider=self.name) from exc
-
-    async def _first_message(self, conversation_id: str, params: dict[str, Any]) -> dict[str, Any] | None:
-        return (await self._messages_head(conversation_id, params))[0]
-
-    async def _latest(self, conversation_id: str) -> tuple[dict[str, Any] | None, int | None]:
-        return await self._messages_head(conversation_id, LATEST)
-
-    async def _messages_head(self, conversation_id: str, params: dict[str, Any]) -> tuple[dict[str, Any] | None, int | None]:
-        """The first message of a one-row list, and the list's `totalItems`."""
-        async with self._slots:
-            body = await self._client.list_messages(conversation_id, dict(params))
-        rows, pagination = body["messages"], body.get("pagination")
-        total = pagination.get("totalItems") if isinstance(pagination, dict) else None
-        count = total if isinstance(total, int) and not isinstance(total, bool) else None
-        return (self._object(rows[0], "message") if rows else None), count
+        return await self._hydrator.fill(conversations, fields)
 
     # ---- helpers --------------------------------------------------------------------------------
 
     async def _reload(self, remote_id: str, raw: Any) -> Conversation:
-        if isinstance(raw, dict) and raw.get("id") is not None and "status" in raw:
-            return await self._hydrated(raw)
+        if mapping.is_conversation(raw):
+            return await self._hydrator.whole(raw)
         return await self.get_conversation(remote_id)
 
     async def _patch(self, conversation_id: str, body: dict[str, Any]) -> Any:
@@ -427,22 +330,18 @@ class InfobipProvider:
             await self._client.link_tag(conversation_id, tag)
             return
         except InvalidRequestError as exc:
-            if exc.field != "tagName":
+            if not unknown_tag(exc):
                 raise
             if not self._create_missing_tags:
                 raise InvalidRequestError(
                     f"tag {tag!r} does not exist in the Infobip account; create it there first "
                     "(or enable create_missing_tags)", provider=self.name, field="tags",
                 ) from exc
-        try:
-            await self._client.create_tag(tag)
-        except (InvalidRequestError, ConflictError) as exc:
-            if "already exists" not in exc.message.casefold():
-                raise  # anything but a concurrent creation of the same tag
+        await self._client.create_tag(tag)  # a concurrent creation of the same tag is no error
         await self._client.link_tag(conversation_id, tag)
 
     def _checked(self, check: Callable[..., T], *args: Any, **kw: Any) -> T:
-        """Runs a `mapping` check or builder; its `InputError` becomes InvalidRequestError."""
+        """Runs a `mapping` or `replies` check or builder; its `InputError` becomes InvalidRequestError."""
         try:
             return check(*args, **kw)
         except mapping.InputError as exc:
@@ -469,7 +368,7 @@ class InfobipProvider:
         return encode_cursor(self.name, kind, **scope, **position.state())
 
     def _object(self, raw: Any, what: str) -> dict[str, Any]:
-        if not isinstance(raw, dict) or raw.get("id") is None:
+        if not isinstance(raw, dict) or not mapping.has_id(raw):
             raise MalformedResponseError(f"the vendor's {what} is not in the documented shape", provider=self.name)
         return raw
 
@@ -477,24 +376,3 @@ class InfobipProvider:
         if not remote_id.strip():
             raise NotFoundError("no conversation with an empty id", provider=self.name)
         return remote_id
-
-
-
-def _parts(fields: frozenset[str] | None) -> frozenset[str]:
-    """The reads `fields` need (None: every field, so every read)."""
-    return ALL_PARTS if fields is None else frozenset(p for p, given in PARTS.items() if given & fields)
-
-
-def _filter_parts(filter: ConversationFilter) -> frozenset[str]:
-    """The reads applying `filter` needs: tags for tags, customer and latest message for search."""
-    return frozenset(({"tags"} if filter.tags is not None else set()) | ({"customer", "latest"} if filter.search is not None else set()))
-
-
-async def _all(*calls: Awaitable[Any]) -> list[Any]:
-    """Runs `calls` concurrently to the end (none is left running), then raises the first failure."""
-    results = await asyncio.gather(*calls, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results
-

@@ -21,7 +21,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 
-from .._http import Client, Response, decode_json, error_for_status, retry_after_seconds, send
+from .._http import decode_json, error_for_status, retry_after_seconds, send
+from .._wire import Client, Response, transport
 from ..errors import MalformedResponseError, ProviderAuthError
 
 CONVERSATIONS = "chat/conversations"
@@ -51,14 +52,14 @@ class SocialboardsClient:
         provider: str,
         client_id: str,
         refresh_token: str,
-        token_url: str,
+        token_url: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._http = http
+        self._http = transport(http)
         self._provider = provider
         self._client_id = client_id
         self._refresh_token = refresh_token
-        self._token_url = token_url
+        self._token_url = token_url or default_token_url(self._http.base_url)
         self._monotonic = monotonic
         self._token: str | None = None
         self._expires_at = 0.0
@@ -113,11 +114,12 @@ class SocialboardsClient:
     async def _access_token(self, *, stale: str | None = None) -> str:
         """A cached token; refreshed when near expiry, or once when the vendor refused `stale`."""
         async with self._token_lock:
-            fresh = self._token is not None and self._monotonic() < self._expires_at
-            if fresh and self._token != stale:
-                return self._token  # type: ignore[return-value]
-            self._token, self._expires_at = await self._fetch_token()
-            return self._token
+            token = self._token
+            if token is not None and self._monotonic() < self._expires_at and token != stale:
+                return token
+            token, self._expires_at = await self._fetch_token()
+            self._token = token
+            return token
 
     async def _fetch_token(self) -> tuple[str, float]:
         form = {"grant_type": "refresh_token", "client_id": self._client_id, "refresh_token": self._refresh_token}
@@ -150,13 +152,13 @@ class SocialboardsClient:
             params["orderyBy"] = ORDER_DESC  # sic: the documented spelling on this endpoint
         return await self.call("GET", f"{CONVERSATIONS}/{conversation_id}", params=params)
 
-    async def add_messages(self, conversation_id: str, items: list[dict[str, Any]], *, as_context: bool) -> Any:
+    async def add_messages(self, conversation_id: str, items: list[dict[str, Any]], *, as_context: bool) -> list[Any]:
         leaf = "previousMessages" if as_context else "messages"
-        return await self.call("POST", f"{CONVERSATIONS}/{conversation_id}/{leaf}", json=items)
+        return self._list(await self.call("POST", f"{CONVERSATIONS}/{conversation_id}/{leaf}", json=items))
 
-    async def list_messages(self, conversation_id: str, *, skip: int, take: int, newest_first: bool) -> Any:
+    async def list_messages(self, conversation_id: str, *, skip: int, take: int, newest_first: bool) -> list[Any]:
         params = {"skip": skip, "take": min(take, MAX_MESSAGES_TAKE), "orderBy": ORDER_DESC if newest_first else ORDER_ASC}
-        return await self.call("GET", f"{CONVERSATIONS}/{conversation_id}/messages", params=params)
+        return self._list(await self.call("GET", f"{CONVERSATIONS}/{conversation_id}/messages", params=params))
 
     async def get_queue(self, conversation_id: str) -> Any:
         return await self.call("GET", QUEUE_PATH.format(id=conversation_id))
@@ -178,8 +180,19 @@ class SocialboardsClient:
     async def close(self, conversation_id: str) -> Any:
         return await self.call("PATCH", CLOSE_PATH.format(id=conversation_id))
 
-    async def list_tickets(self, body: dict[str, Any]) -> Any:
-        return await self.call("POST", TICKET_LIST_PATH, json=body, idempotent=True)  # a read
+    async def list_tickets(self, body: dict[str, Any], *, skip: int, take: int) -> list[Any]:
+        """One page of tickets: `body` is the filter and order (`mapping.build_ticket_filter`)."""
+        page = {**body, "skip": skip, "take": take}
+        return self._list(await self.call("POST", TICKET_LIST_PATH, json=page, idempotent=True))  # a read
+
+    async def probe(self) -> None:
+        """One cheap authenticated read (a one-ticket page); raises ProviderError when it fails."""
+        await self.list_tickets({}, skip=0, take=1)
+
+    def _list(self, data: Any) -> list[Any]:
+        if not isinstance(data, list):
+            raise MalformedResponseError("expected a list in the envelope's data", provider=self._provider)
+        return data
 
 
 def _error_text(envelope: dict[str, Any] | None, status: int) -> tuple[str, str | None]:

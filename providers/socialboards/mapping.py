@@ -7,7 +7,7 @@ queued (waiting for an agent); position -1 -> active (an agent handles it).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import fields as dataclass_fields
+from dataclasses import fields as dataclass_fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from .._time import format_datetime, parse_datetime
 from ..models import (
     Channel,
     Conversation,
+    ConversationFilter,
     ConversationStatus,
     CustomField,
     Direction,
@@ -26,6 +27,7 @@ from ..models import (
     ParticipantInput,
     QueueInfo,
     Role,
+    SortOrder,
     VendorEvent,
 )
 
@@ -42,6 +44,12 @@ WEBHOOK_EVENT_TYPES = frozenset(
 ROLE_FROM_USER_STATUS: dict[str, Role] = {"client": Role.CUSTOMER}
 ROLE_FALLBACK = Role.AGENT  # any non-client, non-bot user is a team member
 TEAM_ROLES = frozenset({Role.AGENT, Role.SYSTEM})
+TICKET_ORDER: dict[SortOrder, str] = {
+    SortOrder.UPDATED_DESC: "last_modified_time_desc",
+    SortOrder.UPDATED_ASC: "last_modified_time_asc",
+    SortOrder.CREATED_DESC: "creation_time_desc",
+    SortOrder.CREATED_ASC: "creation_time_asc",
+}
 
 
 def vendor_state(raw: Mapping[str, Any]) -> str | None:
@@ -129,6 +137,20 @@ def parse_ticket(raw: Mapping[str, Any], *, provider: str) -> Conversation:
     )
 
 
+def ticket_id(raw: object) -> str | None:
+    """A `tickets/list` row's id; None for a row without one."""
+    return str(raw["id"]) if isinstance(raw, Mapping) and "id" in raw else None
+
+
+def has_id(raw: object) -> bool:
+    return isinstance(raw, Mapping) and "id" in raw
+
+
+def is_conversation(raw: object) -> bool:
+    """A whole conversation object (an id and `isClosed`), as some writes answer."""
+    return isinstance(raw, Mapping) and "id" in raw and "isClosed" in raw
+
+
 def parse_conversation(raw: Mapping[str, Any], *, provider: str) -> Conversation:
     remote_id = str(raw["id"])
     state = vendor_state(raw)
@@ -195,6 +217,25 @@ def camel_keys(value: Any) -> Any:
     return value
 
 
+# ---- listing ------------------------------------------------------------------------------------
+
+
+def build_ticket_filter(filter: ConversationFilter, order: SortOrder) -> tuple[dict[str, Any], bool]:
+    """The `tickets/list` body, and whether the ticket list applies the whole filter by itself."""
+    body: dict[str, Any] = {"orderBy": TICKET_ORDER[order]}
+    exact = replace(filter, updated_after=None)
+    if filter.status is not None:
+        wanted = set(filter.status)
+        if wanted == {ConversationStatus.CLOSED}:
+            body["isClosed"] = True
+            exact = replace(exact, status=None)
+        elif ConversationStatus.CLOSED not in wanted:
+            body["isClosed"] = False
+    if filter.updated_after is not None:
+        body["modifiedAfter"] = format_datetime(filter.updated_after)
+    return body, exact.is_empty()
+
+
 # ---- outbound -----------------------------------------------------------------------------------
 
 
@@ -210,8 +251,11 @@ def build_user_value(person: ParticipantInput) -> dict[str, Any]:
     return {key: item for key, item in value.items() if item is not None}
 
 
-def build_message_payload(message: NewMessage, *, default_author: ParticipantInput) -> dict[str, Any]:
+def build_message_payload(message: NewMessage, *, default_author: ParticipantInput | None = None) -> dict[str, Any]:
+    """Raises ValueError for a message that names no author when there is no `default_author`."""
     author = message.author or default_author
+    if author is None:
+        raise ValueError("a message without an author, and no default author")
     return {
         "author": build_user_value(author),
         "message": message.text,
@@ -241,8 +285,8 @@ def participant_input(person: Participant) -> ParticipantInput:
     )
 
 
-def too_far_ahead(created_at: datetime | None, now: datetime, *, leeway_seconds: float) -> bool:
-    return created_at is not None and (created_at - now).total_seconds() > leeway_seconds
+def too_far_ahead(created_at: datetime, now: datetime, *, leeway_seconds: float) -> bool:
+    return (created_at - now).total_seconds() > leeway_seconds
 
 
 def _field_id(value: str) -> int | str:

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from .._http import Client
+from .._http import webhook_events
+from .._wire import Client
 from .._time import format_datetime
 from ..base import Capability, refuse_unfilterable, unsupported
 from ..cursors import decode_cursor, encode_cursor
@@ -38,7 +39,7 @@ from ..models import (
     VendorEvent,
 )
 from . import mapping
-from .client import MAX_MESSAGES_TAKE, MAX_TICKETS_TAKE, SocialboardsClient, default_token_url
+from .client import MAX_MESSAGES_TAKE, MAX_TICKETS_TAKE, SocialboardsClient
 
 FUTURE_LEEWAY_SECONDS = 30.0
 HYDRATE_CONCURRENCY = 16  # conversations read at once, each with its latest message alongside: 32 calls
@@ -51,12 +52,6 @@ UNFILTERABLE: dict[str, str] = {
     "queue_ids": "Socialboards has one queue without an id",
     "campaign": "Socialboards conversations have no campaign",
     "active": "Socialboards has no reply window",
-}
-TICKET_ORDER: dict[SortOrder, str] = {
-    SortOrder.UPDATED_DESC: "last_modified_time_desc",
-    SortOrder.UPDATED_ASC: "last_modified_time_asc",
-    SortOrder.CREATED_DESC: "creation_time_desc",
-    SortOrder.CREATED_ASC: "creation_time_asc",
 }
 
 
@@ -98,7 +93,7 @@ class SocialboardsProvider:
             provider=name,
             client_id=client_id,
             refresh_token=refresh_token,
-            token_url=token_url or default_token_url(str(http.base_url)),
+            token_url=token_url,
         )
         self._now = clock or (lambda: datetime.now(UTC))
         self._hydrate_slots = asyncio.Semaphore(HYDRATE_CONCURRENCY)
@@ -123,7 +118,7 @@ class SocialboardsProvider:
     ) -> Page[Conversation]:
         refuse_unfilterable(filter, UNFILTERABLE, provider=self.name)
         skip = self._skip(after, "conversations") if after else 0
-        body, exact = _ticket_filter(filter, order)
+        body, exact = mapping.build_ticket_filter(filter, order)
         if exact and fields is not None and fields <= mapping.TICKET_FIELDS:
             return await self._list_tickets(body, skip, first)
         items: list[Conversation] = []
@@ -131,7 +126,7 @@ class SocialboardsProvider:
         for _ in range(MAX_SCAN_ROUNDS):
             needed = first - len(items)
             take = min(MAX_TICKETS_TAKE, needed + 1)  # one extra tells whether another page exists
-            tickets = _ticket_ids(await self._client.list_tickets({**body, "skip": skip, "take": take}), self.name)
+            tickets = _ticket_ids(await self._client.list_tickets(body, skip=skip, take=take))
             batch = tickets[:needed]
             for conversation in await self._hydrate(batch, with_last_message=filter.search is not None):
                 skip += 1
@@ -151,10 +146,10 @@ class SocialboardsProvider:
         while True:
             need = first - len(items)
             take = min(MAX_TICKETS_TAKE, need + 1)  # one extra tells whether another page exists
-            tickets = _list(await self._client.list_tickets({**body, "skip": skip, "take": take}), self.name)
+            tickets = await self._client.list_tickets(body, skip=skip, take=take)
             for row in tickets[:need]:
                 skip += 1
-                if isinstance(row, dict) and "id" in row:
+                if mapping.ticket_id(row) is not None:
                     items.append(mapping.parse_ticket(row, provider=self.name))
                     cursors.append(self._cursor("conversations", skip))
             if len(tickets) < take:
@@ -175,10 +170,7 @@ class SocialboardsProvider:
         kind = "messages-desc" if newest_first else "messages"
         skip = self._skip(after, kind, conversation=remote_id) if after else 0
         take = min(first + 1, MAX_MESSAGES_TAKE)
-        rows = _list(
-            await self._client.list_messages(self._id(remote_id), skip=skip, take=take, newest_first=newest_first),
-            self.name,
-        )
+        rows = await self._client.list_messages(self._id(remote_id), skip=skip, take=take, newest_first=newest_first)
         page = rows[: min(first, take)]
         messages = tuple(mapping.parse_message(r, provider=self.name, conversation_id=remote_id) for r in page)
         cursors = tuple(self._cursor(kind, skip + i + 1, conversation=remote_id) for i in range(len(page)))
@@ -192,14 +184,11 @@ class SocialboardsProvider:
         return info
 
     def parse_webhook(self, payload: object) -> list[VendorEvent]:
-        try:
-            return mapping.parse_webhook(payload, provider=self.name)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise MalformedResponseError(f"webhook body: {exc}", provider=self.name) from exc
+        return webhook_events(mapping.parse_webhook, payload, provider=self.name)
 
     async def check_health(self) -> bool:
         try:
-            await self._client.list_tickets({"skip": 0, "take": 1})
+            await self._client.probe()
         except ProviderError:
             return False
         return True
@@ -229,11 +218,11 @@ class SocialboardsProvider:
             if customer is None:
                 raise InvalidRequestError("the conversation has no author; give each message an author", provider=self.name, field="author")
             default_author = mapping.participant_input(customer)
-        items = [mapping.build_message_payload(m, default_author=default_author) for m in messages]  # type: ignore[arg-type]
+        items = [mapping.build_message_payload(m, default_author=default_author) for m in messages]
         raw = await self._client.add_messages(self._id(remote_id), items, as_context=as_context)
         return [
             mapping.parse_message(r, provider=self.name, conversation_id=remote_id, imported=as_context)
-            for r in _list(raw, self.name)
+            for r in raw
         ]
 
     async def update_conversation(self, remote_id: str, changes: ConversationChanges) -> Conversation:
@@ -288,12 +277,12 @@ class SocialboardsProvider:
     # ---- helpers --------------------------------------------------------------------------------
 
     def _conversation(self, raw: Any) -> Conversation:
-        if not isinstance(raw, dict) or "id" not in raw:
+        if not mapping.has_id(raw):
             raise self._malformed("conversation")
         return mapping.parse_conversation(raw, provider=self.name)
 
     async def _conversation_or_reload(self, remote_id: str, raw: Any) -> Conversation:
-        if isinstance(raw, dict) and "id" in raw and "isClosed" in raw:
+        if mapping.is_conversation(raw):
             return self._conversation(raw)
         return await self.get_conversation(remote_id)
 
@@ -314,24 +303,27 @@ class SocialboardsProvider:
 
     async def _with_last_message(self, remote_id: str) -> Conversation:
         """The conversation and its latest message, read concurrently."""
-        read, latest = await asyncio.gather(
+        both = await asyncio.gather(
             self._client.get_conversation(self._id(remote_id)),
             self.list_messages(remote_id, first=1, after=None, newest_first=True),
             return_exceptions=True,
         )
-        for result in (read, latest):
-            if isinstance(result, BaseException):
-                raise result
-        return replace(self._conversation(read), last_message=latest.items[0] if latest.items else None)  # type: ignore[union-attr]
+        read, latest = both  # in two steps: mypy cannot type the pair unpacked straight from the await
+        if isinstance(read, BaseException):
+            raise read
+        if isinstance(latest, BaseException):
+            raise latest
+        return replace(self._conversation(read), last_message=latest.items[0] if latest.items else None)
 
     def _check_times(self, messages: Sequence[NewMessage]) -> None:
         now = self._now()
         for index, message in enumerate(messages):
             if not message.text or not message.text.strip():
                 raise InvalidRequestError(f"message {index + 1} has no text", provider=self.name, field="text")
-            if mapping.too_far_ahead(message.created_at, now, leeway_seconds=FUTURE_LEEWAY_SECONDS):
+            created_at = message.created_at
+            if created_at is not None and mapping.too_far_ahead(created_at, now, leeway_seconds=FUTURE_LEEWAY_SECONDS):
                 raise InvalidRequestError(
-                    f"message {index + 1} has createdAt {format_datetime(message.created_at)} "  # type: ignore[arg-type]
+                    f"message {index + 1} has createdAt {format_datetime(created_at)} "
                     f"more than {FUTURE_LEEWAY_SECONDS:.0f} s in the future; Socialboards refuses it",
                     provider=self.name, field="createdAt",
                 )
@@ -356,27 +348,5 @@ class SocialboardsProvider:
 
 
 
-def _ticket_filter(filter: ConversationFilter, order: SortOrder) -> tuple[dict[str, Any], bool]:
-    """The `tickets/list` body, and whether the ticket list applies the whole filter by itself."""
-    body: dict[str, Any] = {"orderBy": TICKET_ORDER[order]}
-    exact = replace(filter, updated_after=None)
-    if filter.status is not None:
-        wanted = set(filter.status)
-        if wanted == {ConversationStatus.CLOSED}:
-            body["isClosed"] = True
-            exact = replace(exact, status=None)
-        elif ConversationStatus.CLOSED not in wanted:
-            body["isClosed"] = False
-    if filter.updated_after is not None:
-        body["modifiedAfter"] = format_datetime(filter.updated_after)
-    return body, exact.is_empty()
-
-
-def _ticket_ids(tickets: Any, provider: str) -> list[str]:
-    return [str(t["id"]) for t in _list(tickets, provider) if isinstance(t, dict) and "id" in t]
-
-
-def _list(raw: Any, provider: str) -> list[Any]:
-    if not isinstance(raw, list):
-        raise MalformedResponseError("expected a list in the envelope's data", provider=provider)
-    return raw
+def _ticket_ids(tickets: list[Any]) -> list[str]:
+    return [i for i in map(mapping.ticket_id, tickets) if i is not None]

@@ -13,8 +13,8 @@ rules: first agent wins, New on every user reply, the 24-hour active window and 
 
 Records and errors are in ``model``, validation in ``input``, the rules in
 ``state``, cursors in ``cursors``, auth and the concurrency limit in
-``gate``, events in ``events``; the gate itself, faults, the request log and the
-clock are ``sandboxes/kit.py``. State lives on ``app.state.sandbox`` and is built here, not
+``gate``, events in ``events``; the gate itself and the request log are ``sandboxes/gate.py``,
+faults ``sandboxes/faults.py``, the clock and the control routes ``sandboxes/kit.py``. State lives on ``app.state.sandbox`` and is built here, not
 in a lifespan, because httpx's ASGITransport runs none.
 """
 
@@ -31,7 +31,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..kit import SANDBOX_ROOT, WebhookSender, closing
+from ..kit import SANDBOX_ROOT
+from ..webhooks import WebhookSender, closing
 from .config import CampaignSpec, UserSpec, campaigns_from, users_from
 from .demo import seed_demo
 from .events import ACCOUNT_HEADER, logger

@@ -3,7 +3,7 @@ no conversation webhooks).
 
 Body: ``{"event": <name>, "ts": <epoch seconds>, "record": <Conversation>, "message"?: <Message>}``
 (``message`` only on ``conversation.user_replied``), header ``X-CleverTap-Account-Id``.
-Delivery (in order, never blocking the API call) is the sandbox kit's ``WebhookSender``.
+Delivery (in order, never blocking the API call) is ``sandboxes/webhooks.py``'s ``WebhookSender``.
 """
 
 from __future__ import annotations

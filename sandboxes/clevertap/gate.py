@@ -1,11 +1,11 @@
-"""CleverTap's side of the shared sandbox gate (sandboxes/kit.py) and the concurrency limit.
+"""CleverTap's side of the shared sandbox gate (sandboxes/gate.py) and the concurrency limit.
 
 - ``passcode_auth``: every API call carries ``X-CleverTap-Account-Id`` and ``X-CleverTap-Passcode``;
   a missing or wrong one is 401 ``Invalid credentials``.
 - ``render_fault``: injected 4xx/5xx faults are the fail envelope (502/503/504 and malformed bodies
-  are the kit's); ``Retry-After`` only when the fault sets it.
+  are ``sandboxes/faults.py``'s); ``Retry-After`` only when the fault sets it.
 - ``ConcurrencyLimit``: CleverTap limits concurrent requests per account, not requests per period.
-  It sits outside the kit's gate, so a request held by injected latency still counts as in flight.
+  It sits outside the shared gate, so a request held by injected latency still counts as in flight.
   The sandbox serves one account, so every API request counts; ``/_sandbox`` controls never do.
   A request over the limit is answered 429 at once (no ``Retry-After``: CleverTap documents none)
   and still appears in the request log.
@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..kit import SANDBOX_ROOT, logged_body, logged_query
+from ..gate import logged_body, logged_query
+from ..kit import SANDBOX_ROOT
 from .model import JsonDict, fail
 
 ACCOUNT_HEADER = "X-CleverTap-Account-Id"

@@ -21,7 +21,7 @@ from datetime import datetime
 
 from ..kit import SandboxClock, SandboxControls
 from .cursors import CursorBook
-from ..kit import WebhookSender
+from ..webhooks import WebhookSender
 from .events import CLAIMED, TICKET_STATUS_CHANGED, USER_REPLIED, event_body
 from .gate import InFlight
 from .input import Inbound, ListQuery, Reply, StatusChange

@@ -12,8 +12,8 @@ docs/infobip.md where the reference is silent:
   injection, the request log and the clock.
 
 Every call needs ``Authorization: App <api_key>``. Error bodies, webhooks and the rules the docs
-leave open are described in the ``sandboxes/<vendor>/`` modules; the gate itself (request log, faults, clock)
-is ``sandboxes/kit.py``. State lives on ``app.state.sandbox`` and is built here, not in a
+leave open are described in the ``sandboxes/<vendor>/`` modules; the gate itself (request log, faults)
+is ``sandboxes/gate.py``, the clock and the control routes ``sandboxes/kit.py``. State lives on ``app.state.sandbox`` and is built here, not in a
 lifespan, because httpx's ASGITransport runs none.
 """
 
@@ -45,13 +45,13 @@ from .model import (
     tag_json,
 )
 from .state import Sandbox
-from ..kit import WebhookSender, closing
+from ..kit import SANDBOX_ROOT
+from ..webhooks import WebhookSender, closing
 from .webhooks import WebhookFields, logger
 
 __all__ = ["RateLimit", "Sandbox", "WebhookFields", "create_app"]
 
 API_ROOT = "/ccaas/1"
-SANDBOX_ROOT = "/_sandbox"
 
 
 def create_app(

@@ -1,11 +1,11 @@
-"""Infobip's side of the shared sandbox gate (sandboxes/kit.py): ``App`` key auth, an optional
+"""Infobip's side of the shared sandbox gate (sandboxes/gate.py): ``App`` key auth, an optional
 token bucket, and injected faults rendered as the vendor would answer them.
 
 What the platform in front of the Conversations service refuses comes in its ``requestError`` shape:
 401 ``UNAUTHORIZED`` / ``Invalid login details``, 403 ``FORBIDDEN``, 429 ``TOO_MANY_REQUESTS`` /
 ``Too many requests`` (with ``Retry-After`` seconds). Any other injected status is the service's own
 ``{"statusCode": "ERROR", "message": "injected fault: HTTP <status>"}``; 502/503/504 and malformed
-bodies are the kit's.
+bodies are ``sandboxes/faults.py``'s.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from .model import (
     message_json,
     unknown,
 )
-from ..kit import WebhookSender
+from ..webhooks import WebhookSender
 from .webhooks import (
     CHANGE_EVENTS,
     CONVERSATION_CREATED,

@@ -9,7 +9,7 @@ Body (field names configurable through :class:`WebhookFields`, since the vendor'
 ``tag`` with the two tag events. A call that changes several properties sends one event per property,
 in the order topic, summary, status, priority, queue, assignment.
 
-Delivery (in order, never blocking the API call) is the sandbox kit's ``WebhookSender``.
+Delivery (in order, never blocking the API call) is ``sandboxes/webhooks.py``'s ``WebhookSender``.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ decided in docs/socialboards.md for the parts the vendor leaves undocumented:
 
 Every vendor response uses the ``{"data", "errorCode", "errorText"}`` envelope; the error catalogue is
 in ``model``, the rules the docs leave open in ``state``, the webhook shapes in
-``webhooks`` and the fault bodies in ``gate`` (the gate itself, fault injection, the request log and the
-clock hooks are ``sandboxes/kit.py``). State lives on
+``webhooks`` and the fault bodies in ``gate`` (the gate itself and the request log are
+``sandboxes/gate.py``, fault injection ``sandboxes/faults.py``, the clock hooks ``sandboxes/kit.py``). State lives on
 ``app.state.sandbox`` and is built here, not in a lifespan, because httpx's ASGITransport runs none.
 """
 
@@ -65,12 +65,12 @@ from .model import (
     ticket_json,
 )
 from .state import Sandbox
-from ..kit import WebhookSender, closing
+from ..kit import SANDBOX_ROOT
+from ..webhooks import WebhookSender, closing
 from .webhooks import logger
 
 __all__ = ["Sandbox", "create_app"]
 
-SANDBOX_ROOT = "/_sandbox"
 DEFAULT_AGENT_NAME = "Sandbox Agent"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 

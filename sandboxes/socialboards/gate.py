@@ -1,9 +1,9 @@
-"""Socialboards' side of the shared sandbox gate (sandboxes/kit.py): bearer-token auth
+"""Socialboards' side of the shared sandbox gate (sandboxes/gate.py): bearer-token auth
 against tokens from ``POST /token``, and injected faults rendered as the error envelope.
 
 Injected fault bodies: 429 → code 30 (``Retry-After`` when set); other 5xx → code 50; other 4xx →
 the code for that status (401 → 10, 404 → 20, 405 → 22, else 1). 502/503/504 and malformed bodies
-are the kit's.
+are ``sandboxes/faults.py``'s.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from .model import (
     message_json,
 )
 from .users import Directory
-from ..kit import WebhookSender
+from ..webhooks import WebhookSender
 from .webhooks import (
     CONVERSATION_CLOSED,
     CONVERSATION_CREATED,

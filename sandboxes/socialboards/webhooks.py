@@ -6,7 +6,7 @@ carries ``InboxLink``, ``ConversationId``, ``Conversation`` (PascalCase, ``Field
 ``conversation_takeover_state_changed`` adds ``IsAssignedToBot``. A call that adds several messages
 sends one delivery with one event per message, so receivers must iterate ``Events``.
 
-Delivery (in order, never blocking the API call) is the sandbox kit's ``WebhookSender``.
+Delivery (in order, never blocking the API call) is ``sandboxes/webhooks.py``'s ``WebhookSender``.
 """
 
 from __future__ import annotations
