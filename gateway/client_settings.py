@@ -26,7 +26,7 @@ from typing import Any
 
 from .setting_values import SettingsError, boolean, from_env, seconds
 
-SCOPES = ("read", "write", "subscribe", "migrate")
+SCOPES = ("read", "write", "subscribe", "migrate")  # as gateway/auth.py
 CREDENTIAL_KEYS = ("api_key_env", "jwt_secret_env", "jwt_public_key_file", "jwks_file")
 CLIENT_KEYS = frozenset(
     {*CREDENTIAL_KEYS, "issuer", "audience", "leeway_seconds", "scopes", "providers", "trusted_documents_only"}

@@ -16,6 +16,7 @@ from providers import Conversation, Message, Page, Provider
 from providers.base import BatchReads, implements
 from providers.errors import NotFoundError, ProviderError
 
+from .auth import ANONYMOUS, Principal
 from .events import Bus
 
 ConversationKey = tuple[str, str, frozenset[str] | None]  # provider name, remote id, fields wanted (None: all)
@@ -47,6 +48,7 @@ class Context:
     providers: Mapping[str, Provider]
     bus: Bus
     loaders: Loaders
+    principal: Principal = ANONYMOUS  # who is calling (gateway/auth.py)
     connection_params: dict[str, Any] | None = None  # strawberry copies connection_init here
     partial_errors: list[Any] = field(default_factory=list)
     notices: list[dict[str, Any]] = field(default_factory=list)  # returned in the response's `extensions`
