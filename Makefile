@@ -3,13 +3,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test typecheck bench schema clean
+.PHONY: serve test typecheck bench schema clean install
 
+# One install at a time: `make serve` and `make test` started together share .venv, so the second
+# waits for the first's lock and then finds the stamp fresh.
 $(STAMP): pyproject.toml
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
-	touch $(STAMP)
+	@flock $(VENV).lock $(MAKE) --no-print-directory install
+
+install:
+	@if [ ! -f $(STAMP) ] || [ pyproject.toml -nt $(STAMP) ]; then \
+		test -d $(VENV) || $(PYTHON) -m venv $(VENV); \
+		$(BIN)/pip install --quiet --upgrade pip && \
+		$(BIN)/pip install --quiet -e ".[test]" && \
+		touch $(STAMP); \
+	fi
 
 serve: $(STAMP)
 	$(BIN)/parley serve
@@ -30,4 +37,4 @@ schema: $(STAMP)
 	$(BIN)/parley schema > schema.graphql
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(VENV).lock .pytest_cache

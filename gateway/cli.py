@@ -4,40 +4,71 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from sandboxes import load_sandbox, sandbox_names
+
+from .settings import DEFAULT_HOST, DEFAULT_PORT
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+GRACEFUL_SHUTDOWN_SECONDS = 2
 
 EXAMPLE_QUERY = '{ conversations(first: 3) { edges { node { id topic status customer { name } lastMessage { text } } } } }'
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="parley", description="One GraphQL Conversation API over chat vendors.")
+    parser.add_argument("--version", action="version", version=f"parley {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the gateway (embedded sandboxes when no provider is configured)")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int, default=1)
-    sandbox = commands.add_parser("sandbox", help="run one vendor's sandbox on its own")
+    defaults = argparse.ArgumentDefaultsHelpFormatter
+    serve = commands.add_parser("serve", formatter_class=defaults,
+                                help="run the gateway (embedded sandboxes when no provider is configured)")
+    serve.add_argument("--config", help="parley.toml to read (default: PARLEY_CONFIG, else ./parley.toml when present)")
+    serve.add_argument("--host", help=f"address to bind (default: PARLEY_HOST, server.host, else {DEFAULT_HOST})")
+    serve.add_argument("--port", type=int, help=f"port to bind (default: PARLEY_PORT, server.port, else {DEFAULT_PORT})")
+    serve.add_argument("--workers", type=int, default=1, help="processes; more than one needs configured providers and a bus_url")
+    serve.add_argument("--log-level", choices=LOG_LEVELS, default="warning", help="what the gateway and the server log")
+    sandbox = commands.add_parser("sandbox", formatter_class=defaults, help="run one vendor's sandbox on its own")
     sandbox.add_argument("vendor", choices=sandbox_names())
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, help="default: the sandbox's own port (socialboards 8101, infobip 8102, clevertap 8103)")
+    sandbox.add_argument("--host", default="127.0.0.1", help="address to bind")
+    sandbox.add_argument("--port", type=int, help="port to bind (default: the sandbox's own: "
+                         + ", ".join(f"{name} {load_sandbox(name).DEFAULT_PORT}" for name in sandbox_names()) + ")")
     sandbox.add_argument("--demo", type=int, default=36, help="demo conversations to seed")
     sandbox.add_argument("--webhook-url", help="where to POST the vendor's webhooks")
     sandbox.add_argument("--latency-ms", type=int, default=0, help="delay before each vendor API request (not /_sandbox)")
+    sandbox.add_argument("--log-level", choices=LOG_LEVELS, default="warning", help="what the sandbox and the server log")
     commands.add_parser("schema", help="print the GraphQL schema (SDL)")
     args = parser.parse_args(argv)
     return {"serve": _serve, "sandbox": _sandbox, "schema": _schema}[args.command](args)
 
 
-def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+def _version() -> str:
+    try:
+        return version("parley")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from . import serving
     from .app import create_app
     from .embedded import embedded_vendor_names
     from .settings import SettingsError, check_exposure, load_settings
 
+    if args.config:
+        if not os.path.exists(args.config):
+            print(f"parley: bad setting: --config: no such file {args.config!r}", file=sys.stderr)
+            return 2
+        os.environ["PARLEY_CONFIG"] = args.config  # read by the settings, here and in every worker
+    _logging(args.log_level)
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -65,23 +96,21 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"parley: {args.workers} workers, each with its own event bus: a subscription receives the webhooks and "
               "mutations that reach its own worker only; set PARLEY_BUS_URL (Redis) to share one", file=sys.stderr)
     names = ", ".join(p.name for p in settings.providers) or f"embedded sandboxes ({', '.join(embedded_vendor_names())})"
-    print(f"Parley GraphQL on http://{host}:{port}/graphql  (providers: {names})")
-    print("Try:")
-    print(f"  curl -s http://{host}:{port}/graphql -H 'content-type: application/json' \\")
-    print(f"       -d '{{\"query\": \"{EXAMPLE_QUERY}\"}}'")
-    sys.stdout.flush()
-    if args.workers > 1:
-        uvicorn.run("gateway.app:app_from_env", factory=True, host=host, port=port, workers=args.workers,
-                    log_level="warning", timeout_graceful_shutdown=10)
-    else:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
-    return 0
+    announce = serving.announce_lines(
+        f"Parley GraphQL on http://{host}:{port}/graphql  (providers: {names})",
+        "Try:",
+        f"  curl -s http://{host}:{port}/graphql -H 'content-type: application/json' \\",
+        f"       -d '{{\"query\": \"{EXAMPLE_QUERY}\"}}'",
+    )
+    app = "gateway.app:app_from_env" if args.workers > 1 else create_app(settings)
+    return serving.run(app, announce=announce, factory=args.workers > 1, host=host, port=port, workers=args.workers,
+                       log_level=args.log_level, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from sandboxes.kit import with_latency
+
+    from . import serving
 
     if args.latency_ms < 0:
         print("parley: --latency-ms must not be negative", file=sys.stderr)
@@ -89,10 +118,9 @@ def _sandbox(args: argparse.Namespace) -> int:
     sandbox = load_sandbox(args.vendor)
     port = args.port or sandbox.DEFAULT_PORT
     app = with_latency(sandbox.create_app(demo_conversations=args.demo, webhook_url=args.webhook_url), args.latency_ms)
-    print(f"{args.vendor} sandbox on http://{args.host}:{port}/  ({sandbox.AUTH_HINT})")
-    sys.stdout.flush()
-    uvicorn.run(app, host=args.host, port=port, log_level="warning")
-    return 0
+    _logging(args.log_level)
+    announce = serving.announce_lines(f"{args.vendor} sandbox on http://{args.host}:{port}/  ({sandbox.AUTH_HINT})")
+    return serving.run(app, announce=announce, host=args.host, port=port, log_level=args.log_level)
 
 
 def _schema(_: argparse.Namespace) -> int:
