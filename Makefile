@@ -15,6 +15,7 @@ install:
 		test -d $(VENV) || $(PYTHON) -m venv $(VENV); \
 		$(BIN)/pip install --quiet --upgrade pip && \
 		$(BIN)/pip install --quiet -e ".[test]" && \
+		{ $(BIN)/python -m gateway.graphiql fetch || true; } && \
 		touch $(STAMP); \
 	fi
 

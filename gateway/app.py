@@ -11,7 +11,8 @@ import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from providers import build_provider
@@ -19,6 +20,7 @@ from providers._http import make_client
 
 from .embedded import embedded_providers
 from .events import Bus, InMemoryBus
+from .graphiql import ASSET_DIR, ASSET_PATH
 from .runtime import Runtime
 from .settings import Settings
 from .view import GatewayGraphQL
@@ -87,6 +89,7 @@ def create_app(
             WebSocketRoute("/graphql", graphql),
             Route("/webhooks/{provider}", webhook_endpoint(runtime), methods=["POST"]),
             Route("/health", health),
+            *([Mount(ASSET_PATH.rstrip("/"), StaticFiles(directory=ASSET_DIR, check_dir=False))] if settings.graphiql_on else []),
         ],
         lifespan=lifespan,
     )

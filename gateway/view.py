@@ -17,6 +17,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.graphql import OperationType
 
 from .context import Context, make_loaders
+from .graphiql import offline_page
 from .runtime import Runtime
 from .schema import schema
 
@@ -102,6 +103,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
         if sub_response.background:
             response.background = sub_response.background
         return response
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return offline_page(self.graphql_ide_html)  # served from Parley's own path, not a CDN
 
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()  # str, not bytes: bytes would make WebSocket frames binary
