@@ -27,6 +27,7 @@ from .view import GatewayGraphQL
 from .webhooks import webhook_endpoint
 
 CONNECTION_INIT_TIMEOUT_SECONDS = 10
+SANDBOX_PATH = "/sandbox"
 
 
 def make_bus(url: str | None) -> Bus:
@@ -90,6 +91,8 @@ def create_app(
             Route("/webhooks/{provider}", webhook_endpoint(runtime), methods=["POST"]),
             Route("/health", health),
             *([Mount(ASSET_PATH.rstrip("/"), StaticFiles(directory=ASSET_DIR, check_dir=False))] if settings.graphiql_on else []),
+            # The embedded default's sandboxes, so the demo can play the customer (their /_sandbox hooks)
+            *(Mount(f"{SANDBOX_PATH}/{name}", sandbox) for name, sandbox in runtime.sandboxes.items()),
         ],
         lifespan=lifespan,
     )
