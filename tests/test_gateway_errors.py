@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from .conftest import Gateway
-from .test_gateway import STATUS, create
+from .test_gateway_socialboards import STATUS, create
 
 LIST = "query L($after: String) { conversations(first: 2, after: $after) { edges { node { id } } } }"
 
