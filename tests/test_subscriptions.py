@@ -10,21 +10,14 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
-import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.settings import Settings
 
-SUBSCRIBE = """subscription S($id: ID, $since: String) {
-  messageAdded(conversationId: $id, since: $since) { cursor message { text direction } } }"""
-CREATE = """mutation { createConversation(input: {provider: "socialboards", customer: {name: "Live", externalId: "live-1"}}) {
-  ... on ConversationPayload { conversation { id remoteId } } } }"""
-ADD = """mutation A($id: ID!, $text: String!) { addMessages(conversationId: $id, messages: [{text: $text}]) {
-  __typename } }"""
+from .helpers import ADD, MESSAGE_ADDED, asgi_client, new_conversation, next_payload, post, sb_customer_writes, ws_subscribe
 
 
 @pytest.fixture
@@ -32,29 +25,6 @@ def client() -> Iterator[TestClient]:
     app = create_app(Settings(demo_conversations=2, graphiql=False))
     with TestClient(app) as test_client:
         yield test_client
-
-
-def post(client: TestClient, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-    body = client.post("/graphql", json={"query": query, "variables": variables or {}}).json()
-    assert "errors" not in body, body
-    return body["data"]
-
-
-def new_conversation(client: TestClient) -> tuple[str, str]:
-    conversation = post(client, CREATE)["createConversation"]["conversation"]
-    return conversation["id"], conversation["remoteId"]
-
-
-def ws_subscribe(ws: Any, variables: dict[str, Any]) -> None:
-    ws.send_json({"type": "connection_init", "payload": {}})
-    assert ws.receive_json()["type"] == "connection_ack"
-    ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE, "variables": variables}})
-
-
-def next_payload(ws: Any) -> dict[str, Any]:
-    frame = ws.receive_json()
-    assert frame["type"] == "next", frame
-    return frame["payload"]
 
 
 def test_a_message_reaches_a_graphql_transport_ws_subscriber_exactly_once(client: TestClient) -> None:
@@ -101,7 +71,7 @@ def test_legacy_graphql_ws_clients_receive_messages(client: TestClient) -> None:
     with client.websocket_connect("/graphql", subprotocols=["graphql-ws"]) as ws:
         ws.send_json({"type": "connection_init", "payload": {}})
         assert ws.receive_json()["type"] == "connection_ack"
-        ws.send_json({"id": "1", "type": "start", "payload": {"query": SUBSCRIBE, "variables": {"id": conversation}}})
+        ws.send_json({"id": "1", "type": "start", "payload": {"query": MESSAGE_ADDED, "variables": {"id": conversation}}})
         time.sleep(0.1)
         post(client, ADD, {"id": conversation, "text": "legacy"})
         frame = ws.receive_json()
@@ -112,7 +82,7 @@ def test_legacy_graphql_ws_clients_receive_messages(client: TestClient) -> None:
 def test_sse_clients_receive_messages(client: TestClient) -> None:
     conversation, _ = new_conversation(client)
     sender = threading.Timer(0.3, lambda: post(client, ADD, {"id": conversation, "text": "over sse"}))
-    body = {"query": SUBSCRIBE, "variables": {"id": conversation}}
+    body = {"query": MESSAGE_ADDED, "variables": {"id": conversation}}
     with client.stream("POST", "/graphql", json=body, headers={"accept": "text/event-stream"}) as response:
         assert response.status_code == 200
         sender.start()
@@ -126,9 +96,8 @@ def test_a_customer_writing_in_at_the_vendor_reaches_subscribers_through_the_web
     sandbox = client.app.state.runtime.sandboxes["socialboards"]  # type: ignore[attr-defined]
 
     async def customer_writes() -> None:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox), base_url="http://sb") as hooks:
-            response = await hooks.post(f"/_sandbox/conversations/{remote_id}/customer-message", json={"message": "via vendor"})
-            assert response.status_code == 200
+        async with asgi_client(sandbox, "http://sb") as hooks:
+            await sb_customer_writes(hooks, remote_id, "via vendor")
 
     with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
         ws_subscribe(ws, {"id": conversation})
