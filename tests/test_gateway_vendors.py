@@ -37,6 +37,8 @@ from .helpers import (
 LIST = """query L($first: Int!, $after: String, $filter: ConversationFilter) {
   conversations(first: $first, after: $after, filter: $filter) {
     edges { node { provider remoteId campaign { name } } } pageInfo { hasNextPage endCursor } } }"""
+IDS = """query Ids($first: Int!, $filter: ConversationFilter) {
+  conversations(first: $first, filter: $filter) { edges { node { id } } } }"""
 RAW_HEADERS = {"ib": IB_HEADERS, "ct": CT_HEADERS, "sb": {}}
 
 
@@ -248,12 +250,12 @@ async def test_an_inbox_page_reads_nothing_per_row_for_fields_the_listing_carrie
 
 
 async def test_a_conversation_by_id_reads_only_what_the_query_selects(gateway: Gateway, apps: dict[str, Starlette]) -> None:
-    edges = await gateway.data('{ conversations(first: 1, filter: {providers: ["ib"]}) { edges { node { id } } } }')
+    edges = await gateway.data(IDS, {"first": 1, "filter": {"providers": ["ib"]}})
     gid = edges["conversations"]["edges"][0]["node"]["id"]
     cases = [("topic status", 1), ("topic tags", 2), ("customer { name } lastMessage { text } messageCount", 3), ("tags customer { name } lastMessage { text }", 4)]
     for selection, expected in cases:
         await upstream(apps)
-        data = await gateway.data(f'{{ conversation(id: "{gid}") {{ id {selection} }} }}')
+        data = await gateway.data(f"query($id: ID!) {{ conversation(id: $id) {{ id {selection} }} }}", {"id": gid})
         assert data["conversation"]["id"] == gid
         assert (await upstream(apps))["ib"] == expected, selection
 
@@ -274,11 +276,13 @@ async def test_fifty_messages_of_one_conversation_is_one_upstream_request_where_
 
 
 async def test_many_infobip_conversations_by_id_are_one_listing_call(gateway: Gateway, apps: dict[str, Starlette]) -> None:
-    edges = await gateway.data('{ conversations(first: 100, filter: {providers: ["ib"]}) { edges { node { id } } } }')
+    edges = await gateway.data(IDS, {"first": 100, "filter": {"providers": ["ib"]}})
     ids = [e["node"]["id"] for e in edges["conversations"]["edges"]][:4]
-    aliases = " ".join(f'c{i}: conversation(id: "{gid}") {{ status tags }}' for i, gid in enumerate(ids))
+    aliases = [f"c{i}" for i in range(len(ids))]  # one conversation field per id, each id a variable
+    definitions = ", ".join(f"${alias}: ID!" for alias in aliases)
+    fields = " ".join(f"{alias}: conversation(id: ${alias}) {{ status tags }}" for alias in aliases)
     await upstream(apps)
-    data = await gateway.data("{ " + aliases + " }")
+    data = await gateway.data(f"query({definitions}) {{ {fields} }}", dict(zip(aliases, ids)))
     assert all(data[f"c{i}"]["status"] for i in range(len(ids)))
     async with raw(apps, "ib") as ib:
         log = await sandbox_requests(ib)
@@ -295,7 +299,7 @@ async def test_a_conversation_by_id_and_its_messages_are_read_at_the_same_time(
 ) -> None:
     """Two round trips to the vendor at once, not one after the other: the conversation read waits
     until the messages read has started (it would time out if they ran in sequence)."""
-    edges = await gateway.data(f'{{ conversations(first: 1, filter: {{providers: ["{name}"]}}) {{ edges {{ node {{ id }} }} }} }}')
+    edges = await gateway.data(IDS, {"first": 1, "filter": {"providers": [name]}})
     gid = edges["conversations"]["edges"][0]["node"]["id"]
     provider = gateway.app.state.runtime.providers[name]
     messages_started = asyncio.Event()

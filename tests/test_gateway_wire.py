@@ -38,8 +38,10 @@ READS = [
 ]
 PAGE = """query($after: String) { conversations(first: 5, after: $after) { edges { node { id } }
   pageInfo { hasNextPage endCursor } } }"""
-BY_ID = """query($id: ID!) { conversation(id: $id) { id topic status tags customer { name }
-  messages(first: 50) { edges { node { id text direction createdAt author { name role } } } pageInfo { hasNextPage } } } }"""
+BY_ID = """query($id: ID!, $first: Int! = 50, $newestFirst: Boolean! = false) {
+  conversation(id: $id) { id topic status tags customer { name }
+    messages(first: $first, newestFirst: $newestFirst) {
+      edges { node { id text direction createdAt author { name role } } } pageInfo { hasNextPage } } } }"""
 
 
 @contextlib.asynccontextmanager
@@ -103,7 +105,7 @@ async def test_writes_over_sockets_reach_the_vendor(apps: dict[str, Starlette]) 
                      __typename ... on AddMessagesPayload { messages { text } } ... on Error { message } } }""",
                 {"id": gid, "t": text})
             assert added["addMessages"] == {"__typename": "AddMessagesPayload", "messages": [{"text": text}]}, provider
-            seen = await local.data(BY_ID.replace("first: 50", "first: 1, newestFirst: true"), {"id": gid})
+            seen = await local.data(BY_ID, {"id": gid, "first": 1, "newestFirst": True})
             assert seen["conversation"]["messages"]["edges"][0]["node"]["text"] == text
 
 
