@@ -17,11 +17,11 @@ import itertools
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -40,6 +40,7 @@ from sandboxes.infobip import app as ib_sandbox
 from sandboxes.socialboards import app as sb_sandbox
 
 Json = dict[str, Any]
+T = TypeVar("T")
 SHORT_TIMEOUT = 0.5
 
 # -- the sandboxes, with the tests' credentials ----------------------------------------------------
@@ -309,6 +310,23 @@ def next_payload(ws: Any) -> Json:
     assert frame["type"] == "next", frame
     payload: Json = frame["payload"]
     return payload
+
+
+def from_the_start(client: TestClient) -> str:
+    """A `since` cursor that replays every event the gateway has published (its bus is in memory)."""
+    return f"{client.app.state.runtime.bus.epoch}.0"  # type: ignore[attr-defined]
+
+
+def at_the_vendor(client: TestClient, vendor: str, call: Callable[[httpx.AsyncClient], Awaitable[T]]) -> T:
+    """Runs `call` with a client for the embedded default's `vendor` sandbox (its API and hooks), in the
+    app's event loop, where the sandbox sends its webhooks back to the gateway."""
+    sandbox = client.app.state.runtime.sandboxes[vendor]  # type: ignore[attr-defined]
+
+    async def run() -> T:
+        async with asgi_client(sandbox, f"http://{vendor}.sandbox/") as hooks:
+            return await call(hooks)
+
+    return client.portal.call(run)  # type: ignore[union-attr]
 
 
 # -- bus events made by hand -----------------------------------------------------------------------

@@ -17,7 +17,27 @@ from starlette.testclient import TestClient
 from gateway.app import create_app
 from gateway.settings import Settings
 
-from .helpers import ADD, MESSAGE_ADDED, asgi_client, new_conversation, next_payload, post, sb_customer_writes, ws_subscribe
+from .helpers import (
+    ADD,
+    MESSAGE_ADDED,
+    at_the_vendor,
+    from_the_start,
+    ib_customer_writes,
+    new_conversation,
+    next_payload,
+    post,
+    sb_customer_writes,
+    ws_subscribe,
+)
+
+MESSAGES_OF_PROVIDERS = """subscription P($providers: [String!], $since: String) {
+  messageAdded(providers: $providers, since: $since) { cursor message { text provider } } }"""
+CONVERSATION_CHANGED = """subscription C($filter: ConversationFilter, $since: String) {
+  conversationChanged(filter: $filter, since: $since) { cursor conversation { provider remoteId status } } }"""
+FIRST_ID = """query F($filter: ConversationFilter) {
+  conversations(first: 1, filter: $filter) { edges { node { id remoteId } } } }"""
+TAG = """mutation T($id: ID!, $tags: [String!]!) { addTags(id: $id, tags: $tags) { __typename } }"""
+CLOSE = """mutation C($id: ID!) { closeConversation(id: $id) { __typename } }"""
 
 
 @pytest.fixture
@@ -93,16 +113,10 @@ def test_sse_clients_receive_messages(client: TestClient) -> None:
 
 def test_a_customer_writing_in_at_the_vendor_reaches_subscribers_through_the_webhook(client: TestClient) -> None:
     conversation, remote_id = new_conversation(client)
-    sandbox = client.app.state.runtime.sandboxes["socialboards"]  # type: ignore[attr-defined]
-
-    async def customer_writes() -> None:
-        async with asgi_client(sandbox, "http://sb") as hooks:
-            await sb_customer_writes(hooks, remote_id, "via vendor")
-
     with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
         ws_subscribe(ws, {"id": conversation})
         time.sleep(0.1)
-        client.portal.call(customer_writes)  # type: ignore[union-attr]
+        at_the_vendor(client, "socialboards", lambda hooks: sb_customer_writes(hooks, remote_id, "via vendor"))
         message = next_payload(ws)["data"]["messageAdded"]["message"]
     assert message == {"text": "via vendor", "direction": "INBOUND"}
 
@@ -115,3 +129,49 @@ def test_webhooks_need_the_secret_and_a_readable_body(client: TestClient) -> Non
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "INVALID_INPUT"
     ignored = client.post(f"/webhooks/socialboards?secret={secret}", json={"EventType": "other", "Events": []})
     assert ignored.json() == {"received": 0, "published": 0}
+
+
+# -- what each subscription lets through -----------------------------------------------------------
+# Each test publishes an event the subscription must leave out, then subscribes from the gateway's first
+# event (so the replay holds that event first, whatever the timing) and makes one it must deliver: with
+# the filter missing, the first event delivered is the wrong one.
+
+
+def test_a_subscriber_to_one_conversation_gets_no_message_of_another(client: TestClient) -> None:
+    mine, _ = new_conversation(client)
+    other, _ = new_conversation(client)
+    post(client, ADD, {"id": other, "text": "to the other conversation"})
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws_subscribe(ws, {"id": mine, "since": from_the_start(client)})
+        post(client, ADD, {"id": mine, "text": "to mine"})
+        message = next_payload(ws)["data"]["messageAdded"]["message"]
+    assert message == {"text": "to mine", "direction": "INBOUND"}
+
+
+def test_a_subscriber_to_some_providers_gets_no_message_of_another_provider(client: TestClient) -> None:
+    conversation, _ = new_conversation(client, "socialboards")
+    post(client, ADD, {"id": conversation, "text": "on socialboards"})
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws_subscribe(ws, {"providers": ["infobip"], "since": from_the_start(client)}, MESSAGES_OF_PROVIDERS)
+        at_the_vendor(client, "infobip", lambda hooks: ib_customer_writes(hooks, "on infobip"))
+        message = next_payload(ws)["data"]["messageAdded"]["message"]
+    assert message == {"text": "on infobip", "provider": "infobip"}
+
+
+def test_a_conversation_filter_naming_providers_lets_through_only_their_changes(client: TestClient) -> None:
+    new_conversation(client, "socialboards")
+    [edge] = post(client, FIRST_ID, {"filter": {"providers": ["infobip"]}})["conversations"]["edges"]
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws_subscribe(ws, {"filter": {"providers": ["infobip"]}, "since": from_the_start(client)}, CONVERSATION_CHANGED)
+        assert post(client, TAG, {"id": edge["node"]["id"], "tags": ["vip"]})["addTags"]["__typename"] == "ConversationPayload"
+        changed = next_payload(ws)["data"]["conversationChanged"]["conversation"]
+    assert (changed["provider"], changed["remoteId"]) == ("infobip", edge["node"]["remoteId"])
+
+
+def test_a_conversation_filter_on_fields_lets_through_only_matching_changes(client: TestClient) -> None:
+    conversation, remote_id = new_conversation(client, "socialboards")  # a change: created, status NEW
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws_subscribe(ws, {"filter": {"status": ["CLOSED"]}, "since": from_the_start(client)}, CONVERSATION_CHANGED)
+        assert post(client, CLOSE, {"id": conversation})["closeConversation"]["__typename"] == "ConversationPayload"
+        changed = next_payload(ws)["data"]["conversationChanged"]["conversation"]
+    assert changed == {"provider": "socialboards", "remoteId": remote_id, "status": "CLOSED"}
