@@ -192,6 +192,10 @@ class WebhookReceiver:
         self.bodies.append(await request.json())
         return Response(status_code=204)
 
+    def client(self) -> httpx.AsyncClient:
+        """A client reaching this receiver in-process: give it to a sandbox as its `webhook_client`."""
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app))
+
     async def wait_for(self, count: int) -> list[Json]:
         for _ in range(400):
             if len(self.bodies) >= count:

@@ -458,7 +458,7 @@ async def test_max_concurrency_is_configurable_or_off(limit: int | None, expecte
 async def test_events_are_posted_in_order_with_the_account_header() -> None:
     hooks = WebhookReceiver("/events")
     async with (
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=hooks.app)) as hook_client,
+        hooks.client() as hook_client,
         sandbox_client(webhook_url="http://hooks/events", webhook_client=hook_client) as client,
     ):
         body = ok(await client.post(INBOUND, json={"identity": "ann@example.com", "campaign_id": SPRING, "text": "Hi"}))

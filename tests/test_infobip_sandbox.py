@@ -103,7 +103,7 @@ async def tagged(client: httpx.AsyncClient, conversation_id: str) -> list[str]:
 async def hooked(**options: Any) -> AsyncIterator[tuple[httpx.AsyncClient, WebhookReceiver]]:
     hooks = WebhookReceiver()
     async with (
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=hooks.app)) as hook_client,
+        hooks.client() as hook_client,
         sandbox_client(webhook_url="http://hooks/hooks", webhook_client=hook_client, **options) as client,
     ):
         yield client, hooks

@@ -106,7 +106,7 @@ async def position(client: httpx.AsyncClient, conversation_id: int) -> int:
 async def hooked() -> AsyncIterator[tuple[httpx.AsyncClient, WebhookReceiver]]:
     hooks = WebhookReceiver()
     async with (
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=hooks.app)) as hook_client,
+        hooks.client() as hook_client,
         sandbox_client(webhook_url="http://hooks/hooks", webhook_client=hook_client, community="acme") as client,
     ):
         await login(client)
