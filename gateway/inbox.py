@@ -1,13 +1,13 @@
 """One conversation list across providers: fan out, merge by the sort key, one opaque cursor.
 
-The cursor keeps each provider's own cursor (the position right after the last item of that provider
-that was emitted) and the providers that are exhausted. Each provider's items keep that provider's
-order; the merge only interleaves them, so a page never skips an item of any provider. A provider
-that fails keeps its position, so the next page can include it again.
+The cursor (`InboxCursor`) keeps each provider's own cursor (the position right after the last item
+of that provider that was emitted) and the providers that are exhausted. Each provider's items keep
+that provider's order; the merge only interleaves them, so a page never skips an item of any provider.
+A provider that fails keeps its position, so the next page can include it again.
 
 Providers that page by offset (Socialboards skip/take, a snapshot-less vendor) serve again the rows that
 newer conversations pushed down, and any provider may show a conversation that arrived since the last
-page. So the cursor also keeps, per provider, a *mark*: the sort time of the last item the merge
+page. So the cursor also keeps, per provider, a *mark* (`Mark`): the sort time of the last item the merge
 emitted while that provider took part, and that provider's ids emitted at that time. An item that
 sorts before its provider's mark, or at it and already emitted, is dropped, so paging through yields
 every conversation that existed at the start once and in order, even while new ones arrive (those are
@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypeGuard
 
 from providers import (
     Conversation,
@@ -61,6 +61,76 @@ class InboxPage:
     skipped: list[UnsupportedOperationError] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """For one provider: the sort time of the last item the merge emitted while that provider took part,
+    and that provider's ids emitted at that time."""
+
+    at: datetime
+    seen: tuple[str, ...] = ()
+
+    def covers(self, at: datetime, remote_id: str, *, descending: bool) -> bool:
+        """Whether an item of this provider sorting at `at` was emitted already or sorts before the mark
+        (so it is one served again, or one that arrived since the listing started)."""
+        if at == self.at:
+            return remote_id in self.seen
+        return at > self.at if descending else at < self.at
+
+
+@dataclass(frozen=True, slots=True)
+class InboxCursor:
+    """Where a merged listing stands: each provider's own cursor (None: from its start), the providers
+    that are exhausted or left out, and the marks of the others. `encode()` is the opaque `after`."""
+
+    order: SortOrder
+    positions: Mapping[str, str | None] = field(default_factory=dict)
+    done: frozenset[str] = frozenset()
+    marks: Mapping[str, Mark] = field(default_factory=dict)
+
+    def encode(self) -> str:
+        live = {name: [mark.at.isoformat(), list(mark.seen)] for name, mark in self.marks.items() if name not in self.done}
+        return encode_cursor(
+            CURSOR_OWNER, CURSOR_KIND, o=self.order.value, pos=dict(self.positions), done=sorted(self.done), mark=live
+        )
+
+    @classmethod
+    def decode(cls, cursor: str) -> InboxCursor:
+        """The state `encode()` wrote; `InvalidRequestError` (field `after`) for anything else."""
+        state = decode_cursor(CURSOR_OWNER, CURSOR_KIND, cursor)
+        order, positions, done, marks = state.get("o"), state.get("pos"), state.get("done"), state.get("mark", {})
+        valid = isinstance(order, str) and order in _ORDERS and isinstance(marks, dict)
+        if not (valid and _str_map(positions) and _strs(done)):
+            raise _invalid()
+        return cls(SortOrder(order), positions, frozenset(done), {name: _mark(raw) for name, raw in marks.items()})
+
+
+_ORDERS = frozenset(o.value for o in SortOrder)
+
+
+def _invalid() -> InvalidRequestError:
+    return InvalidRequestError("after: invalid cursor", provider=CURSOR_OWNER, field="after")
+
+
+def _strs(value: object) -> TypeGuard[list[str]]:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _str_map(value: object) -> TypeGuard[dict[str, str | None]]:
+    return isinstance(value, dict) and all(item is None or isinstance(item, str) for item in value.values())
+
+
+def _mark(raw: object) -> Mark:
+    if not (isinstance(raw, list) and len(raw) == 2 and isinstance(raw[0], str) and _strs(raw[1])):
+        raise _invalid()
+    try:
+        at = datetime.fromisoformat(raw[0])
+    except ValueError:
+        raise _invalid() from None
+    if at.tzinfo is None:  # every sort time is aware; a naive one would not compare with them
+        raise _invalid()
+    return Mark(at, tuple(raw[1]))
+
+
 def sort_key(order: SortOrder, conversation: Conversation) -> tuple[datetime, str]:
     moment = conversation.created_at if order in (SortOrder.CREATED_DESC, SortOrder.CREATED_ASC) else conversation.updated_at
     return (moment or OLDEST, conversation.provider)
@@ -76,29 +146,31 @@ async def list_inbox(
     fields: frozenset[str] | None = None,
 ) -> InboxPage:
     """`fields`: the Conversation fields the caller reads (None: all)."""
-    positions, done, marks = _decode(after, order)
-    active = [p for p in providers if p.name not in done]
+    start = _resume(after, order)
+    active = [p for p in providers if p.name not in start.done]
     results = await asyncio.gather(
-        *(_fetch(p, filter, order, first, positions.get(p.name), marks.get(p.name)) for p in active),
+        *(_fetch(p, filter, order, first, start.positions.get(p.name), start.marks.get(p.name)) for p in active),
         return_exceptions=True,
     )
     pages: dict[str, Page[Conversation]] = {}
     failures: list[ProviderError] = []
     skipped: list[UnsupportedOperationError] = []
+    left_out: set[str] = set()
     for provider, result in zip(active, results):
         if isinstance(result, UnsupportedOperationError):
             skipped.append(result)
-            done.add(provider.name)
+            left_out.add(provider.name)
         elif isinstance(result, ProviderError):
             failures.append(result)
         elif isinstance(result, BaseException):
             raise result
         else:
             pages[provider.name] = result
+    start = replace(start, done=start.done | left_out)
     by_name = {p.name: p for p in active}
     hydrated: dict[tuple[str, str], Conversation | None] = {}
     while True:
-        page = _merge(pages, positions, done, marks, order=order, first=first, failures=failures)
+        page = _merge(pages, start, first=first, failures=failures)
         failed = await _hydrate([c for c, _ in page.items], by_name, fields, hydrated)
         if not failed:
             break
@@ -142,8 +214,17 @@ def _key(conversation: Conversation) -> tuple[str, str]:
     return conversation.provider, conversation.remote_id
 
 
+def _resume(after: str | None, order: SortOrder) -> InboxCursor:
+    if after is None:
+        return InboxCursor(order)
+    cursor = InboxCursor.decode(after)
+    if cursor.order is not order:
+        raise InvalidRequestError("after: the cursor belongs to another orderBy", provider=CURSOR_OWNER, field="after")
+    return cursor
+
+
 async def _fetch(
-    provider: Provider, filter: ConversationFilter, order: SortOrder, first: int, after: str | None, mark: list[Any] | None
+    provider: Provider, filter: ConversationFilter, order: SortOrder, first: int, after: str | None, mark: Mark | None
 ) -> Page[Conversation]:
     """One provider's next items after its mark; rows served again are dropped and, a few times at
     most, replaced by reading on, so a page stays full."""
@@ -160,53 +241,41 @@ async def _fetch(
     return kept
 
 
-def _after_mark(page: Page[Conversation], mark: list[Any] | None, order: SortOrder) -> Page[Conversation]:
+def _after_mark(page: Page[Conversation], mark: Mark | None, order: SortOrder) -> Page[Conversation]:
     """The page without the items the mark says were emitted already."""
     if mark is None:
         return page
-    moment, seen = datetime.fromisoformat(mark[0]), set(mark[1])
     descending = order in (SortOrder.UPDATED_DESC, SortOrder.CREATED_DESC)
     kept = [
         (item, cursor)
         for item, cursor in zip(page.items, page.cursors)
-        if not _not_after(sort_key(order, item)[0], item.remote_id, moment, seen, descending)
+        if not mark.covers(sort_key(order, item)[0], item.remote_id, descending=descending)
     ]
     return Page(tuple(i for i, _ in kept), page.next_cursor, tuple(c for _, c in kept))
 
 
-def _not_after(at: datetime, remote_id: str, moment: datetime, seen: set[str], descending: bool) -> bool:
-    if at == moment:
-        return remote_id in seen
-    return at > moment if descending else at < moment
-
-
-def _marked(marks: dict[str, list[Any]], item: Conversation, order: SortOrder, merged: Iterable[str]) -> None:
+def _marked(marks: dict[str, Mark], item: Conversation, order: SortOrder, merged: Iterable[str]) -> None:
     """Moves the mark of every provider that took part in the merge to the emitted item: whatever
     they serve later that sorts before it is either emitted already or arrived since."""
-    at = sort_key(order, item)[0].isoformat()
+    at = sort_key(order, item)[0]
     for name in merged:
         mark = marks.get(name)
-        if mark is None or mark[0] != at:
-            marks[name] = [at, []]
-    marks[item.provider][1].append(item.remote_id)
+        if mark is None or mark.at != at:
+            marks[name] = Mark(at)
+    mark = marks[item.provider]
+    marks[item.provider] = replace(mark, seen=(*mark.seen, item.remote_id))
 
 
 def _merge(
-    pages: dict[str, Page[Conversation]],
-    positions: dict[str, str | None],
-    done: set[str],
-    marks: dict[str, list[Any]],
-    *,
-    order: SortOrder,
-    first: int,
-    failures: list[ProviderError],
+    pages: dict[str, Page[Conversation]], start: InboxCursor, *, first: int, failures: list[ProviderError]
 ) -> InboxPage:
+    order = start.order
     descending = order in (SortOrder.UPDATED_DESC, SortOrder.CREATED_DESC)
     streams = [
         [(sort_key(order, c), name, i) for i, c in enumerate(page.items)] for name, page in pages.items()
     ]
     merged = heapq.merge(*streams, key=lambda row: row[0], reverse=descending)
-    positions, marks = dict(positions), {name: [mark[0], list(mark[1])] for name, mark in marks.items()}
+    positions, marks = dict(start.positions), dict(start.marks)
     emitted: dict[str, int] = {}
     items: list[tuple[Conversation, str]] = []
     for _, name, index in merged:
@@ -216,13 +285,14 @@ def _merge(
         positions[name] = page.cursors[index]
         emitted[name] = index + 1
         _marked(marks, page.items[index], order, pages)
-        items.append((page.items[index], _encode(positions, done | _finished(pages, emitted), marks, order)))
+        after_item = InboxCursor(order, dict(positions), start.done | _finished(pages, emitted), dict(marks))
+        items.append((page.items[index], after_item.encode()))
     for name, page in pages.items():
         if _used_up_with_more({name: page}, emitted):
             positions[name] = page.next_cursor
-    finished = done | _finished(pages, emitted)
+    finished = start.done | _finished(pages, emitted)
     more = bool(failures) or any(name not in finished for name in pages)
-    end = _encode(positions, finished, marks, order) if more or items else None
+    end = InboxCursor(order, positions, finished, marks).encode() if more or items else None
     return InboxPage(items=items, has_next=more, end_cursor=end, failures=failures)
 
 
@@ -236,33 +306,3 @@ def _finished(pages: dict[str, Page[Conversation]], emitted: dict[str, int]) -> 
     return {
         name for name, page in pages.items() if page.next_cursor is None and emitted.get(name, 0) == len(page.items)
     }
-
-
-def _encode(positions: dict[str, str | None], done: set[str], marks: dict[str, list[Any]], order: SortOrder) -> str:
-    live = {name: mark for name, mark in marks.items() if name not in done}
-    return encode_cursor(CURSOR_OWNER, CURSOR_KIND, o=order.value, pos=positions, done=sorted(done), mark=live)
-
-
-def _decode(after: str | None, order: SortOrder) -> tuple[dict[str, Any], set[str], dict[str, list[Any]]]:
-    if after is None:
-        return {}, set(), {}
-    state = decode_cursor(CURSOR_OWNER, CURSOR_KIND, after)
-    if state.get("o") != order.value:
-        raise InvalidRequestError("after: the cursor belongs to another orderBy", provider=CURSOR_OWNER, field="after")
-    positions, done, marks = state.get("pos"), state.get("done"), state.get("mark", {})
-    if not isinstance(positions, dict) or not isinstance(done, list) or not _valid_marks(marks):
-        raise InvalidRequestError("after: invalid cursor", provider=CURSOR_OWNER, field="after")
-    return positions, set(done), marks
-
-
-def _valid_marks(marks: object) -> bool:
-    if not isinstance(marks, dict):
-        return False
-    for mark in marks.values():
-        if not (isinstance(mark, list) and len(mark) == 2 and isinstance(mark[0], str) and isinstance(mark[1], list)):
-            return False
-        try:
-            datetime.fromisoformat(mark[0])
-        except ValueError:
-            return False
-    return True

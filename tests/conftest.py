@@ -1,97 +1,104 @@
-"""Shared fixtures: a Socialboards sandbox in-process, a provider wired to it, and the gateway."""
+"""Shared fixtures: each vendor's sandbox in-process, a client for its hooks, the vendor's provider wired
+to it, the gateway over the Socialboards sandbox, and a Redis server. What they are built from, and the
+helpers tests call directly, are in helpers.py."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
-from gateway.app import create_app
-from gateway.settings import ProviderSettings, Settings
-from sandboxes.socialboards import app as sb_sandbox
+from providers.clevertap.provider import CleverTapProvider
+from providers.infobip.provider import InfobipProvider
 from providers.socialboards.provider import SocialboardsProvider
 
-SB_BASE = "http://sb.test/"
-SB_CREDENTIALS = {"client_id": "test-client", "refresh_token": "test-refresh"}
-SHORT_TIMEOUT = 0.5
+from .helpers import (
+    ASHA,
+    CT_BASE,
+    CT_CREDENTIALS,
+    CT_HEADERS,
+    IB_API_KEY,
+    IB_BASE,
+    IB_HEADERS,
+    SB_BASE,
+    SB_CREDENTIALS,
+    SB_PROVIDER,
+    SHORT_TIMEOUT,
+    FrozenClock,
+    Gateway,
+    asgi_client,
+    clevertap_app,
+    free_port,
+    gateway_over,
+    infobip_app,
+    listening,
+    socialboards_app,
+)
 
-
-def sandbox_app(**kw: Any) -> Starlette:
-    return sb_sandbox.create_app(client_id="test-client", refresh_token="test-refresh", **kw)
-
-
-def hooks_client(app: Starlette) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=SB_BASE)
+PROVIDER_TIMEOUT = httpx.Timeout(SHORT_TIMEOUT, connect=SHORT_TIMEOUT)
 
 
 @pytest.fixture
 def sb_app() -> Starlette:
-    return sandbox_app()
+    return socialboards_app()
 
 
 @pytest.fixture
 async def sb_hooks(sb_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with hooks_client(sb_app) as client:
+    async with asgi_client(sb_app, SB_BASE) as client:
         yield client
 
 
 @pytest.fixture
 async def sb_provider(sb_app: Starlette) -> AsyncIterator[SocialboardsProvider]:
-    timeout = httpx.Timeout(SHORT_TIMEOUT, connect=SHORT_TIMEOUT)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sb_app), base_url=SB_BASE, timeout=timeout) as http:
+    async with asgi_client(sb_app, SB_BASE, timeout=PROVIDER_TIMEOUT) as http:
         yield SocialboardsProvider(name="sb", http=http, **SB_CREDENTIALS)
 
 
-@dataclass
-class Gateway:
-    """The gateway app with its lifespan running, plus a GraphQL helper."""
-
-    app: Starlette
-    client: httpx.AsyncClient
-
-    async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = await self.client.post("/graphql", json={"query": query, "variables": variables or {}})
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        body = await self.execute(query, variables)
-        assert "errors" not in body, body["errors"]
-        return body["data"]
+@pytest.fixture
+def ib_app() -> Starlette:
+    return infobip_app()
 
 
-def gateway_settings(*, timeout: float = SHORT_TIMEOUT, webhook_secret: str | None = "hook-secret") -> Settings:
-    provider = ProviderSettings("sb", "socialboards", SB_BASE, SB_CREDENTIALS, webhook_secret)
-    return Settings(providers=(provider,), upstream_timeout=timeout, graphiql=False)
+@pytest.fixture
+async def ib_hooks(ib_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(ib_app, IB_BASE, headers=IB_HEADERS) as client:
+        yield client
+
+
+@pytest.fixture
+async def ib_provider(ib_app: Starlette) -> AsyncIterator[InfobipProvider]:
+    async with asgi_client(ib_app, IB_BASE, timeout=PROVIDER_TIMEOUT) as http:
+        yield InfobipProvider(name="ib", http=http, api_key=IB_API_KEY)
+
+
+@pytest.fixture
+def ct_app() -> Starlette:
+    return clevertap_app(clock=FrozenClock())
+
+
+@pytest.fixture
+async def ct_hooks(ct_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(ct_app, CT_BASE, headers=CT_HEADERS) as client:
+        yield client
+
+
+@pytest.fixture
+async def ct_provider(ct_app: Starlette) -> AsyncIterator[CleverTapProvider]:
+    async with asgi_client(ct_app, CT_BASE, timeout=PROVIDER_TIMEOUT) as http:
+        yield CleverTapProvider(name="ct", http=http, agent_email=ASHA, **CT_CREDENTIALS)
 
 
 @pytest.fixture
 async def gateway(sb_app: Starlette) -> AsyncIterator[Gateway]:
-    app = create_app(gateway_settings(), transports={"sb": httpx.ASGITransport(app=sb_app)})
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test") as client:
-            yield Gateway(app, client)
-
-
-@contextlib.asynccontextmanager
-async def gateway_over(*vendors: tuple[ProviderSettings, Starlette], timeout: float = SHORT_TIMEOUT) -> AsyncIterator[Gateway]:
-    """The gateway with its lifespan running, each provider wired in-process to its sandbox app."""
-    settings = Settings(providers=tuple(p for p, _ in vendors), upstream_timeout=timeout, graphiql=False)
-    app = create_app(settings, transports={p.name: httpx.ASGITransport(app=sandbox) for p, sandbox in vendors})
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test") as client:
-            yield Gateway(app, client)
+    """The gateway over the Socialboards sandbox `sb_app` (provider `sb`); test modules about another
+    vendor override it."""
+    async with gateway_over((SB_PROVIDER, sb_app)) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -108,30 +115,3 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("redis")
     with listening([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)], port):
         yield f"redis://127.0.0.1:{port}/0"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int) -> None:
-    """Returns once something listens on the loopback port (fails after 15 s)."""
-    for _ in range(300):
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.1):
-            return
-        time.sleep(0.05)
-    pytest.fail(f"nothing listens on port {port}")
-
-
-@contextlib.contextmanager
-def listening(argv: list[str], port: int, cwd: Path | None = None) -> Iterator[None]:
-    """A server process started by the test, from when it listens on `port` until the block ends."""
-    process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=10)

@@ -31,6 +31,8 @@ from providers import (
 )
 from providers.errors import InvalidRequestError
 
+from .helpers import inject_fault, sandbox_requests
+
 ALL = ConversationFilter()
 
 
@@ -44,12 +46,10 @@ class ContractEnv:
     fault_path: str  # a path fragment of the vendor's conversation reads
 
     async def fault(self, **fault: Any) -> None:
-        body = {"pathContains": self.fault_path, "times": 1, **fault}
-        response = await self.sandbox.post("/_sandbox/faults", json=body)
-        assert response.status_code < 300, response.text
+        await inject_fault(self.sandbox, **{"pathContains": self.fault_path, "times": 1, **fault})
 
     async def request_count(self) -> int:
-        return len((await self.sandbox.get("/_sandbox/requests")).json()["requests"])
+        return len(await sandbox_requests(self.sandbox))
 
 
 UNSUPPORTED_CALLS: dict[Capability, Callable[[Provider, str], Awaitable[Any]]] = {

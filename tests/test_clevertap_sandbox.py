@@ -12,12 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from sandboxes.clevertap.app import create_app
+
+from .helpers import WebhookReceiver, advance_clock
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 T0_TS = int(T0.timestamp())
@@ -108,31 +106,6 @@ async def set_status(client: httpx.AsyncClient, conversation_id: str, status: st
     return await client.post(STATUS, json={"id": conversation_id, "ticket_status": status, **extra})
 
 
-async def advance(client: httpx.AsyncClient, seconds: float) -> None:
-    assert (await client.post("/_sandbox/clock", json={"advanceSeconds": seconds})).status_code == 200
-
-
-class Hooks:
-    """A tiny event receiver, reached in-process through ASGITransport."""
-
-    def __init__(self) -> None:
-        self.bodies: list[Json] = []
-        self.accounts: list[str | None] = []
-        self.app = Starlette(routes=[Route("/events", self._receive, methods=["POST"])])
-
-    async def _receive(self, request: Request) -> Response:
-        self.accounts.append(request.headers.get("x-clevertap-account-id"))
-        self.bodies.append(await request.json())
-        return Response(status_code=204)
-
-    async def wait_for(self, count: int) -> list[Json]:
-        for _ in range(400):
-            if len(self.bodies) >= count:
-                return self.bodies
-            await asyncio.sleep(0.005)
-        raise AssertionError(f"expected {count} events, got {len(self.bodies)}")
-
-
 # -- auth, envelope, routing -----------------------------------------------------------------------
 
 
@@ -192,7 +165,7 @@ async def test_a_user_reply_sets_new_whatever_the_status_and_restarts_the_window
     first = await inbound(api, "ann@example.com")
     for status in ("Pending", "Closed"):
         ok(await set_status(api, first["id"], status))
-        await advance(api, 25 * HOUR)
+        await advance_clock(api, 25 * HOUR)
         assert (await fetch(api, first["id"]))["state"] == "inactive"
         again = await inbound(api, "ann@example.com", "Me again")
         assert again["id"] == first["id"]  # one conversation per identity
@@ -222,19 +195,19 @@ async def test_inbound_checks_campaign_and_ts_and_accepts_a_back_dated_reply(api
 
 async def test_state_turns_inactive_exactly_24_hours_after_the_last_user_reply(api: httpx.AsyncClient) -> None:
     conversation = await inbound(api, "ann@example.com")
-    await advance(api, DAY - 1)
+    await advance_clock(api, DAY - 1)
     assert (await fetch(api, conversation["id"]))["state"] == "active"
     assert await ids(api, {"state": "active"}) == ["ann@example.com"]
-    await advance(api, 1)
+    await advance_clock(api, 1)
     assert (await fetch(api, conversation["id"]))["state"] == "inactive"
     assert await ids(api, {"state": "active"}) == [] and await ids(api, {"state": "inactive"}) == ["ann@example.com"]
 
 
 async def test_listings_hide_conversations_older_than_15_days_but_get_still_finds_them(api: httpx.AsyncClient) -> None:
     conversation = await inbound(api, "ann@example.com")
-    await advance(api, 15 * DAY)
+    await advance_clock(api, 15 * DAY)
     assert await ids(api) == ["ann@example.com"]
-    await advance(api, 1)
+    await advance_clock(api, 1)
     assert await ids(api) == [] and await ids(api, {"state": "inactive"}) == []
     assert (await fetch(api, conversation["id"]))["state"] == "inactive"
     await inbound(api, "ann@example.com")
@@ -243,7 +216,7 @@ async def test_listings_hide_conversations_older_than_15_days_but_get_still_find
 
 async def test_a_reply_outside_the_24_hour_window_is_422_and_claims_nothing(api: httpx.AsyncClient) -> None:
     conversation = await inbound(api, "ann@example.com")
-    await advance(api, DAY)
+    await advance_clock(api, DAY)
     text = failed(await reply(api, conversation["id"], ASHA), 422)
     assert text == "Conversation is inactive: the 24-hour reply window has closed"
     after = await fetch(api, conversation["id"])
@@ -302,7 +275,7 @@ async def test_ownership_survives_closing_and_inactivity(api: httpx.AsyncClient)
     conversation = await inbound(api, "ann@example.com")
     ok(await claim(api, conversation["id"], ASHA))
     ok(await set_status(api, conversation["id"], "Closed"))
-    await advance(api, 3 * DAY)
+    await advance_clock(api, 3 * DAY)
     failed(await claim(api, conversation["id"], BEN), 409)
     await inbound(api, "ann@example.com")
     failed(await reply(api, conversation["id"], BEN), 409)
@@ -378,9 +351,9 @@ async def test_a_listing_is_a_snapshot_of_ids_served_as_current_records(api: htt
 async def test_cursors_expire_an_hour_after_use_and_unknown_ones_are_400(api: httpx.AsyncClient) -> None:
     conversation = await inbound(api, "ann@example.com")
     cursor = ok(await api.post(LIST, json={}))["cursor"]
-    await advance(api, HOUR)
+    await advance_clock(api, HOUR)
     ok(await api.get(LIST, params={"cursor": cursor}))
-    await advance(api, HOUR + 1)
+    await advance_clock(api, HOUR + 1)
     assert "expired" in failed(await api.get(LIST, params={"cursor": cursor}), 400)
     failed(await api.get(LIST, params={"cursor": "made-up"}), 400)
     failed(await api.get(LIST), 400)
@@ -395,7 +368,7 @@ async def test_filters_match_as_documented_and_combine_with_and(api: httpx.Async
     await inbound(api, "b@example.com", "Can I change my flight?", user_name="Bob Annan", campaign_id=FLIGHTS)
     cid = await inbound(api, "c@example.com", "Thanks", user_name="Cid", campaign_id=ORDERS)
     ok(await set_status(api, cid["id"], "Pending"))
-    await advance(api, DAY)
+    await advance_clock(api, DAY)
     await inbound(api, "d@example.com", "Is the sale still on?", user_name="Dee")
     assert sorted(await ids(api, {"search": "ann"})) == ["Ann Lee", "Bob Annan"]
     assert await ids(api, {"search": "order"}) == ["Ann Lee"]  # latest message text, case-insensitive
@@ -412,7 +385,7 @@ async def test_filters_match_as_documented_and_combine_with_and(api: httpx.Async
 async def test_listings_sort_by_updated_or_created_with_ties_by_id(api: httpx.AsyncClient) -> None:
     late = await inbound(api, "late@example.com", ts=T0_TS - HOUR, user_name="late")
     early = await inbound(api, "early@example.com", ts=T0_TS - 2 * HOUR, user_name="early")
-    await advance(api, 60)
+    await advance_clock(api, 60)
     ok(await set_status(api, late["id"], "Pending"))  # late is now the most recently updated
     assert await ids(api) == ["late", "early"]
     assert await ids(api, {"sort_by": "updated_ts", "sort_order": "asc"}) == ["early", "late"]
@@ -429,7 +402,7 @@ async def test_listings_sort_by_updated_or_created_with_ties_by_id(api: httpx.As
 async def test_messages_page_oldest_first_by_default_or_newest_first(api: httpx.AsyncClient) -> None:
     conversation = await inbound(api, "ann@example.com", "one")
     for author, text in ((ASHA, "two"), (None, "three"), (ASHA, "four")):
-        await advance(api, 60)
+        await advance_clock(api, 60)
         if author is None:
             await inbound(api, "ann@example.com", text)
         else:
@@ -483,9 +456,9 @@ async def test_max_concurrency_is_configurable_or_off(limit: int | None, expecte
 
 
 async def test_events_are_posted_in_order_with_the_account_header() -> None:
-    hooks = Hooks()
+    hooks = WebhookReceiver("/events")
     async with (
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=hooks.app)) as hook_client,
+        hooks.client() as hook_client,
         sandbox_client(webhook_url="http://hooks/events", webhook_client=hook_client) as client,
     ):
         body = ok(await client.post(INBOUND, json={"identity": "ann@example.com", "campaign_id": SPRING, "text": "Hi"}))
@@ -499,7 +472,7 @@ async def test_events_are_posted_in_order_with_the_account_header() -> None:
     assert [event["event"] for event in events] == [
         "conversation.user_replied", "conversation.claimed", "conversation.ticket_status_changed",
     ]  # fmt: skip
-    assert hooks.accounts == ["SANDBOX-ACCOUNT"] * 3
+    assert [headers.get("x-clevertap-account-id") for headers in hooks.headers] == ["SANDBOX-ACCOUNT"] * 3
     assert events[0] == {
         "event": "conversation.user_replied", "ts": T0_TS, "record": body["record"], "message": body["message"],
     }  # fmt: skip
@@ -570,7 +543,7 @@ async def test_request_log_records_api_calls_with_query_and_body_but_not_control
 
 async def test_clock_control_reports_and_moves_the_sandbox_clock(api: httpx.AsyncClient) -> None:
     assert (await api.get("/_sandbox/clock")).json() == {"now": "2024-03-01T12:00:00.000Z"}
-    await advance(api, 90)
+    await advance_clock(api, 90)
     assert (await inbound(api, "ann@example.com"))["created_ts"] == T0_TS + 90
 
 

@@ -1,93 +1,178 @@
-"""The `parley` command line: version, help with defaults, config and log level options, and the
-"listening" banner only once the address is bound."""
+"""`parley serve` with no configuration, started the way a newcomer does, answers the README's query."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-import socket
+import re
+import shlex
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from gateway.cli import main
+from .helpers import free_port
 
-from .conftest import free_port
-
-
-def run_cli(*args: str, cwd: Path, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+ROOT = Path(__file__).parent.parent
 
 
-def test_version_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit:
-        main(["--version"])
-    assert exit.value.code == 0
-    assert capsys.readouterr().out.startswith("parley ")
+def readme_example_body() -> dict:
+    """The JSON body of the README's curl example, so the README cannot drift from what works."""
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"```sh\n(curl .*?)\n```", readme, re.S)
+    assert command, "README has no curl example in a ```sh block"
+    args = shlex.split(command.group(1).replace("\\\n", " "))
+    return json.loads(args[args.index("-d") + 1])
 
 
-def test_serve_help_shows_each_option_with_its_default(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        main(["serve", "--help"])
-    text = " ".join(capsys.readouterr().out.split())
-    for expected in ("--config", "--log-level", "(default: warning)", "--workers", "(default: 1)",
-                     "else 127.0.0.1", "else 8000"):
-        assert expected in text
-
-
-def test_sandbox_help_names_each_sandboxs_own_port(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        main(["sandbox", "--help"])
-    text = " ".join(capsys.readouterr().out.split())
-    assert "socialboards 8101, infobip 8102, clevertap 8103" in text
-
-
-def test_a_missing_config_file_is_a_bad_setting(tmp_path: Path) -> None:
-    result = run_cli("serve", "--config", str(tmp_path / "nowhere.toml"), cwd=tmp_path)
-    assert result.returncode == 2
-    assert "bad setting: --config: no such file" in result.stderr
-
-
-def test_the_config_option_is_the_file_read(tmp_path: Path) -> None:
-    (tmp_path / "other.toml").write_text('[server]\nhost = "0.0.0.0"\n')
-    result = run_cli("serve", "--config", str(tmp_path / "other.toml"), cwd=tmp_path)
-    assert result.returncode == 2  # read: its host is refused without clients
-    assert "server.host '0.0.0.0'" in result.stderr
-
-
-def test_an_unknown_log_level_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit:
-        main(["serve", "--log-level", "loud"])
-    assert exit.value.code == 2
-    assert "invalid choice: 'loud'" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("command", [["sandbox", "infobip"], ["serve"]])
-def test_no_banner_when_the_port_is_taken(tmp_path: Path, command: list[str]) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        result = run_cli(*command, "--host", "127.0.0.1", "--port", str(port), cwd=tmp_path)
-    assert result.returncode == 3  # uvicorn's start-up failure
-    assert "http://" not in result.stdout
-    assert "address already in use" in result.stderr.lower()
-
-
-def test_the_banner_follows_a_successful_bind(tmp_path: Path) -> None:
+def test_parley_serve_answers_the_readme_query_with_demo_data(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-    process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "sandbox", "clevertap", "--port", str(port)],
-                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "PARLEY_PORT": str(port), "PARLEY_HOST": "127.0.0.1"}
+    env.pop("PARLEY_CONFIG", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve"], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith(f"clevertap sandbox on http://127.0.0.1:{port}/")
-        with socket.create_connection(("127.0.0.1", port), timeout=5):
-            pass  # bound and accepting when the banner appeared
+        body = None
+        for _ in range(100):
+            try:
+                body = httpx.post(f"http://127.0.0.1:{port}/graphql", json=readme_example_body(), timeout=5).json()
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert body is not None, "parley serve did not start"
+        assert "errors" not in body, body
+        edges = body["data"]["conversations"]["edges"]
+        assert len(edges) == 3 and all(e["node"]["id"] and e["node"]["status"] for e in edges)
+        everything = {"query": "{ providers { name } conversations(first: 100) { edges { node { provider } } } }"}
+        data = httpx.post(f"http://127.0.0.1:{port}/graphql", json=everything, timeout=5).json()["data"]
+        assert sorted(p["name"] for p in data["providers"]) == ["clevertap", "infobip", "socialboards"]
+        assert {e["node"]["provider"] for e in data["conversations"]["edges"]} == {"clevertap", "infobip", "socialboards"}
     finally:
         process.terminate()
-        process.communicate(timeout=10)
+        output, _ = process.communicate(timeout=10)
+    assert f"http://127.0.0.1:{port}/graphql" in output
+
+
+@pytest.mark.parametrize(
+    ("vendor", "path", "headers"),
+    [
+        ("socialboards", "/chat/conversations/1", {}),
+        ("infobip", "/ccaas/1/conversations", {"Authorization": "App sandbox-key"}),
+        ("clevertap", "/1/conversation.json?id=cv_01HQWY5CG0R84P57VFQVC2R1ZZ", {
+            "X-CleverTap-Account-Id": "SANDBOX-ACCOUNT", "X-CleverTap-Passcode": "sandbox-passcode"}),
+    ],
+)
+def test_parley_sandbox_runs_each_vendor_alone(tmp_path: Path, vendor: str, path: str, headers: dict[str, str]) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "sandbox", vendor, "--port", str(port), "--demo", "3"], cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        response = None
+        for _ in range(100):
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}{path}", headers=headers, timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert response is not None, f"parley sandbox {vendor} did not start"
+        assert response.status_code in (200, 401, 404), response.text  # the vendor's own answer, not a crash
+        log = httpx.get(f"http://127.0.0.1:{port}/_sandbox/requests", timeout=5).json()["requests"]
+        assert [entry["path"] for entry in log] == [path.split("?")[0]]
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=10)
+    assert f"{vendor} sandbox on http://127.0.0.1:{port}/" in output
+
+
+@contextlib.contextmanager
+def two_workers(tmp_path: Path, **env: str) -> Iterator[tuple[str, list[str]]]:
+    """`parley serve --workers 2` over an Infobip sandbox in its own process: the GraphQL URL, and the
+    serve output (filled in when the block ends)."""
+    sandbox_port, port = free_port(), free_port()
+    started = [subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "sandbox", "infobip", "--port", str(sandbox_port), "--demo", "4"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )]
+    config = tmp_path / "parley.toml"
+    config.write_text(f'[providers.ib]\nvendor = "infobip"\nbase_url = "http://127.0.0.1:{sandbox_port}/"\napi_key = "sandbox-key"\n')
+    environment = {**os.environ, "PARLEY_CONFIG": str(config), "PARLEY_PORT": str(port), "PARLEY_HOST": "127.0.0.1", **env}
+    started.append(subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--workers", "2"], cwd=tmp_path, env=environment,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    ))
+    output: list[str] = []
+    url = f"http://127.0.0.1:{port}/graphql"
+    try:
+        for _ in range(150):
+            try:
+                httpx.post(url, json={"query": "{ providers { name } }"}, timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("parley serve --workers 2 did not start")
+        yield url, output
+    finally:
+        for process in reversed(started):
+            process.terminate()
+        output.append(started[1].communicate(timeout=15)[0])
+        started[0].wait(timeout=10)
+
+
+def test_parley_serve_with_two_workers_answers_from_a_configured_vendor_and_says_what_workers_do_not_share(
+    tmp_path: Path,
+) -> None:
+    query = {"query": "{ conversations(first: 10) { edges { node { provider tags lastMessage { text } } } } }"}
+    with two_workers(tmp_path) as (url, output):
+        body = httpx.post(url, json=query, timeout=5).json()
+        assert "errors" not in body, body
+        assert [e["node"]["provider"] for e in body["data"]["conversations"]["edges"]] == ["ib"] * 4
+    assert "2 workers, each with its own event bus" in output[0]
+
+
+def test_two_workers_sharing_a_redis_bus_deliver_every_message_to_a_subscriber_on_either(tmp_path: Path, redis_url: str) -> None:
+    with two_workers(tmp_path, PARLEY_BUS_URL=redis_url.rsplit("/", 1)[0] + "/2") as (url, output):
+        edges = httpx.post(url, json={"query": "{ conversations(first: 1) { edges { node { id } } } }"}, timeout=5).json()
+        conversation = edges["data"]["conversations"]["edges"][0]["node"]["id"]
+        texts = [f"reply {i}" for i in range(8)]
+        seen: list[str] = []
+        subscribe = {"query": "subscription($id: ID) { messageAdded(conversationId: $id) { message { text } } }",
+                     "variables": {"id": conversation}}
+
+        def listen() -> None:
+            with httpx.stream("POST", url, json=subscribe, headers={"accept": "text/event-stream"}, timeout=10) as events:
+                for line in events.iter_lines():
+                    if line.startswith("data:") and "messageAdded" in line:
+                        seen.append(json.loads(line.removeprefix("data:"))["data"]["messageAdded"]["message"]["text"])
+                        if len(seen) == len(texts):
+                            return
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        time.sleep(0.5)
+        add = "mutation($id: ID!, $t: String!) { addMessages(conversationId: $id, messages: [{text: $t}]) { __typename } }"
+        for text in texts:  # a new connection each: the kernel hands them to either worker
+            answer = httpx.post(url, json={"query": add, "variables": {"id": conversation, "t": text}}, timeout=5).json()
+            assert answer["data"]["addMessages"]["__typename"] == "AddMessagesPayload", answer
+        listener.join(timeout=10)
+    assert seen == texts
+    assert "each with its own event bus" not in output[0]
+
+
+def test_parley_serve_refuses_to_start_when_the_configured_bus_does_not_answer(tmp_path: Path) -> None:
+    env = {**os.environ, "PARLEY_BUS_URL": "redis://127.0.0.1:9/0", "PARLEY_PORT": str(free_port())}  # nothing listens on 9
+    env.pop("PARLEY_CONFIG", None)
+    done = subprocess.run([sys.executable, "-m", "gateway.cli", "serve"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert "bad setting: PARLEY_BUS_URL / server.bus_url: the event bus cannot reach Redis" in done.stderr

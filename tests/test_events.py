@@ -3,41 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import pytest
 
-from gateway.events import QUEUE_SIZE, CursorError, Event, EventKind, InMemoryBus, SubscriberOverflow
-from providers.models import Conversation, ConversationStatus, Direction, Message
+from gateway.events import QUEUE_SIZE, CursorError, Event, InMemoryBus, SubscriberOverflow
 
-T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
-
-
-def message_event(remote_id: str, *, provider: str = "support-sb", conversation: str = "c1") -> Event:
-    message = Message(
-        provider=provider,
-        remote_id=remote_id,
-        conversation_remote_id=conversation,
-        text=f"text {remote_id}",
-        author=None,
-        direction=Direction.INBOUND,
-        created_at=T0,
-    )
-    return Event(EventKind.MESSAGE_ADDED, provider, conversation, message=message)
-
-
-def change_event(remote_id: str = "c1", *, provider: str = "support-sb") -> Event:
-    conversation = Conversation(
-        provider=provider,
-        vendor="socialboards",
-        remote_id=remote_id,
-        status=ConversationStatus.OPEN,
-        vendor_status="active",
-        created_at=T0,
-        updated_at=T0,
-    )
-    return Event(EventKind.CONVERSATION_CHANGED, provider, remote_id, conversation=conversation)
+from .helpers import change_event, message_event, remote_ids, take
 
 
 async def publish_messages(bus: InMemoryBus, *ids: str) -> list[Event]:
@@ -47,14 +18,6 @@ async def publish_messages(bus: InMemoryBus, *ids: str) -> list[Event]:
         assert event is not None
         stamped.append(event)
     return stamped
-
-
-def remote_ids(events: list[Event]) -> list[str]:
-    return [e.message.remote_id for e in events if e.message is not None]
-
-
-async def take(subscription: AsyncIterator[Event], count: int) -> list[Event]:
-    return [await asyncio.wait_for(anext(subscription), 1) for _ in range(count)]
 
 
 # -- cursors ---------------------------------------------------------------------------------------

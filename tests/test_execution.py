@@ -65,7 +65,7 @@ query($id: ID!, $skip: Boolean!, $with: Boolean!) {
 fragment M on Message { id text createdAt direction channel author { id name role email } ... on Message { remoteId provider } }
 """
 INBOX = "{ conversations(first: 3) { edges { cursor node { id topic tags customer { name } lastMessage { text author { name } } } } } }"
-NODE = '{ node(id: "%s") { __typename ... on Conversation { id status messages(first: 3) { edges { node { id text } } } } } }'
+NODE = "query($id: ID!) { node(id: $id) { __typename ... on Conversation { id status messages(first: 3) { edges { node { id text } } } } } }"
 
 
 async def run(schema: Any, provider: FakeProvider, query: str, variables: dict[str, Any] | None = None) -> tuple[Any, list[Any]]:
@@ -80,7 +80,7 @@ CASES = [
     (BY_ID, {"id": gid("Conversation", "fake:42"), "skip": True, "with": False}),
     (INBOX, None),
     ("{ conversations(first: 3) { edges { node { id status tags createdAt customer { name role } } } pageInfo { hasNextPage } } }", None),
-    (NODE % gid("Conversation", "fake:42"), None),
+    (NODE, {"id": gid("Conversation", "fake:42")}),
 ]
 
 

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 
 import httpx
 import pytest
 
-from .conftest import Gateway
-from .test_gateway import STATUS, create
+from .helpers import (
+    PROVIDERS,
+    SB_BASE,
+    STATUS,
+    Gateway,
+    asgi_client,
+    clear_faults,
+    create_conversation,
+    gateway_over,
+    inject_fault,
+    socialboards_app,
+)
 
 LIST = "query L($after: String) { conversations(first: 2, after: $after) { edges { node { id } } } }"
-
-
-async def fault(hooks: httpx.AsyncClient, **body: object) -> None:
-    response = await hooks.post("/_sandbox/faults", json={"pathContains": "chat/conversations", "times": None, **body})
-    assert response.status_code < 300
+CONVERSATION_READS = {"pathContains": "chat/conversations", "times": None}  # every read of a conversation, until cleared
 
 
 def only_error(body: dict) -> dict:
@@ -38,19 +45,19 @@ def only_error(body: dict) -> dict:
 async def test_vendor_failures_surface_as_coded_errors_and_the_gateway_keeps_serving(
     gateway: Gateway, sb_hooks: httpx.AsyncClient, injected: dict, code: str
 ) -> None:
-    conversation = await create(gateway)
-    await fault(sb_hooks, **injected)
+    conversation = await create_conversation(gateway)
+    await inject_fault(sb_hooks, **CONVERSATION_READS, **injected)
     error = only_error(await gateway.execute(STATUS, {"id": conversation}))
     assert error["extensions"]["code"] == code
     assert error["extensions"]["provider"] == "sb"
     assert error["path"] == ["conversation"]
-    await sb_hooks.delete("/_sandbox/faults")
+    await clear_faults(sb_hooks)
     assert (await gateway.data(STATUS, {"id": conversation}))["conversation"]["status"] == "NEW"
 
 
 async def test_rate_limited_errors_carry_retry_after(gateway: Gateway, sb_hooks: httpx.AsyncClient) -> None:
-    conversation = await create(gateway)
-    await fault(sb_hooks, status=429, retryAfter=30)
+    conversation = await create_conversation(gateway)
+    await inject_fault(sb_hooks, **CONVERSATION_READS, status=429, retryAfter=30)
     assert only_error(await gateway.execute(STATUS, {"id": conversation}))["extensions"]["retryAfter"] == 30
 
 
@@ -91,7 +98,7 @@ async def test_an_invalid_list_cursor_is_invalid_input(gateway: Gateway, cursor:
 
 
 async def test_an_invalid_message_cursor_is_invalid_input(gateway: Gateway) -> None:
-    conversation = await create(gateway)
+    conversation = await create_conversation(gateway)
     query = "query M($id: ID!) { conversation(id: $id) { messages(first: 5, after: \"zzz\") { edges { cursor } } } }"
     error = only_error(await gateway.execute(query, {"id": conversation}))
     assert error["extensions"]["code"] == "INVALID_INPUT"
@@ -120,7 +127,7 @@ async def test_a_body_that_is_not_json_is_a_400_not_a_500(gateway: Gateway) -> N
 
 
 async def test_an_unexpected_failure_is_masked_as_internal(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
-    conversation = await create(gateway)
+    conversation = await create_conversation(gateway)
     provider = gateway.app.state.runtime.providers["sb"]
 
     async def broken(remote_id: str) -> None:
@@ -138,24 +145,13 @@ async def test_too_deep_a_query_is_refused(gateway: Gateway) -> None:
 
 
 async def test_one_provider_down_still_returns_the_others_and_one_coded_error() -> None:
-    from gateway.app import create_app
-    from gateway.settings import ProviderSettings, Settings
-
-    from .conftest import SB_BASE, SB_CREDENTIALS, hooks_client, sandbox_app
-
-    up, down = sandbox_app(demo_conversations=3), sandbox_app(demo_conversations=3)
-    settings = Settings(
-        providers=(ProviderSettings("up", "socialboards", SB_BASE, SB_CREDENTIALS),
-                   ProviderSettings("down", "socialboards", SB_BASE, SB_CREDENTIALS)),
-        upstream_timeout=0.5, graphiql=False,
-    )
-    app = create_app(settings, transports={"up": httpx.ASGITransport(app=up), "down": httpx.ASGITransport(app=down)})
+    up, down = socialboards_app(demo_conversations=3), socialboards_app(demo_conversations=3)
+    wired = (replace(PROVIDERS["sb"], name="up"), up), (replace(PROVIDERS["sb"], name="down"), down)
     query = "{ conversations(first: 10) { edges { node { provider } } pageInfo { hasNextPage } } }"
-    async with app.router.lifespan_context(app), hooks_client(down) as hooks:
-        await hooks.post("/_sandbox/faults", json={"status": 503, "times": None})
-        gateway = Gateway(app, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test"))
+    async with gateway_over(*wired) as gateway, asgi_client(down, SB_BASE) as hooks:
+        await inject_fault(hooks, status=503, times=None)
         body = await gateway.execute(query)
-        await hooks.delete("/_sandbox/faults")
+        await clear_faults(hooks)
         after_recovery = await gateway.data(query)
     error = only_error(body)
     assert (error["extensions"]["code"], error["extensions"]["provider"], error["path"]) == (

@@ -3,48 +3,53 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
-from gateway.settings import ProviderSettings
-from sandboxes.clevertap import app as ct_sandbox
-from sandboxes.infobip import app as ib_sandbox
+from .helpers import (
+    CT_HEADERS,
+    IB_BASE,
+    IB_HEADERS,
+    PROVIDERS,
+    SB_CREDENTIALS,
+    SHORT_TIMEOUT,
+    Gateway,
+    asgi_client,
+    ct_user_writes,
+    every_edge,
+    forget_requests,
+    gateway_over,
+    ib_customer_writes,
+    infobip_app,
+    inject_fault,
+    remote_id_of,
+    sandbox_requests,
+    vendor_apps,
+)
 
-from .conftest import SB_BASE, SB_CREDENTIALS, SHORT_TIMEOUT, Gateway, gateway_over, sandbox_app
-
-CT_HEADERS = {"X-CleverTap-Account-Id": "SANDBOX-ACCOUNT", "X-CleverTap-Passcode": "sandbox-passcode"}
 LIST = """query L($first: Int!, $after: String, $filter: ConversationFilter) {
   conversations(first: $first, after: $after, filter: $filter) {
     edges { node { provider remoteId campaign { name } } } pageInfo { hasNextPage endCursor } } }"""
+IDS = """query Ids($first: Int!, $filter: ConversationFilter) {
+  conversations(first: $first, filter: $filter) { edges { node { id } } } }"""
+RAW_HEADERS = {"ib": IB_HEADERS, "ct": CT_HEADERS, "sb": {}}
 
 
 @pytest.fixture
 def apps() -> dict[str, Starlette]:
-    return {
-        "sb": sandbox_app(demo_conversations=24),
-        "ib": ib_sandbox.create_app(demo_conversations=24),
-        "ct": ct_sandbox.create_app(demo_conversations=24),  # a quarter are older than 15 days: hidden
-    }
-
-
-SETTINGS = {
-    "sb": ProviderSettings("sb", "socialboards", SB_BASE, SB_CREDENTIALS),
-    "ib": ProviderSettings("ib", "infobip", "http://ib.test/", {"api_key": "sandbox-key"}),
-    "ct": ProviderSettings("ct", "clevertap", "http://ct.test/", {"account_id": "SANDBOX-ACCOUNT", "passcode": "sandbox-passcode"}),
-}
-RAW_HEADERS = {"ib": {"Authorization": "App sandbox-key"}, "ct": CT_HEADERS, "sb": {}}
+    return vendor_apps(demo_conversations=24)
 
 
 @pytest.fixture
 async def gateway(apps: dict[str, Starlette]) -> AsyncIterator[Gateway]:
-    async with gateway_over(*((SETTINGS[name], app) for name, app in apps.items())) as running:
+    async with gateway_over(*((PROVIDERS[name], app) for name, app in apps.items())) as running:
         yield running
 
 
@@ -52,8 +57,7 @@ async def gateway(apps: dict[str, Starlette]) -> AsyncIterator[Gateway]:
 async def raw(apps: dict[str, Starlette], name: str, *, sign_in: bool = True) -> AsyncIterator[httpx.AsyncClient]:
     """Straight to a sandbox, as the vendor's own API (no Parley code in between); `sign_in=False`
     for the /_sandbox controls only, so counting requests adds none."""
-    transport = httpx.ASGITransport(app=apps[name])
-    async with httpx.AsyncClient(transport=transport, base_url="http://raw", headers=RAW_HEADERS[name]) as client:
+    async with asgi_client(apps[name], "http://raw", headers=RAW_HEADERS[name]) as client:
         if name == "sb" and sign_in:
             form = {"grant_type": "refresh_token", **SB_CREDENTIALS}
             token = (await client.post("/token", data=form)).json()["access_token"]
@@ -88,15 +92,13 @@ async def test_providers_report_which_filters_they_apply_natively(gateway: Gatew
 
 
 async def test_a_partial_webhook_conversation_is_read_in_full_before_it_is_published() -> None:
-    app = ib_sandbox.create_app()
-    settings = ProviderSettings("ib", "infobip", "http://ib.test/", {"api_key": "sandbox-key"}, webhook_secret="s3")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ib.test") as hooks:
-        sent = await hooks.post("/_sandbox/inbound", json={"from": "447700900001", "to": "447860099299", "channel": "SMS", "text": "hi"})
-        remote_id = sent.json()["conversationId"]
-        headers = {"Authorization": "App sandbox-key"}
-        await hooks.post("/ccaas/1/tags", json={"name": "vip"}, headers=headers)
-        await hooks.post(f"/ccaas/1/conversations/{remote_id}/tags", json={"tagName": "vip"}, headers=headers)
-        conversation = (await hooks.get(f"/ccaas/1/conversations/{remote_id}", headers=headers)).json()
+    app = infobip_app()
+    settings = replace(PROVIDERS["ib"], webhook_secret="s3")
+    async with asgi_client(app, IB_BASE, headers=IB_HEADERS) as hooks:
+        remote_id = await ib_customer_writes(hooks, "hi", sender="447700900001", channel="SMS")
+        await hooks.post("/ccaas/1/tags", json={"name": "vip"})
+        await hooks.post(f"/ccaas/1/conversations/{remote_id}/tags", json={"tagName": "vip"})
+        conversation = (await hooks.get(f"/ccaas/1/conversations/{remote_id}")).json()
     async with gateway_over((settings, app)) as running:
         body = {"type": "CONVERSATION_TAG_ADDED", "timestamp": conversation["updatedAt"],
                 "payload": {"conversation": conversation, "tag": {"name": "vip"}}}
@@ -110,12 +112,11 @@ async def test_a_partial_webhook_conversation_is_read_in_full_before_it_is_publi
     assert published.conversation.customer.id == "447700900001"
 
 
-
 async def test_one_sandbox_down_gives_the_other_two_and_exactly_one_coded_error(
     gateway: Gateway, apps: dict[str, Starlette]
 ) -> None:
     async with raw(apps, "ib") as ib:
-        await ib.post("/_sandbox/faults", json={"status": 503})
+        await inject_fault(ib, status=503)
     response = await gateway.execute(LIST, {"first": 100})
     providers = {edge["node"]["provider"] for edge in response["data"]["conversations"]["edges"]}
     assert providers == {"sb", "ct"}
@@ -127,7 +128,7 @@ async def test_one_sandbox_slower_than_the_timeout_is_answered_within_the_timeou
     gateway: Gateway, apps: dict[str, Starlette]
 ) -> None:
     async with raw(apps, "ct") as ct:
-        await ct.post("/_sandbox/faults", json={"latencyMs": 5000})
+        await inject_fault(ct, latencyMs=5000)
     started = time.perf_counter()
     response = await gateway.execute(LIST, {"first": 100})
     elapsed = time.perf_counter() - started
@@ -176,17 +177,9 @@ def found(row: dict[str, Any], needle: str) -> bool:
     return any(value is not None and needle.casefold() in value.casefold() for value in (row["name"], row["text"]))
 
 
-async def everything(gateway: Gateway, filter: dict[str, Any]) -> tuple[set[tuple[str, str]], dict[str, Any]]:
-    seen: set[tuple[str, str]] = set()
-    after = None
-    while True:
-        response = await gateway.execute(LIST, {"first": 7, "after": after, "filter": filter})
-        assert "errors" not in response, response["errors"]
-        page = response["data"]["conversations"]
-        seen |= {(e["node"]["provider"], e["node"]["remoteId"]) for e in page["edges"]}
-        if not page["pageInfo"]["hasNextPage"]:
-            return seen, response
-        after = page["pageInfo"]["endCursor"]
+async def everything(gateway: Gateway, filter: dict[str, Any]) -> set[tuple[str, str]]:
+    edges = await every_edge(gateway, LIST, {"first": 7, "filter": filter})
+    return {(e["node"]["provider"], e["node"]["remoteId"]) for e in edges}
 
 
 async def test_filters_on_status_tags_and_search_equal_a_direct_scan(gateway: Gateway, apps: dict[str, Starlette]) -> None:
@@ -194,11 +187,11 @@ async def test_filters_on_status_tags_and_search_equal_a_direct_scan(gateway: Ga
         await ib.post("/ccaas/1/tags", json={"name": "vip"})
         listed = (await ib.get("/ccaas/1/conversations", params={"limit": 2})).json()["conversations"]
         await ib.post(f"/ccaas/1/conversations/{listed[0]['id']}/tags", json={"tagName": "vip"})
-        await ib.post("/_sandbox/inbound", json={"from": "447700900555", "to": "4478600", "channel": "SMS", "text": "A Zebra crossing"})
+        await ib_customer_writes(ib, "A Zebra crossing", sender="447700900555", to="4478600", channel="SMS")
     async with raw(apps, "ct") as ct:
-        await ct.post("/1/conversation/inbound.json", json={"identity": "z1", "campaign_id": 1700000101, "text": "hi", "user_name": "Zebra Jones"})
-        await ct.post("/1/conversation/inbound.json", json={"identity": "z2", "campaign_id": 1700000101, "text": "zebra?"})
-        await ct.post("/1/conversation/inbound.json", json={"identity": "z2", "campaign_id": 1700000101, "text": "never mind"})
+        await ct_user_writes(ct, "hi", identity="z1", name="Zebra Jones")
+        await ct_user_writes(ct, "zebra?", identity="z2")
+        await ct_user_writes(ct, "never mind", identity="z2")
     rows = await scan(apps)
     cases = [
         ({"status": ["NEW", "PENDING"]}, lambda r: r["status"] in ("NEW", "PENDING")),
@@ -208,7 +201,7 @@ async def test_filters_on_status_tags_and_search_equal_a_direct_scan(gateway: Ga
         ({"tags": ["vip"]}, lambda r: "vip" in r["tags"]),
     ]
     for filter, wanted in cases:
-        got, _ = await everything(gateway, filter)
+        got = await everything(gateway, filter)
         expected = {(r["p"], r["id"]) for r in rows if wanted(r)}
         assert expected, f"the scan finds nothing for {filter}: the case proves nothing"
         assert got == expected, filter
@@ -229,8 +222,8 @@ async def upstream(apps: dict[str, Starlette]) -> dict[str, int]:
     counts = {}
     for name in apps:
         async with raw(apps, name, sign_in=False) as client:
-            counts[name] = len((await client.get("/_sandbox/requests")).json()["requests"])
-            await client.delete("/_sandbox/requests")
+            counts[name] = len(await sandbox_requests(client))
+            await forget_requests(client)
     return counts
 
 
@@ -252,17 +245,17 @@ async def test_an_inbox_page_reads_nothing_per_row_for_fields_the_listing_carrie
     edges = (await gateway.data("{ conversations(first: 20) { edges { node { id provider status updatedAt } } } }"))["conversations"]["edges"]
     assert any(e["node"]["provider"] == "ib" for e in edges)
     async with raw(apps, "ib", sign_in=False) as ib:
-        paths = [r["path"] for r in (await ib.get("/_sandbox/requests")).json()["requests"]]
+        paths = [r["path"] for r in await sandbox_requests(ib)]
     assert paths and set(paths) == {"/ccaas/1/conversations"}  # no tags or messages read per row
 
 
 async def test_a_conversation_by_id_reads_only_what_the_query_selects(gateway: Gateway, apps: dict[str, Starlette]) -> None:
-    edges = await gateway.data('{ conversations(first: 1, filter: {providers: ["ib"]}) { edges { node { id } } } }')
+    edges = await gateway.data(IDS, {"first": 1, "filter": {"providers": ["ib"]}})
     gid = edges["conversations"]["edges"][0]["node"]["id"]
     cases = [("topic status", 1), ("topic tags", 2), ("customer { name } lastMessage { text } messageCount", 3), ("tags customer { name } lastMessage { text }", 4)]
     for selection, expected in cases:
         await upstream(apps)
-        data = await gateway.data(f'{{ conversation(id: "{gid}") {{ id {selection} }} }}')
+        data = await gateway.data(f"query($id: ID!) {{ conversation(id: $id) {{ id {selection} }} }}", {"id": gid})
         assert data["conversation"]["id"] == gid
         assert (await upstream(apps))["ib"] == expected, selection
 
@@ -278,22 +271,24 @@ async def test_fifty_messages_of_one_conversation_is_one_upstream_request_where_
         await upstream(apps)
         await gateway.data(query, {"id": gid})
         async with raw(apps, name, sign_in=False) as client:
-            log = [(r["method"], r["path"]) for r in (await client.get("/_sandbox/requests")).json()["requests"]]
+            log = [(r["method"], r["path"]) for r in await sandbox_requests(client)]
         assert len(log) == expected[name], (name, log)
 
 
 async def test_many_infobip_conversations_by_id_are_one_listing_call(gateway: Gateway, apps: dict[str, Starlette]) -> None:
-    edges = await gateway.data('{ conversations(first: 100, filter: {providers: ["ib"]}) { edges { node { id } } } }')
+    edges = await gateway.data(IDS, {"first": 100, "filter": {"providers": ["ib"]}})
     ids = [e["node"]["id"] for e in edges["conversations"]["edges"]][:4]
-    aliases = " ".join(f'c{i}: conversation(id: "{gid}") {{ status tags }}' for i, gid in enumerate(ids))
+    aliases = [f"c{i}" for i in range(len(ids))]  # one conversation field per id, each id a variable
+    definitions = ", ".join(f"${alias}: ID!" for alias in aliases)
+    fields = " ".join(f"{alias}: conversation(id: ${alias}) {{ status tags }}" for alias in aliases)
     await upstream(apps)
-    data = await gateway.data("{ " + aliases + " }")
+    data = await gateway.data(f"query({definitions}) {{ {fields} }}", dict(zip(aliases, ids)))
     assert all(data[f"c{i}"]["status"] for i in range(len(ids)))
     async with raw(apps, "ib") as ib:
-        log = (await ib.get("/_sandbox/requests")).json()["requests"]
+        log = await sandbox_requests(ib)
     lists = [r for r in log if r["path"] == "/ccaas/1/conversations"]
     assert len(lists) == 1 and sorted(lists[0]["query"]["conversationIds"]) == sorted(
-        base64.b64decode(gid).decode().rsplit(":", 1)[1] for gid in ids
+        remote_id_of(gid) for gid in ids
     )
     assert not any(r["path"].startswith("/ccaas/1/conversations/") and r["path"].count("/") == 4 for r in log)  # no GET by id
 
@@ -304,7 +299,7 @@ async def test_a_conversation_by_id_and_its_messages_are_read_at_the_same_time(
 ) -> None:
     """Two round trips to the vendor at once, not one after the other: the conversation read waits
     until the messages read has started (it would time out if they ran in sequence)."""
-    edges = await gateway.data(f'{{ conversations(first: 1, filter: {{providers: ["{name}"]}}) {{ edges {{ node {{ id }} }} }} }}')
+    edges = await gateway.data(IDS, {"first": 1, "filter": {"providers": [name]}})
     gid = edges["conversations"]["edges"][0]["node"]["id"]
     provider = gateway.app.state.runtime.providers[name]
     messages_started = asyncio.Event()

@@ -16,12 +16,19 @@ from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.ids import conversation_node_id
-from gateway.settings import Settings
-from sandboxes.clevertap import app as ct_sandbox
-from sandboxes.infobip import app as ib_sandbox
 
-from .conftest import Gateway, gateway_over, sandbox_app
-from .test_gateway_vendors import SETTINGS
+from .helpers import (
+    PROVIDERS,
+    Gateway,
+    advance_clock,
+    asgi_client,
+    every_edge,
+    gateway_over,
+    gateway_settings,
+    sandbox_requests,
+    socialboards_app,
+    vendor_apps,
+)
 
 READS = [
     """{ conversations(first: 30) { edges { node { id provider remoteId topic status priority channel
@@ -31,8 +38,10 @@ READS = [
 ]
 PAGE = """query($after: String) { conversations(first: 5, after: $after) { edges { node { id } }
   pageInfo { hasNextPage endCursor } } }"""
-BY_ID = """query($id: ID!) { conversation(id: $id) { id topic status tags customer { name }
-  messages(first: 50) { edges { node { id text direction createdAt author { name role } } } pageInfo { hasNextPage } } } }"""
+BY_ID = """query($id: ID!, $first: Int! = 50, $newestFirst: Boolean! = false) {
+  conversation(id: $id) { id topic status tags customer { name }
+    messages(first: $first, newestFirst: $newestFirst) {
+      edges { node { id text direction createdAt author { name role } } } pageInfo { hasNextPage } } } }"""
 
 
 @contextlib.asynccontextmanager
@@ -54,38 +63,25 @@ async def served(app: Starlette) -> AsyncIterator[str]:
 async def gateway_on_sockets(apps: dict[str, Starlette]) -> AsyncIterator[Gateway]:
     async with contextlib.AsyncExitStack() as stack:
         urls = {name: await stack.enter_async_context(served(app)) for name, app in apps.items()}
-        settings = Settings(providers=tuple(replace(SETTINGS[name], base_url=url) for name, url in urls.items()),
-                            upstream_timeout=5.0, graphiql=False)
+        settings = gateway_settings(*(replace(PROVIDERS[name], base_url=url) for name, url in urls.items()), timeout=5.0)
         app = create_app(settings)  # no transports: the network, as in production
         await stack.enter_async_context(app.router.lifespan_context(app))
-        client = await stack.enter_async_context(
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test"))
+        client = await stack.enter_async_context(asgi_client(app, "http://parley.test"))
         yield Gateway(app, client)
 
 
 @pytest.fixture
 def apps() -> dict[str, Starlette]:
-    return {
-        "sb": sandbox_app(demo_conversations=12),
-        "ib": ib_sandbox.create_app(demo_conversations=12),
-        "ct": ct_sandbox.create_app(demo_conversations=12),
-    }
+    return vendor_apps(demo_conversations=12)
 
 
 async def every_id(gateway: Gateway) -> list[str]:
     """The inbox's ids, page by page (cursors hold vendors' own opaque cursors, so only where they lead is compared)."""
-    ids: list[str] = []
-    after = None
-    while True:
-        page = (await gateway.data(PAGE, {"after": after}))["conversations"]
-        ids += [edge["node"]["id"] for edge in page["edges"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            return ids
-        after = page["pageInfo"]["endCursor"]
+    return [edge["node"]["id"] for edge in await every_edge(gateway, PAGE)]
 
 
 async def test_reads_over_sockets_equal_reads_in_process(apps: dict[str, Starlette]) -> None:
-    async with gateway_on_sockets(apps) as wire, gateway_over(*((SETTINGS[n], a) for n, a in apps.items())) as local:
+    async with gateway_on_sockets(apps) as wire, gateway_over(*((PROVIDERS[n], a) for n, a in apps.items())) as local:
         for query in READS:
             for variables in ({}, {"f": {"status": "OPEN"}}, {"f": {"tags": ["vip"]}}, {"f": {"search": "order"}}):
                 assert await wire.execute(query, variables) == await local.execute(query, variables)
@@ -99,7 +95,7 @@ async def test_reads_over_sockets_equal_reads_in_process(apps: dict[str, Starlet
 
 
 async def test_writes_over_sockets_reach_the_vendor(apps: dict[str, Starlette]) -> None:
-    async with gateway_on_sockets(apps) as wire, gateway_over(*((SETTINGS[n], a) for n, a in apps.items())) as local:
+    async with gateway_on_sockets(apps) as wire, gateway_over(*((PROVIDERS[n], a) for n, a in apps.items())) as local:
         edges = (await local.data('{ conversations(first: 30, filter: {status: OPEN}) { edges { node { id provider } } } }'))
         ids = {e["node"]["provider"]: e["node"]["id"] for e in edges["conversations"]["edges"]}
         for provider, gid in ids.items():
@@ -109,13 +105,13 @@ async def test_writes_over_sockets_reach_the_vendor(apps: dict[str, Starlette]) 
                      __typename ... on AddMessagesPayload { messages { text } } ... on Error { message } } }""",
                 {"id": gid, "t": text})
             assert added["addMessages"] == {"__typename": "AddMessagesPayload", "messages": [{"text": text}]}, provider
-            seen = await local.data(BY_ID.replace("first: 50", "first: 1, newestFirst: true"), {"id": gid})
+            seen = await local.data(BY_ID, {"id": gid, "first": 1, "newestFirst": True})
             assert seen["conversation"]["messages"]["edges"][0]["node"]["text"] == text
 
 
 async def test_a_vendor_error_over_sockets_is_the_same_typed_error(apps: dict[str, Starlette]) -> None:
     missing = {"sb": "999999", "ib": "no-such-conversation", "ct": "no-such-conversation"}
-    async with gateway_on_sockets(apps) as wire, gateway_over(*((SETTINGS[n], a) for n, a in apps.items())) as local:
+    async with gateway_on_sockets(apps) as wire, gateway_over(*((PROVIDERS[n], a) for n, a in apps.items())) as local:
         for provider, remote_id in missing.items():
             gid = conversation_node_id(provider, remote_id)
             query = 'mutation($id: ID!) { addTags(id: $id, tags: ["x"]) { __typename ... on Error { code } } }'
@@ -125,11 +121,11 @@ async def test_a_vendor_error_over_sockets_is_the_same_typed_error(apps: dict[st
 
 
 async def test_socialboards_signs_in_over_sockets_and_again_when_its_token_expires() -> None:
-    app = sandbox_app(demo_conversations=3)
+    app = socialboards_app(demo_conversations=3)
     async with served(app) as url, gateway_on_sockets({"sb": app}) as wire, httpx.AsyncClient(base_url=url) as hooks:
         query = "{ conversations(first: 5) { edges { node { id } } } }"
         assert len((await wire.data(query))["conversations"]["edges"]) == 3
-        await hooks.post("/_sandbox/clock", json={"advanceSeconds": 7200})
+        await advance_clock(hooks, 7200)
         assert len((await wire.data(query))["conversations"]["edges"]) == 3
-        log = (await hooks.get("/_sandbox/requests")).json()["requests"]
+        log = await sandbox_requests(hooks)
         assert [r["path"] for r in log].count("/token") == 2

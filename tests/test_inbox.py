@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.inbox import InboxPage, list_inbox
+from gateway.inbox import InboxCursor, InboxPage, Mark, list_inbox
 from providers.base import Capability
 from providers.cursors import decode_cursor, encode_cursor
 from providers.errors import InvalidRequestError, ProviderTimeoutError, ProviderUnavailableError
@@ -123,11 +123,10 @@ async def page_through(
     between_pages: Callable[[], None] | None = None,
 ) -> tuple[list[Conversation], list[InboxPage]]:
     """Follows `end_cursor` until `has_next` is false; fails if that never happens."""
-    budget = 10 + 2 * sum(len(p.conversations) for p in providers)
     items: list[Conversation] = []
     pages: list[InboxPage] = []
     after: str | None = None
-    for _ in range(budget):
+    while len(pages) < 10 + 2 * sum(len(p.conversations) for p in providers):  # rows inserted between pages add pages
         page = await list_inbox(providers, filter=filter, order=order, first=first, after=after)
         assert len(page.items) <= first
         assert page.failures == []
@@ -139,7 +138,6 @@ async def page_through(
         after = page.end_cursor
         if between_pages is not None:
             between_pages()
-        budget += len(providers)  # inserted rows may add pages
     raise AssertionError(f"still has_next after {len(pages)} pages; got {len(items)} items")
 
 
@@ -335,6 +333,63 @@ async def test_an_inbox_cursor_with_a_broken_state_is_refused() -> None:
     after = encode_cursor("parley", "inbox", o=SortOrder.UPDATED_DESC.value, pos=["a"], done=[])
     with pytest.raises(InvalidRequestError, match="invalid cursor"):
         await list_inbox([provider_with("a", 1)], filter=NO_FILTER, order=SortOrder.UPDATED_DESC, first=5, after=after)
+
+
+@pytest.mark.parametrize("order", list(SortOrder))
+def test_an_inbox_cursor_decodes_to_the_state_it_encoded(order: SortOrder) -> None:
+    cursor = InboxCursor(
+        order,
+        positions={"a": encode_cursor("a", FAKE_KIND, offset=3), "b": None},
+        done=frozenset({"c"}),
+        marks={"a": Mark(T0, ("a-1", "a-2")), "b": Mark(LATER)},
+    )
+    assert InboxCursor.decode(cursor.encode()) == cursor
+
+
+async def test_every_cursor_list_inbox_hands_out_decodes_and_encodes_back_to_itself() -> None:
+    a, b = provider_with("a", 6, 4, 1), provider_with("b", 5, 4, 2)
+    page = await list_inbox([a, b], filter=NO_FILTER, order=SortOrder.UPDATED_DESC, first=4, after=None)
+    assert names(page) == ["a-6", "b-5", "b-4", "a-4"] and page.end_cursor is not None
+    for cursor in [cursor for _, cursor in page.items] + [page.end_cursor]:
+        assert InboxCursor.decode(cursor).encode() == cursor
+    tie = T0 + timedelta(minutes=4)
+    assert InboxCursor.decode(page.end_cursor).marks == {"a": Mark(tie, ("a-4",)), "b": Mark(tie, ("b-4",))}
+
+
+def tampered(cursor: str, **changes: object) -> str:
+    """`cursor` re-issued with some of its state replaced."""
+    state = decode_cursor("parley", "inbox", cursor)
+    owner, kind = state.pop("p"), state.pop("k")
+    return encode_cursor(owner, kind, **{**state, **changes})
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"o": "SIDEWAYS"},
+        {"o": ["UPDATED_DESC"]},
+        {"pos": ["a"]},
+        {"pos": {"a": 7}},
+        {"done": "a"},
+        {"done": [1]},
+        {"mark": []},
+        {"mark": {"a": ["not a time", []]}},
+        {"mark": {"a": ["2024-03-01T12:00:00", []]}},  # no UTC offset
+        {"mark": {"a": ["2024-03-01T12:00:00+00:00", "a-1"]}},
+        {"mark": {"a": ["2024-03-01T12:00:00+00:00"]}},
+    ],
+    ids=repr,
+)
+async def test_a_tampered_inbox_cursor_is_refused(changes: dict[str, object]) -> None:
+    a = provider_with("a", 3, 2, 1)
+    page = await list_inbox([a], filter=NO_FILTER, order=SortOrder.UPDATED_DESC, first=1, after=None)
+    assert page.end_cursor is not None
+    for after in (tampered(page.end_cursor, **changes), page.end_cursor[: len(page.end_cursor) // 2]):
+        with pytest.raises(InvalidRequestError, match="invalid cursor") as caught:
+            await list_inbox([a], filter=NO_FILTER, order=SortOrder.UPDATED_DESC, first=1, after=after)
+        assert caught.value.field == "after"
+        with pytest.raises(InvalidRequestError, match="invalid cursor"):
+            InboxCursor.decode(after)
 
 
 @pytest.mark.parametrize("other", [o for o in SortOrder if o is not SortOrder.UPDATED_DESC])

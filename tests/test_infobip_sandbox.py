@@ -12,12 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from sandboxes.infobip.app import RateLimit, WebhookFields, create_app
+
+from .helpers import WebhookReceiver, advance_clock
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 T0_TEXT = "2024-03-01T12:00:00.000+0000"
@@ -90,10 +88,6 @@ async def named(client: httpx.AsyncClient, kind: str) -> dict[str, str]:
     return {item[key]: item["id"] for item in page[kind]}
 
 
-async def advance(client: httpx.AsyncClient, seconds: float) -> None:
-    assert (await client.post("/_sandbox/clock", json={"advanceSeconds": seconds})).status_code == 200
-
-
 async def closed(client: httpx.AsyncClient) -> Json:
     conversation = await create(client, topic="Done")
     closed_now: Json = ok(await client.patch(f"{CONVERSATIONS}/{conversation['id']}", json={"status": "CLOSED"}))
@@ -105,30 +99,11 @@ async def tagged(client: httpx.AsyncClient, conversation_id: str) -> list[str]:
     return [tag["name"] for tag in page["tags"]]
 
 
-class Hooks:
-    """A tiny webhook receiver, reached in-process through ASGITransport."""
-
-    def __init__(self) -> None:
-        self.bodies: list[Json] = []
-        self.app = Starlette(routes=[Route("/hooks", self._receive, methods=["POST"])])
-
-    async def _receive(self, request: Request) -> Response:
-        self.bodies.append(await request.json())
-        return Response(status_code=204)
-
-    async def wait_for(self, count: int) -> list[Json]:
-        for _ in range(400):
-            if len(self.bodies) >= count:
-                return self.bodies
-            await asyncio.sleep(0.005)
-        raise AssertionError(f"expected {count} webhook deliveries, got {len(self.bodies)}")
-
-
 @asynccontextmanager
-async def hooked(**options: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Hooks]]:
-    hooks = Hooks()
+async def hooked(**options: Any) -> AsyncIterator[tuple[httpx.AsyncClient, WebhookReceiver]]:
+    hooks = WebhookReceiver()
     async with (
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=hooks.app)) as hook_client,
+        hooks.client() as hook_client,
         sandbox_client(webhook_url="http://hooks/hooks", webhook_client=hook_client, **options) as client,
     ):
         yield client, hooks
@@ -303,9 +278,9 @@ async def test_list_filters_by_ids_queues_agent_status_and_priority(api: httpx.A
 
 async def test_time_filters_are_exclusive_and_accept_every_offset_form(api: httpx.AsyncClient) -> None:
     first = await create(api)
-    await advance(api, 60)
+    await advance_clock(api, 60)
     second = await create(api)
-    await advance(api, 60)
+    await advance_clock(api, 60)
     third = await create(api)
     assert sorted(await ids(api, createdAfter=first["createdAt"])) == sorted([second["id"], third["id"]])
     assert await ids(api, createdAfter="2024-03-01T12:00:00.000+00:00", createdBefore="2024-03-01T12:02:00Z") == [
@@ -410,7 +385,7 @@ async def test_updated_at_moves_on_every_change_even_when_the_clock_stands_still
     ok(await api.patch(path, json={"topic": "a"}))  # no change, no new time
     ok(await api.post(f"{path}/tags", json={"tagName": "vip"}))
     assert ok(await api.get(path))["updatedAt"] == "2024-03-01T12:00:00.003+0000"
-    await advance(api, 5)
+    await advance_clock(api, 5)
     assert ok(await api.patch(path, json={"topic": "b"}))["updatedAt"] == "2024-03-01T12:00:05.000+0000"
 
 
@@ -601,10 +576,10 @@ async def test_message_list_filters_and_orders(api: httpx.AsyncClient) -> None:
     conversation = await create(api)
     path = f"{CONVERSATIONS}/{conversation['id']}/messages"
     sent = ok(await api.post(path, json=TEXT_MESSAGE))
-    await advance(api, 10)
+    await advance_clock(api, 10)
     inbound = {"from": "447700900123", "to": "447700900000", "channel": "WHATSAPP", "text": "Thanks"}
     received = ok(await api.post("/_sandbox/inbound", json={**inbound, "conversationId": conversation["id"]}))
-    await advance(api, 10)
+    await advance_clock(api, 10)
     sms = ok(await api.post(path, json={**TEXT_MESSAGE, "channel": "SMS"}))
     in_time = [sent["id"], received["id"], sms["id"]]
 
@@ -654,10 +629,10 @@ async def test_inbound_threads_by_sender_and_channel_into_the_newest_open_conver
     api: httpx.AsyncClient,
 ) -> None:
     first = ok(await api.post("/_sandbox/inbound", json=INBOUND))["conversationId"]
-    await advance(api, 1)
+    await advance_clock(api, 1)
     other_channel = ok(await api.post("/_sandbox/inbound", json={**INBOUND, "channel": "SMS"}))["conversationId"]
     assert other_channel != first
-    await advance(api, 1)
+    await advance_clock(api, 1)
     newer = await create(api)
     ok(await api.post("/_sandbox/inbound", json={**INBOUND, "conversationId": newer["id"]}))
     assert ok(await api.post("/_sandbox/inbound", json=INBOUND))["conversationId"] == newer["id"]
@@ -817,7 +792,7 @@ async def test_the_optional_token_bucket_refills_on_the_sandbox_clock() -> None:
         throttled = await client.get(CONVERSATIONS)
         assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "2"
         assert throttled.json()["requestError"]["serviceException"]["messageId"] == "TOO_MANY_REQUESTS"
-        await advance(client, 2)
+        await advance_clock(client, 2)
         assert (await client.get(CONVERSATIONS)).status_code == 200
         assert (await client.get(CONVERSATIONS)).status_code == 429
 
@@ -839,7 +814,7 @@ async def test_request_log_records_vendor_calls_but_not_sandbox_controls(api: ht
 
 async def test_clock_control_reports_time_in_the_vendor_format(api: httpx.AsyncClient) -> None:
     assert ok(await api.get("/_sandbox/clock")) == {"now": T0_TEXT}
-    await advance(api, 90.5)
+    await advance_clock(api, 90.5)
     assert ok(await api.get("/_sandbox/clock")) == {"now": "2024-03-01T12:01:30.500+0000"}
     assert (await create(api))["createdAt"] == "2024-03-01T12:01:30.500+0000"
 

@@ -35,9 +35,19 @@ from providers.models import (
     Role,
 )
 
-from .conftest import free_port, listening
-from .test_events import change_event, message_event, remote_ids, take
-from .test_subscriptions import ADD, ws_subscribe
+from .helpers import (
+    ADD,
+    change_event,
+    free_port,
+    listening,
+    message_event,
+    new_conversation,
+    next_payload,
+    post,
+    remote_ids,
+    take,
+    ws_subscribe,
+)
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -188,9 +198,6 @@ def test_an_event_with_every_field_set_comes_back_equal() -> None:
 
 # -- two gateway instances on one Redis ------------------------------------------------------------
 
-CREATE = """mutation { createConversation(input: {provider: "sb", customer: {name: "Live", externalId: "live-1"}}) {
-  ... on ConversationPayload { conversation { id } } } }"""
-
 
 @pytest.fixture
 def sandbox_url(tmp_path: Path) -> Iterator[str]:
@@ -201,9 +208,8 @@ def sandbox_url(tmp_path: Path) -> Iterator[str]:
 
 
 def received(ws: Any) -> dict[str, Any]:
-    frame = ws.receive_json()
-    assert frame["type"] == "next", frame
-    return frame["payload"]["data"]["messageAdded"]
+    event: dict[str, Any] = next_payload(ws)["data"]["messageAdded"]
+    return event
 
 
 def test_a_subscriber_on_one_gateway_gets_the_messages_added_through_another_and_catches_up_on_a_third(
@@ -213,12 +219,12 @@ def test_a_subscriber_on_one_gateway_gets_the_messages_added_through_another_and
     settings = Settings(providers=(ProviderSettings("sb", "socialboards", sandbox_url, credentials),), graphiql=False,
                         bus_url=redis_url.rsplit("/", 1)[0] + "/1")  # a database of its own
     with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b, TestClient(create_app(settings)) as c:
-        conversation = a.post("/graphql", json={"query": CREATE}).json()["data"]["createConversation"]["conversation"]["id"]
+        conversation, _ = new_conversation(a, "sb")
         with b.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
             ws_subscribe(ws, {"id": conversation})
             time.sleep(0.2)
             for text in ("one", "two"):
-                assert a.post("/graphql", json={"query": ADD, "variables": {"id": conversation, "text": text}}).status_code == 200
+                post(a, ADD, {"id": conversation, "text": text})
             one, two = received(ws), received(ws)
         assert [one["message"]["text"], two["message"]["text"]] == ["one", "two"]
         with c.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
@@ -248,8 +254,7 @@ class UnreachableBus:
 
 def test_without_the_bus_a_mutation_still_answers_what_the_vendor_did_and_a_webhook_is_refused_for_redelivery() -> None:
     with TestClient(create_app(Settings(demo_conversations=2, graphiql=False), bus=UnreachableBus())) as client:
-        created = client.post("/graphql", json={"query": CREATE.replace('"sb"', '"socialboards"')}).json()
-        conversation = created["data"]["createConversation"]["conversation"]["id"]
+        conversation, _ = new_conversation(client, "socialboards")
         added = client.post("/graphql", json={"query": ADD, "variables": {"id": conversation, "text": "kept"}}).json()
         assert added == {"data": {"addMessages": {"__typename": "AddMessagesPayload"}}}
         secret = client.app.state.runtime.webhook_secrets["socialboards"]  # type: ignore[attr-defined]

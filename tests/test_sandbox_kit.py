@@ -17,6 +17,8 @@ from starlette.routing import Route
 from sandboxes.faults import HookInputError, parse_fault
 from sandboxes.kit import SandboxClock, SandboxControls, with_latency
 
+from .helpers import inject_fault
+
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
@@ -48,11 +50,6 @@ async def api() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def fault(api: httpx.AsyncClient, **body: object) -> None:
-    response = await api.post("/_sandbox/faults", json=body)
-    assert response.status_code == 200, response.text
-
-
 async def test_requests_pass_with_auth_and_fail_without(api: httpx.AsyncClient) -> None:
     assert (await api.get("/api/things")).json()["ok"] is True
     refused = await api.get("/api/things", headers={"x-key": "wrong"})
@@ -61,21 +58,21 @@ async def test_requests_pass_with_auth_and_fail_without(api: httpx.AsyncClient) 
 
 
 async def test_a_fault_with_times_is_used_up_then_removed(api: httpx.AsyncClient) -> None:
-    await fault(api, status=500, times=2)
+    await inject_fault(api, status=500, times=2)
     assert [(await api.get("/api/things")).status_code for _ in range(3)] == [500, 500, 200]
     assert (await api.get("/_sandbox/faults")).json() == {"faults": []}
 
 
 async def test_a_fault_without_times_lasts_until_cleared(api: httpx.AsyncClient) -> None:
-    await fault(api, status=500)
+    await inject_fault(api, status=500)
     assert [(await api.get("/api/things")).status_code for _ in range(3)] == [500, 500, 500]
     assert (await api.delete("/_sandbox/faults")).json() == {"faults": []}
     assert (await api.get("/api/things")).status_code == 200
 
 
 async def test_other_statuses_use_the_vendor_error_body_and_retry_after_only_on_429_and_503(api: httpx.AsyncClient) -> None:
-    await fault(api, status=429, retryAfter=7, times=1)
-    await fault(api, status=400, retryAfter=7, times=1)
+    await inject_fault(api, status=429, retryAfter=7, times=1)
+    await inject_fault(api, status=400, retryAfter=7, times=1)
     limited, bad = await api.get("/api/things"), await api.get("/api/things")
     assert (limited.status_code, limited.headers["retry-after"]) == (429, "7")
     assert limited.json() == {"vendorError": "injected fault: HTTP 429"}
@@ -84,14 +81,14 @@ async def test_other_statuses_use_the_vendor_error_body_and_retry_after_only_on_
 
 @pytest.mark.parametrize("status", [502, 503, 504])
 async def test_gateway_statuses_answer_an_html_page(api: httpx.AsyncClient, status: int) -> None:
-    await fault(api, status=status, retryAfter=3, times=1)
+    await inject_fault(api, status=status, retryAfter=3, times=1)
     response = await api.get("/api/things")
     assert response.status_code == status and response.headers["content-type"].startswith("text/html")
     assert ("retry-after" in response.headers) is (status == 503)
 
 
 async def test_malformed_is_truncated_json_with_status_200(api: httpx.AsyncClient) -> None:
-    await fault(api, malformed=True, times=1)
+    await inject_fault(api, malformed=True, times=1)
     response = await api.get("/api/things")
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
     with pytest.raises(ValueError):
@@ -99,20 +96,20 @@ async def test_malformed_is_truncated_json_with_status_200(api: httpx.AsyncClien
 
 
 async def test_latency_delays_then_answers_normally(api: httpx.AsyncClient) -> None:
-    await fault(api, latencyMs=80, times=1)
+    await inject_fault(api, latencyMs=80, times=1)
     started = time.perf_counter()
     response = await api.get("/api/things")
     assert response.status_code == 200 and time.perf_counter() - started >= 0.07
 
 
 async def test_path_contains_picks_which_requests_a_fault_hits(api: httpx.AsyncClient) -> None:
-    await fault(api, status=404, pathContains="/login")
+    await inject_fault(api, status=404, pathContains="/login")
     assert (await api.get("/api/things")).status_code == 200
     assert (await api.post("/login")).status_code == 404
 
 
 async def test_faults_come_before_auth(api: httpx.AsyncClient) -> None:
-    await fault(api, status=503, times=1)
+    await inject_fault(api, status=503, times=1)
     assert (await api.get("/api/things", headers={"x-key": "wrong"})).status_code == 503
 
 
@@ -178,7 +175,7 @@ async def test_an_invalid_fault_is_answered_400_and_not_queued(api: httpx.AsyncC
 
 
 async def test_queued_faults_are_listed_in_wire_names(api: httpx.AsyncClient) -> None:
-    await fault(api, status=429, retryAfter=1, times=3, pathContains="/api")
+    await inject_fault(api, status=429, retryAfter=1, times=3, pathContains="/api")
     assert (await api.get("/_sandbox/faults")).json() == {
         "faults": [{"status": 429, "retryAfter": 1, "malformed": False, "latencyMs": 0, "times": 3, "pathContains": "/api"}]
     }

@@ -20,7 +20,7 @@ from providers import (
 )
 from providers.socialboards.provider import SocialboardsProvider
 
-from .conftest import SB_BASE
+from .helpers import SB_BASE, advance_clock, forget_requests, sandbox_requests, sb_agent_replies
 from .provider_contract import ContractEnv, ProviderContract
 
 CUSTOMER = ParticipantInput(name="Mia", external_id="mia-1")
@@ -34,11 +34,6 @@ async def create(provider: SocialboardsProvider, messages: int = 0, **kw: object
         history = [NewMessage(text=f"m{i}", created_at=start + timedelta(minutes=i)) for i in range(messages)]
         await provider.add_messages(conversation.remote_id, history, as_context=True)
     return conversation.remote_id
-
-
-async def requests(hooks: httpx.AsyncClient, fragment: str = "") -> list[dict]:
-    rows = (await hooks.get("/_sandbox/requests")).json()["requests"]
-    return [r for r in rows if fragment in r["path"]]
 
 
 class TestSocialboardsContract(ProviderContract):
@@ -61,14 +56,14 @@ async def test_the_access_token_is_fetched_once_and_reused(sb_provider, sb_hooks
     remote_id = await create(sb_provider)
     await sb_provider.get_conversation(remote_id)
     await sb_provider.get_conversation(remote_id)
-    assert len(await requests(sb_hooks, "/token")) == 1
+    assert len(await sandbox_requests(sb_hooks, path_contains="/token")) == 1
 
 
 async def test_an_expired_token_is_refreshed_once_on_401(sb_provider, sb_hooks) -> None:
     remote_id = await create(sb_provider)
-    await sb_hooks.post("/_sandbox/clock", json={"advanceSeconds": 7200})
+    await advance_clock(sb_hooks, 7200)
     assert (await sb_provider.get_conversation(remote_id)).remote_id == remote_id
-    assert len(await requests(sb_hooks, "/token")) == 2
+    assert len(await sandbox_requests(sb_hooks, path_contains="/token")) == 2
 
 
 async def test_an_error_envelope_with_http_200_is_a_failure() -> None:
@@ -97,13 +92,13 @@ async def test_history_keeps_its_time_and_sorts_before_live_messages(sb_provider
 
 async def test_a_time_more_than_30s_ahead_is_refused_before_anything_is_sent(sb_provider, sb_hooks) -> None:
     remote_id = await create(sb_provider)
-    before = len(await requests(sb_hooks))
+    before = len(await sandbox_requests(sb_hooks))
     ahead = datetime.now(UTC) + timedelta(seconds=45)
     batch = [NewMessage(text="fine"), NewMessage(text="too early", created_at=ahead)]
     with pytest.raises(InvalidRequestError, match="30 s in the future") as caught:
         await sb_provider.add_messages(remote_id, batch)
     assert caught.value.field == "createdAt"
-    assert len(await requests(sb_hooks)) == before
+    assert len(await sandbox_requests(sb_hooks)) == before
     assert (await sb_provider.list_messages(remote_id, first=10, after=None)).items == ()
 
 
@@ -134,7 +129,7 @@ async def test_queue_takeover_and_agent_reply_move_status(sb_provider, sb_hooks)
     queued = await sb_provider.get_conversation(remote_id)
     assert (queued.status, queued.vendor_status) == (ConversationStatus.NEW, "queued")
     assert queued.queue is not None and queued.queue.position is not None and queued.queue.position >= 0
-    await sb_hooks.post(f"/_sandbox/conversations/{remote_id}/agent-reply", json={"message": "Hi!"})
+    await sb_agent_replies(sb_hooks, remote_id, "Hi!")
     handled = await sb_provider.get_conversation(remote_id)
     assert (handled.status, handled.vendor_status) == (ConversationStatus.OPEN, "active")
 
@@ -163,7 +158,7 @@ async def test_a_closed_status_filter_is_sent_to_the_vendor(sb_provider, sb_hook
         filter=ConversationFilter(status=(ConversationStatus.CLOSED,)), order=SortOrder.UPDATED_DESC, first=10, after=None
     )
     assert [c.remote_id for c in page.items] == [closed_id]
-    [listing] = await requests(sb_hooks, "tickets/list")
+    [listing] = await sandbox_requests(sb_hooks, path_contains="tickets/list")
     assert listing["body"]["isClosed"] is True and listing["body"]["orderBy"] == "last_modified_time_desc"
     assert open_id not in [c.remote_id for c in page.items]
 
@@ -183,14 +178,14 @@ async def test_updating_anything_but_the_status_is_refused_naming_what_is_accept
 
 async def test_a_listing_of_ids_and_times_only_reads_tickets_and_fills_a_page_larger_than_one_ticket_page(sb_provider, sb_hooks) -> None:
     created = [await create(sb_provider) for _ in range(61)]
-    await sb_hooks.delete("/_sandbox/requests")
+    await forget_requests(sb_hooks)
     page = await sb_provider.list_conversations(
         filter=ConversationFilter(), order=SortOrder.CREATED_ASC, first=60, after=None, fields=frozenset()
     )
     assert [c.remote_id for c in page.items] == created[:60]
     assert all(c.missing and c.created_at for c in page.items)  # ids and times only
     assert page.next_cursor is not None
-    log = (await sb_hooks.get("/_sandbox/requests")).json()["requests"]
+    log = await sandbox_requests(sb_hooks)
     assert [r["path"].rsplit("/", 2)[-2:] for r in log] == [["tickets", "list"]] * 2  # 50 + 10, no conversation read
     rest = await sb_provider.list_conversations(
         filter=ConversationFilter(), order=SortOrder.CREATED_ASC, first=60, after=page.next_cursor, fields=frozenset()

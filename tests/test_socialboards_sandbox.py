@@ -14,12 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from sandboxes.socialboards.app import create_app
+
+from .helpers import WebhookReceiver, advance_clock
 
 pytestmark = pytest.mark.asyncio
 
@@ -104,34 +102,11 @@ async def position(client: httpx.AsyncClient, conversation_id: int) -> int:
     return int(info["position"])
 
 
-async def advance(client: httpx.AsyncClient, seconds: float) -> None:
-    assert (await client.post("/_sandbox/clock", json={"advanceSeconds": seconds})).status_code == 200
-
-
-class Hooks:
-    """A tiny webhook receiver, reached in-process through ASGITransport."""
-
-    def __init__(self) -> None:
-        self.bodies: list[Json] = []
-        self.app = Starlette(routes=[Route("/hooks", self._receive, methods=["POST"])])
-
-    async def _receive(self, request: Request) -> Response:
-        self.bodies.append(await request.json())
-        return Response(status_code=204)
-
-    async def wait_for(self, count: int) -> list[Json]:
-        for _ in range(400):
-            if len(self.bodies) >= count:
-                return self.bodies
-            await asyncio.sleep(0.005)
-        raise AssertionError(f"expected {count} webhook deliveries, got {len(self.bodies)}")
-
-
 @pytest.fixture
-async def hooked() -> AsyncIterator[tuple[httpx.AsyncClient, Hooks]]:
-    hooks = Hooks()
+async def hooked() -> AsyncIterator[tuple[httpx.AsyncClient, WebhookReceiver]]:
+    hooks = WebhookReceiver()
     async with (
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=hooks.app)) as hook_client,
+        hooks.client() as hook_client,
         sandbox_client(webhook_url="http://hooks/hooks", webhook_client=hook_client, community="acme") as client,
     ):
         await login(client)
@@ -174,9 +149,9 @@ async def test_api_calls_without_a_known_bearer_token_get_401_envelope() -> None
 async def test_access_token_expires_after_its_ttl_on_the_sandbox_clock() -> None:
     async with sandbox_client(token_ttl_seconds=60) as client:
         await login(client)
-        await advance(client, 59)
+        await advance_clock(client, 59)
         assert (await client.post("/tickets/list", json={})).status_code == 200
-        await advance(client, 1)
+        await advance_clock(client, 1)
         assert "expired" in error(await client.post("/tickets/list", json={}), 401, 10)
         await login(client)
         assert (await client.post("/tickets/list", json={})).status_code == 200
@@ -421,7 +396,7 @@ async def test_last_modified_time_moves_on_every_change(api: httpx.AsyncClient) 
         assert (await change()).status_code == 200
         seen.append((await fetch(api, cid))["lastModifiedTime"])
     assert seen == sorted(set(seen)), seen  # strictly increasing even though the clock stands still
-    await advance(api, 90)
+    await advance_clock(api, 90)
     await api.patch(f"{CONVERSATIONS}/{cid}/feedback", json={"isPositive": True, "text": "ok"})
     assert (await fetch(api, cid))["lastModifiedTime"] == "2024-03-01T12:01:30.0000000+00:00"
 
@@ -442,7 +417,7 @@ async def test_ticket_list_orders_filters_and_pages(api: httpx.AsyncClient) -> N
     ids = []
     for title in ("a", "b", "c", "d"):
         ids.append((await create(api, title=title))["id"])
-        await advance(api, 60)
+        await advance_clock(api, 60)
     await add(api, ids[0], message("bump"))  # now the most recently modified
     await api.patch(f"{CONVERSATIONS}/{ids[1]}/close")
 
@@ -555,7 +530,7 @@ async def test_faulted_and_unauthorised_calls_are_logged_too() -> None:
 
 
 async def test_conversation_created_webhook_uses_the_pascal_case_envelope(
-    hooked: tuple[httpx.AsyncClient, Hooks],
+    hooked: tuple[httpx.AsyncClient, WebhookReceiver],
 ) -> None:
     client, hooks = hooked
     created = data(await client.post(CONVERSATIONS, json={**SEED_CREATE_BODY, "fields": [{"id": 1, "value": "x"}]}))
@@ -585,7 +560,7 @@ async def test_conversation_created_webhook_uses_the_pascal_case_envelope(
     assert (snapshot["Id"], snapshot["IsClosed"], snapshot["IsTakeoverEnabled"]) == (cid, False, True)
 
 
-async def test_message_takeover_and_close_webhooks(hooked: tuple[httpx.AsyncClient, Hooks]) -> None:
+async def test_message_takeover_and_close_webhooks(hooked: tuple[httpx.AsyncClient, WebhookReceiver]) -> None:
     client, hooks = hooked
     cid = (await create(client, isBotEnabled=True))["id"]
     added = data(await add(client, cid, message("one"), message("two")))
@@ -610,7 +585,7 @@ async def test_message_takeover_and_close_webhooks(hooked: tuple[httpx.AsyncClie
     assert closed["IsClosed"] is True and closed["QueuePositionInfo"] == {"Position": -1, "WaitTime": None}
 
 
-async def test_previous_messages_fire_no_webhook(hooked: tuple[httpx.AsyncClient, Hooks]) -> None:
+async def test_previous_messages_fire_no_webhook(hooked: tuple[httpx.AsyncClient, WebhookReceiver]) -> None:
     client, hooks = hooked
     cid = (await create(client))["id"]
     await add(client, cid, message("history", at=T0 - timedelta(days=1)), kind="previousMessages")
@@ -620,7 +595,7 @@ async def test_previous_messages_fire_no_webhook(hooked: tuple[httpx.AsyncClient
     assert bodies[1]["Events"][0]["Conversation"]["TotalMessagesCount"] == 1
 
 
-async def test_sandbox_agent_and_customer_messages_fire_webhooks(hooked: tuple[httpx.AsyncClient, Hooks]) -> None:
+async def test_sandbox_agent_and_customer_messages_fire_webhooks(hooked: tuple[httpx.AsyncClient, WebhookReceiver]) -> None:
     client, hooks = hooked
     conversation = await create(client)
     cid = conversation["id"]

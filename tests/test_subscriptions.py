@@ -10,21 +10,34 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
-import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.settings import Settings
 
-SUBSCRIBE = """subscription S($id: ID, $since: String) {
-  messageAdded(conversationId: $id, since: $since) { cursor message { text direction } } }"""
-CREATE = """mutation { createConversation(input: {provider: "socialboards", customer: {name: "Live", externalId: "live-1"}}) {
-  ... on ConversationPayload { conversation { id remoteId } } } }"""
-ADD = """mutation A($id: ID!, $text: String!) { addMessages(conversationId: $id, messages: [{text: $text}]) {
-  __typename } }"""
+from .helpers import (
+    ADD,
+    MESSAGE_ADDED,
+    at_the_vendor,
+    from_the_start,
+    ib_customer_writes,
+    new_conversation,
+    next_payload,
+    post,
+    sb_customer_writes,
+    ws_subscribe,
+)
+
+MESSAGES_OF_PROVIDERS = """subscription P($providers: [String!], $since: String) {
+  messageAdded(providers: $providers, since: $since) { cursor message { text provider } } }"""
+CONVERSATION_CHANGED = """subscription C($filter: ConversationFilter, $since: String) {
+  conversationChanged(filter: $filter, since: $since) { cursor conversation { provider remoteId status } } }"""
+FIRST_ID = """query F($filter: ConversationFilter) {
+  conversations(first: 1, filter: $filter) { edges { node { id remoteId } } } }"""
+TAG = """mutation T($id: ID!, $tags: [String!]!) { addTags(id: $id, tags: $tags) { __typename } }"""
+CLOSE = """mutation C($id: ID!) { closeConversation(id: $id) { __typename } }"""
 
 
 @pytest.fixture
@@ -32,29 +45,6 @@ def client() -> Iterator[TestClient]:
     app = create_app(Settings(demo_conversations=2, graphiql=False))
     with TestClient(app) as test_client:
         yield test_client
-
-
-def post(client: TestClient, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-    body = client.post("/graphql", json={"query": query, "variables": variables or {}}).json()
-    assert "errors" not in body, body
-    return body["data"]
-
-
-def new_conversation(client: TestClient) -> tuple[str, str]:
-    conversation = post(client, CREATE)["createConversation"]["conversation"]
-    return conversation["id"], conversation["remoteId"]
-
-
-def ws_subscribe(ws: Any, variables: dict[str, Any]) -> None:
-    ws.send_json({"type": "connection_init", "payload": {}})
-    assert ws.receive_json()["type"] == "connection_ack"
-    ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE, "variables": variables}})
-
-
-def next_payload(ws: Any) -> dict[str, Any]:
-    frame = ws.receive_json()
-    assert frame["type"] == "next", frame
-    return frame["payload"]
 
 
 def test_a_message_reaches_a_graphql_transport_ws_subscriber_exactly_once(client: TestClient) -> None:
@@ -101,7 +91,7 @@ def test_legacy_graphql_ws_clients_receive_messages(client: TestClient) -> None:
     with client.websocket_connect("/graphql", subprotocols=["graphql-ws"]) as ws:
         ws.send_json({"type": "connection_init", "payload": {}})
         assert ws.receive_json()["type"] == "connection_ack"
-        ws.send_json({"id": "1", "type": "start", "payload": {"query": SUBSCRIBE, "variables": {"id": conversation}}})
+        ws.send_json({"id": "1", "type": "start", "payload": {"query": MESSAGE_ADDED, "variables": {"id": conversation}}})
         time.sleep(0.1)
         post(client, ADD, {"id": conversation, "text": "legacy"})
         frame = ws.receive_json()
@@ -112,7 +102,7 @@ def test_legacy_graphql_ws_clients_receive_messages(client: TestClient) -> None:
 def test_sse_clients_receive_messages(client: TestClient) -> None:
     conversation, _ = new_conversation(client)
     sender = threading.Timer(0.3, lambda: post(client, ADD, {"id": conversation, "text": "over sse"}))
-    body = {"query": SUBSCRIBE, "variables": {"id": conversation}}
+    body = {"query": MESSAGE_ADDED, "variables": {"id": conversation}}
     with client.stream("POST", "/graphql", json=body, headers={"accept": "text/event-stream"}) as response:
         assert response.status_code == 200
         sender.start()
@@ -123,17 +113,10 @@ def test_sse_clients_receive_messages(client: TestClient) -> None:
 
 def test_a_customer_writing_in_at_the_vendor_reaches_subscribers_through_the_webhook(client: TestClient) -> None:
     conversation, remote_id = new_conversation(client)
-    sandbox = client.app.state.runtime.sandboxes["socialboards"]  # type: ignore[attr-defined]
-
-    async def customer_writes() -> None:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox), base_url="http://sb") as hooks:
-            response = await hooks.post(f"/_sandbox/conversations/{remote_id}/customer-message", json={"message": "via vendor"})
-            assert response.status_code == 200
-
     with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
         ws_subscribe(ws, {"id": conversation})
         time.sleep(0.1)
-        client.portal.call(customer_writes)  # type: ignore[union-attr]
+        at_the_vendor(client, "socialboards", lambda hooks: sb_customer_writes(hooks, remote_id, "via vendor"))
         message = next_payload(ws)["data"]["messageAdded"]["message"]
     assert message == {"text": "via vendor", "direction": "INBOUND"}
 
@@ -146,3 +129,49 @@ def test_webhooks_need_the_secret_and_a_readable_body(client: TestClient) -> Non
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "INVALID_INPUT"
     ignored = client.post(f"/webhooks/socialboards?secret={secret}", json={"EventType": "other", "Events": []})
     assert ignored.json() == {"received": 0, "published": 0}
+
+
+# -- what each subscription lets through -----------------------------------------------------------
+# Each test publishes an event the subscription must leave out, then subscribes from the gateway's first
+# event (so the replay holds that event first, whatever the timing) and makes one it must deliver: with
+# the filter missing, the first event delivered is the wrong one.
+
+
+def test_a_subscriber_to_one_conversation_gets_no_message_of_another(client: TestClient) -> None:
+    mine, _ = new_conversation(client)
+    other, _ = new_conversation(client)
+    post(client, ADD, {"id": other, "text": "to the other conversation"})
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws_subscribe(ws, {"id": mine, "since": from_the_start(client)})
+        post(client, ADD, {"id": mine, "text": "to mine"})
+        message = next_payload(ws)["data"]["messageAdded"]["message"]
+    assert message == {"text": "to mine", "direction": "INBOUND"}
+
+
+def test_a_subscriber_to_some_providers_gets_no_message_of_another_provider(client: TestClient) -> None:
+    conversation, _ = new_conversation(client, "socialboards")
+    post(client, ADD, {"id": conversation, "text": "on socialboards"})
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws_subscribe(ws, {"providers": ["infobip"], "since": from_the_start(client)}, MESSAGES_OF_PROVIDERS)
+        at_the_vendor(client, "infobip", lambda hooks: ib_customer_writes(hooks, "on infobip"))
+        message = next_payload(ws)["data"]["messageAdded"]["message"]
+    assert message == {"text": "on infobip", "provider": "infobip"}
+
+
+def test_a_conversation_filter_naming_providers_lets_through_only_their_changes(client: TestClient) -> None:
+    new_conversation(client, "socialboards")
+    [edge] = post(client, FIRST_ID, {"filter": {"providers": ["infobip"]}})["conversations"]["edges"]
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws_subscribe(ws, {"filter": {"providers": ["infobip"]}, "since": from_the_start(client)}, CONVERSATION_CHANGED)
+        assert post(client, TAG, {"id": edge["node"]["id"], "tags": ["vip"]})["addTags"]["__typename"] == "ConversationPayload"
+        changed = next_payload(ws)["data"]["conversationChanged"]["conversation"]
+    assert (changed["provider"], changed["remoteId"]) == ("infobip", edge["node"]["remoteId"])
+
+
+def test_a_conversation_filter_on_fields_lets_through_only_matching_changes(client: TestClient) -> None:
+    conversation, remote_id = new_conversation(client, "socialboards")  # a change: created, status NEW
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws_subscribe(ws, {"filter": {"status": ["CLOSED"]}, "since": from_the_start(client)}, CONVERSATION_CHANGED)
+        assert post(client, CLOSE, {"id": conversation})["closeConversation"]["__typename"] == "ConversationPayload"
+        changed = next_payload(ws)["data"]["conversationChanged"]["conversation"]
+    assert changed == {"provider": "socialboards", "remoteId": remote_id, "status": "CLOSED"}

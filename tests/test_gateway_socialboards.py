@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
-from .conftest import Gateway
+from .helpers import STATUS, Gateway, create_conversation, remote_id_of, sb_agent_replies
 
 SEED_REQUEST = json.loads((Path(__file__).parent / "fixtures/socialboards/create-conversation-request.json").read_text())
 
@@ -35,19 +34,8 @@ query Messages($id: ID!, $first: Int!, $after: String) {
   conversation(id: $id) { messageCount messages(first: $first, after: $after) {
     edges { cursor node { id text createdAt } } pageInfo { hasNextPage endCursor } } }
 }"""
-STATUS = "query S($id: ID!) { conversation(id: $id) { status vendorStatus queue { position } } }"
 CLOSE = """mutation C($id: ID!) { closeConversation(id: $id) {
   __typename ... on ConversationPayload { conversation { status vendorStatus } } ... on Error { code message } } }"""
-
-
-async def create(gateway: Gateway, name: str = "Mia", **extra: object) -> str:
-    customer = {"name": name, "externalId": f"{name.lower()}-1"}
-    data = await gateway.data(CREATE, {"input": {"provider": "sb", "customer": customer, **extra}})
-    return data["createConversation"]["conversation"]["id"]
-
-
-def gid(type_name: str, node_id: str) -> str:
-    return base64.b64encode(f"{type_name}:{node_id}".encode()).decode()
 
 
 async def test_the_seed_request_creates_a_conversation_with_the_normalised_customer_id(gateway: Gateway) -> None:
@@ -65,7 +53,7 @@ async def test_the_seed_request_creates_a_conversation_with_the_normalised_custo
 
 
 async def test_history_keeps_its_time_and_sorts_before_live_messages(gateway: Gateway) -> None:
-    conversation = await create(gateway)
+    conversation = await create_conversation(gateway)
     await gateway.data(ADD, {"id": conversation, "messages": [{"text": "live"}]})
     old = "2024-03-01T08:00:00+00:00"
     added = (await gateway.data(ADD, {"id": conversation, "messages": [{"text": "from email", "createdAt": old}], "asContext": True}))
@@ -76,7 +64,7 @@ async def test_history_keeps_its_time_and_sorts_before_live_messages(gateway: Ga
 
 
 async def test_a_created_at_over_30s_ahead_is_invalid_input_and_writes_nothing(gateway: Gateway) -> None:
-    conversation = await create(gateway)
+    conversation = await create_conversation(gateway)
     ahead = (datetime.now(UTC) + timedelta(minutes=2)).isoformat()
     result = (await gateway.data(ADD, {"id": conversation, "messages": [{"text": "ok"}, {"text": "x", "createdAt": ahead}]}))["addMessages"]
     assert (result["__typename"], result["code"], result["field"]) == ("InvalidInputError", "INVALID_INPUT", "createdAt")
@@ -86,7 +74,7 @@ async def test_a_created_at_over_30s_ahead_is_invalid_input_and_writes_nothing(g
 
 
 async def test_paging_250_messages_by_40_returns_each_once_in_order(gateway: Gateway) -> None:
-    conversation = await create(gateway)
+    conversation = await create_conversation(gateway)
     start = datetime(2024, 1, 1, tzinfo=UTC)
     history = [{"text": f"m{i:03}", "createdAt": (start + timedelta(minutes=i)).isoformat()} for i in range(250)]
     await gateway.data(ADD, {"id": conversation, "messages": history, "asContext": True})
@@ -103,11 +91,10 @@ async def test_paging_250_messages_by_40_returns_each_once_in_order(gateway: Gat
 
 
 async def test_status_follows_the_queue_and_closing(gateway: Gateway, sb_hooks: httpx.AsyncClient) -> None:
-    conversation = await create(gateway)
+    conversation = await create_conversation(gateway)
     queued = (await gateway.data(STATUS, {"id": conversation}))["conversation"]
     assert (queued["status"], queued["vendorStatus"]) == ("NEW", "queued") and queued["queue"]["position"] >= 0
-    remote_id = base64.b64decode(conversation).decode().rsplit(":", 1)[1]
-    await sb_hooks.post(f"/_sandbox/conversations/{remote_id}/agent-reply", json={"message": "Hello!"})
+    await sb_agent_replies(sb_hooks, remote_id_of(conversation), "Hello!")
     handled = (await gateway.data(STATUS, {"id": conversation}))["conversation"]
     assert (handled["status"], handled["vendorStatus"], handled["queue"]["position"]) == ("OPEN", "active", -1)
     closed = (await gateway.data(CLOSE, {"id": conversation}))["closeConversation"]["conversation"]
@@ -115,7 +102,7 @@ async def test_status_follows_the_queue_and_closing(gateway: Gateway, sb_hooks: 
 
 
 async def test_adding_to_a_closed_conversation_is_a_typed_error_and_stores_nothing(gateway: Gateway) -> None:
-    conversation = await create(gateway)
+    conversation = await create_conversation(gateway)
     await gateway.data(ADD, {"id": conversation, "messages": [{"text": "first"}]})
     await gateway.data(CLOSE, {"id": conversation})
     result = (await gateway.data(ADD, {"id": conversation, "messages": [{"text": "after close"}]}))["addMessages"]
@@ -125,7 +112,7 @@ async def test_adding_to_a_closed_conversation_is_a_typed_error_and_stores_nothi
 
 
 async def test_an_operation_the_provider_lacks_is_unsupported(gateway: Gateway) -> None:
-    conversation = await create(gateway)
+    conversation = await create_conversation(gateway)
     query = """mutation T($id: ID!) { addTags(id: $id, tags: ["vip"]) {
       __typename ... on UnsupportedError { code provider operation } } }"""
     result = (await gateway.data(query, {"id": conversation}))["addTags"]
@@ -133,7 +120,7 @@ async def test_an_operation_the_provider_lacks_is_unsupported(gateway: Gateway) 
 
 
 async def test_a_status_the_vendor_cannot_hold_is_refused_naming_accepted_values(gateway: Gateway) -> None:
-    conversation = await create(gateway)
+    conversation = await create_conversation(gateway)
     query = """mutation U($id: ID!) { updateConversation(id: $id, input: {status: PENDING}) {
       __typename ... on InvalidInputError { code message field } } }"""
     result = (await gateway.data(query, {"id": conversation}))["updateConversation"]
@@ -143,7 +130,7 @@ async def test_a_status_the_vendor_cannot_hold_is_refused_naming_accepted_values
 
 
 async def test_node_resolves_conversations_and_messages(gateway: Gateway) -> None:
-    conversation = await create(gateway)
+    conversation = await create_conversation(gateway)
     added = await gateway.data(ADD, {"id": conversation, "messages": [{"text": "hello"}]})
     message_id = added["addMessages"]["messages"][0]["id"]
     query = """query N($a: ID!, $b: ID!) {
@@ -163,7 +150,7 @@ async def test_providers_declare_their_capabilities(gateway: Gateway) -> None:
 
 
 async def test_the_inbox_pages_through_every_conversation_once(gateway: Gateway) -> None:
-    created = {await create(gateway, name=f"C{i}") for i in range(9)}
+    created = {await create_conversation(gateway, name=f"C{i}") for i in range(9)}
     query = """query L($after: String) { conversations(first: 4, after: $after) {
       edges { node { id } } pageInfo { hasNextPage endCursor } } }"""
     seen, after = [], None

@@ -16,7 +16,7 @@ import gateway.view
 from gateway.app import create_app
 from gateway.view import GatewayGraphQL
 
-from .conftest import gateway_settings
+from .helpers import gateway_settings
 
 QUERY = "{ providers { name vendor } }"
 REQUESTS: list[tuple[str, dict[str, str], bytes]] = [
