@@ -29,6 +29,14 @@ from .faults import FaultQueue, JsonDict, RenderError, fault_response
 Authenticate = Callable[[Request], Awaitable[Response | None]]
 
 
+def route_path(scope: Scope) -> str:
+    """The request's path inside this app: without the prefix it is mounted under (the embedded
+    default serves each sandbox under /sandbox/<name>), so /_sandbox hooks stay hooks there."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
 def logged_body(body: bytes, content_type: str) -> object:
     """The request body as the log shows it: parsed JSON, form fields as a dict, else None."""
     if not body:
@@ -72,7 +80,7 @@ class VendorGate:
         self.sandbox_root = sandbox_root
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
+        path = route_path(scope)
         if scope["type"] != "http" or path == self.sandbox_root or path.startswith(self.sandbox_root + "/"):
             await self.app(scope, receive, send)
             return

@@ -29,10 +29,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .faults import FaultQueue, HookInputError, JsonDict, RenderError, parse_fault
-from .gate import Authenticate, VendorGate
+from .gate import Authenticate, VendorGate, route_path
 
 __all__ = [
     "SANDBOX_ROOT",
+    "route_path",
     "JsonFields",
     "SandboxClock",
     "SandboxControls",
@@ -116,7 +117,7 @@ def with_latency(app: ASGIApp, latency_ms: int, sandbox_root: str = SANDBOX_ROOT
     delay = latency_ms / 1000
 
     async def delayed(scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
+        path = route_path(scope)
         if scope["type"] == "http" and path != sandbox_root and not path.startswith(sandbox_root + "/"):
             await asyncio.sleep(delay)
         await app(scope, receive, send)

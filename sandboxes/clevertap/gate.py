@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..gate import logged_body, logged_query
+from ..gate import route_path
 from ..kit import SANDBOX_ROOT
 from .model import JsonDict, fail
 
@@ -74,7 +75,7 @@ class ConcurrencyLimit:
         self.requests = requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
+        path = route_path(scope)
         if scope["type"] != "http" or path == SANDBOX_ROOT or path.startswith(SANDBOX_ROOT + "/"):
             await self.app(scope, receive, send)
             return
