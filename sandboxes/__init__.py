@@ -32,7 +32,7 @@ SANDBOXES: dict[str, str] = {
 class Sandbox(Protocol):
     """What a sandbox module offers (checked by mypy against each module in the registry's tests)."""
 
-    CREDENTIALS: Mapping[str, str]
+    CREDENTIALS: Mapping[str, object]
     AUTH_HINT: str
     DEFAULT_PORT: int
 

@@ -3,7 +3,9 @@
 The same ``seed`` and clock give the same users, texts, campaigns, owners and ids; times are relative
 to the sandbox clock at start-up. The mix follows ``PLAN``: active conversations (last user reply
 within 24 hours), inactive ones (up to 15 days) and hidden ones (older than 15 days: left out of
-listings, still readable by id); most are claimed by an agent, who has answered them. A conversation
+listings, still readable by id); most are claimed by an agent, who has answered them. Active ones are
+claimed by the first agent (the demo agent: `CREDENTIALS["agent_email"]`) or by nobody, so a demo
+client acting as that agent can reply to every live conversation. A conversation
 whose last message is the user's is New, as every user reply makes it; answered ones are New,
 Pending or Closed. Seeding sends no events.
 """
@@ -88,6 +90,8 @@ def seed_demo(sandbox: Sandbox, count: int) -> None:
     agents = [user for user in sandbox.users.values() if user.can_chat]
     for age, claimed in plan:
         owner = sandbox.rng.choice(agents) if claimed and agents else None
+        if owner is not None and age == "active":
+            owner = agents[0]  # the demo agent: a demo client replying as it can answer every live conversation
         _add_conversation(sandbox, age, owner)
 
 

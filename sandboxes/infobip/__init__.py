@@ -1,8 +1,10 @@
 """The Infobip Conversations API sandbox (see `app.py`)."""
 
 from .app import create_app
+from .demo import BUSINESS
 
-CREDENTIALS = {"api_key": "sandbox-key"}
+# senders: the demo shop's own addresses, so a provider can write first (createConversation with messages)
+CREDENTIALS = {"api_key": "sandbox-key", "senders": {"WHATSAPP": BUSINESS["WHATSAPP"], "SMS": BUSINESS["SMS"]}}
 AUTH_HINT = "API under /ccaas/1/, header 'Authorization: App sandbox-key'"
 DEFAULT_PORT = 8102
 
