@@ -5,10 +5,14 @@ Nothing here knows a vendor's wire format. A sandbox passes in how its vendor re
 passes it in, which is part of every sandbox's contract:
 
 1. the request is logged (so tests count upstream calls even when they fail);
-2. the first queued fault whose ``pathContains`` matches is applied: its latency first, then its
-   status or malformed body;
+2. the first queued fault whose ``method`` and ``pathContains`` match is applied: its latency first,
+   then its status or malformed body;
 3. ``authenticate`` runs (unless the path is public); a response from it is the answer;
 4. the vendor route runs.
+
+Under a ``commitThenDrop`` fault, steps 3 and 4 run as usual but their answer, whatever it is, is
+discarded and the connection dropped (``faults.drop_connection``): the vendor committed, the client
+never hears so.
 
 Requests under the sandbox root (the control routes) pass the gate untouched and unlogged.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
@@ -24,9 +29,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .faults import FaultQueue, JsonDict, RenderError, fault_response
+from .faults import Fault, FaultQueue, JsonDict, LostAnswer, RenderError, drop_connection, fault_response
 
 Authenticate = Callable[[Request], Awaitable[Response | None]]
+
+logger = logging.getLogger("sandboxes.faults")
 
 
 def route_path(scope: Scope) -> str:
@@ -85,29 +92,40 @@ class VendorGate:
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive)
-        response = await self._screen(Request(scope), body)
-        if response is not None:
-            await response(scope, receive, send)
-            return
-        await self.app(scope, _replay(body, receive), send)
-
-    async def _screen(self, request: Request, body: bytes) -> Response | None:
-        path = request.url.path
-        self.requests.append(
-            {
-                "method": request.method,
-                "path": path,
-                "query": logged_query(request),
-                "body": logged_body(body, request.headers.get("content-type", "")),
-            }
-        )
-        fault = self.faults.take(path)
+        request = Request(scope)
+        fault = self._log_and_take(request, body)
         if fault is not None:
             await asyncio.sleep(fault.latency_ms / 1000)
             injected = fault_response(fault, self.render_error)
             if injected is not None:
-                return injected
-        if self.authenticate is None or path in self.public_paths:
+                await injected(scope, receive, send)
+                return
+        refused = await self._authenticate(request)
+        answer: ASGIApp = refused if refused is not None else self.app
+        if fault is not None and fault.commit_then_drop:
+            lost = LostAnswer()
+            await answer(scope, _replay(body, receive), lost)
+            logger.warning(
+                "injected commitThenDrop fault: %s %s answered %s; the client gets no answer",
+                request.method, request.url.path, lost.status,
+            )
+            await drop_connection(send)
+            return
+        await answer(scope, _replay(body, receive), send)
+
+    def _log_and_take(self, request: Request, body: bytes) -> Fault | None:
+        self.requests.append(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "query": logged_query(request),
+                "body": logged_body(body, request.headers.get("content-type", "")),
+            }
+        )
+        return self.faults.take(request.method, request.url.path)
+
+    async def _authenticate(self, request: Request) -> Response | None:
+        if self.authenticate is None or request.url.path in self.public_paths:
             return None
         return await self.authenticate(request)
 

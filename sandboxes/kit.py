@@ -5,8 +5,11 @@ and a fixed latency in front of a whole app. The gate itself is ``gate.py``, fau
 
 Control routes (under ``/_sandbox``, never authenticated, never logged):
 
-- ``POST /_sandbox/faults`` ``{status?, retryAfter?, malformed?, latencyMs?, times?, pathContains?}``
-  queues a fault (``times`` null = until cleared); ``GET`` lists them; ``DELETE`` clears them.
+- ``POST /_sandbox/faults`` ``{status?, retryAfter?, malformed?, commitThenDrop?, latencyMs?, times?,
+  pathContains?, method?}`` queues a fault (``times`` null = until cleared; ``method`` and
+  ``pathContains`` narrow which requests it hits); ``GET`` lists them; ``DELETE`` clears them.
+  ``commitThenDrop`` carries the request out, then drops the connection without an answer (see
+  ``faults.py`` for what a client sees over a socket and in-process).
 - ``GET /_sandbox/requests`` is the request log ``[{method, path, query, body}]``; ``DELETE`` clears it.
 - ``GET /_sandbox/clock`` is ``{"now": <ISO 8601>}``; ``POST {"advanceSeconds": n}`` moves it forward.
 

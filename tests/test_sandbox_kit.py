@@ -108,6 +108,14 @@ async def test_path_contains_picks_which_requests_a_fault_hits(api: httpx.AsyncC
     assert (await api.post("/login")).status_code == 404
 
 
+async def test_method_picks_which_requests_a_fault_hits(api: httpx.AsyncClient) -> None:
+    await fault(api, status=409, method="post", pathContains="/api/things", times=1)
+    assert (await api.get("/api/things")).status_code == 200
+    assert (await api.post("/login")).status_code == 200
+    assert (await api.post("/api/things")).status_code == 409
+    assert (await api.post("/api/things")).status_code == 200
+
+
 async def test_faults_come_before_auth(api: httpx.AsyncClient) -> None:
     await inject_fault(api, status=503, times=1)
     assert (await api.get("/api/things", headers={"x-key": "wrong"})).status_code == 503
@@ -151,7 +159,13 @@ async def test_a_control_body_that_is_not_json_is_refused(api: httpx.AsyncClient
     ("body", "message"),
     [
         ({"status": 200}, "between 400 and 599"),
-        ({}, "at least one of status, malformed or latencyMs"),
+        ({}, "at least one of status, malformed, commitThenDrop or latencyMs"),
+        ({"commitThenDrop": True, "status": 500}, "takes no status, malformed or retryAfter"),
+        ({"commitThenDrop": True, "malformed": True}, "takes no status, malformed or retryAfter"),
+        ({"commitThenDrop": True, "retryAfter": 2}, "takes no status, malformed or retryAfter"),
+        ({"commitThenDrop": "yes"}, "body.commitThenDrop must be true or false"),
+        ({"status": 500, "method": "FETCH"}, "body.method='FETCH' must be one of GET, HEAD, POST"),
+        ({"status": 500, "method": 1}, "body.method must be an HTTP method name"),
         ({"status": 500, "times": 0}, "times=0 must be at least 1"),
         ({"status": 500, "malformed": True}, "either body.status or body.malformed"),
         ({"status": "500"}, "body.status must be an integer"),
@@ -177,7 +191,15 @@ async def test_an_invalid_fault_is_answered_400_and_not_queued(api: httpx.AsyncC
 async def test_queued_faults_are_listed_in_wire_names(api: httpx.AsyncClient) -> None:
     await inject_fault(api, status=429, retryAfter=1, times=3, pathContains="/api")
     assert (await api.get("/_sandbox/faults")).json() == {
-        "faults": [{"status": 429, "retryAfter": 1, "malformed": False, "latencyMs": 0, "times": 3, "pathContains": "/api"}]
+        "faults": [
+            {"status": 429, "retryAfter": 1, "malformed": False, "latencyMs": 0, "times": 3, "pathContains": "/api",
+             "method": None, "commitThenDrop": False}
+        ]
+    }
+    await fault(api, commitThenDrop=True, method="post")
+    assert (await api.get("/_sandbox/faults")).json()["faults"][1] == {
+        "status": None, "retryAfter": None, "malformed": False, "latencyMs": 0, "times": None, "pathContains": None,
+        "method": "POST", "commitThenDrop": True,
     }
 
 

@@ -5,7 +5,7 @@ docs/infobip.md where the reference is silent:
 
 - ``conversations``: list (every documented filter), create, get, PUT (replace), PATCH, ``assignee``
   (PUT, DELETE), ``route`` (POST), ``simulate-routing`` (GET), ``tags`` (GET, POST, DELETE by name),
-  ``messages`` (GET, POST);
+  ``messages`` (GET, POST), ``notes`` (GET, POST, GET by id; ``notes``);
 - account ``tags`` (GET, POST, DELETE), ``agents`` (GET, POST, GET by id), ``queues`` (GET, POST, GET
   by id, POST ``agents``) and the ``routing`` set-up (GET, PUT);
 - sandbox-only controls under ``/_sandbox`` (no auth): ``inbound`` (a customer writes in), fault
@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from . import input as body
+from . import notes
 from . import query as query
 from .demo import seed_account, seed_demo
 from .gate import RateLimit, TokenBucket, app_key_auth, render_fault
@@ -248,6 +249,8 @@ VENDOR_ROUTES = [
     resource(f"{CONVERSATION}/tags", GET=list_conversation_tags, POST=link_tag),
     resource(f"{CONVERSATION}/tags/{{tagName:path}}", DELETE=unlink_tag),
     resource(f"{CONVERSATION}/messages", GET=list_messages, POST=send_message),
+    resource(f"{CONVERSATION}/notes", GET=notes.list_notes, POST=notes.create_note),
+    resource(f"{CONVERSATION}/notes/{{noteId}}", GET=notes.get_note),
     resource("/tags", GET=list_tags, POST=create_tag),
     resource("/tags/{tagName:path}", DELETE=delete_tag),
     resource("/agents", GET=list_agents, POST=create_agent),

@@ -101,6 +101,18 @@ class Message:
 
 
 @dataclass(slots=True)
+class Note:
+    """An agent's internal note on a conversation: never sent to the customer, never a message."""
+
+    id: str
+    conversation_id: str
+    agent_id: str | None
+    type: str
+    content: str
+    created_at: datetime
+
+
+@dataclass(slots=True)
 class Conversation:
     id: str
     topic: str | None
@@ -114,6 +126,7 @@ class Conversation:
     updated_at: datetime
     tags: list[str] = field(default_factory=list)  # names, in the order they were linked
     messages: list[Message] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -1,7 +1,8 @@
 """Conversations and messages of the sandbox, and the business rules the vendor documents.
 
 - ``CLOSED`` is terminal: a PUT/PATCH that would change anything, an assignment, an unassignment, a
-  routing (or routing simulation) and a new message are all refused with 400. Tag links are allowed.
+  routing (or routing simulation), a new message and a new note are all refused with 400. Tag links
+  are allowed.
 - The assignee changes only through the assignee endpoints and routing; PUT/PATCH may repeat the
   current ``agentId`` but not change it.
 - Route = unassign, then queue and priority from the account's routing (``account``).
@@ -9,6 +10,7 @@
   clock that stands still it advances by one millisecond, so a change is always visible.
 - A conversation still on ``NO_CHANNEL`` takes the channel of its first message.
 - A call that changes nothing (same values, a tag already linked) changes no time and fires no event.
+- Notes (``notes``) are not a change of the conversation: they move no ``updatedAt`` and fire no event.
 """
 
 from __future__ import annotations
@@ -102,6 +104,12 @@ class Sandbox:
             raise unknown("id", conversation_id)
         return found
 
+    def writable(self, conversation_id: str) -> Conversation:
+        """The conversation, if it may still change or gain anything: 400 when it is CLOSED."""
+        conversation = self.get(conversation_id)
+        self._refuse_closed(conversation)
+        return conversation
+
     def tags_of(self, conversation_id: str) -> list[Tag]:
         return [self.account.tags[name] for name in self.get(conversation_id).tags]
 
@@ -138,22 +146,22 @@ class Sandbox:
         return conversation
 
     def assign(self, conversation_id: str, agent_id: str) -> Conversation:
-        conversation = self._open(conversation_id)
+        conversation = self.writable(conversation_id)
         self._apply(conversation, {"agentId": self.account.agent(agent_id).id})
         return conversation
 
     def unassign(self, conversation_id: str) -> Conversation:
-        conversation = self._open(conversation_id)
+        conversation = self.writable(conversation_id)
         self._apply(conversation, {"agentId": None})
         return conversation
 
     def route(self, conversation_id: str) -> Conversation:
-        conversation = self._open(conversation_id)
+        conversation = self.writable(conversation_id)
         self._apply(conversation, {"agentId": None, **self._routing(conversation)})
         return conversation
 
     def simulate_route(self, conversation_id: str) -> JsonDict:
-        conversation = self._open(conversation_id)
+        conversation = self.writable(conversation_id)
         return {"id": conversation.id, **self._routing(conversation)}
 
     # -- tags --------------------------------------------------------------------------------------
@@ -183,7 +191,7 @@ class Sandbox:
     # -- messages ----------------------------------------------------------------------------------
 
     def send(self, conversation_id: str, draft: MessageDraft) -> Message:
-        conversation = self._open(conversation_id)
+        conversation = self.writable(conversation_id)
         message = self.add_message(conversation, draft, OUTBOUND, self.now())
         self._touch(conversation)
         self._emit(OUTBOUND_MESSAGE, conversation, message)
@@ -228,7 +236,7 @@ class Sandbox:
 
     def _thread_for(self, draft: InboundDraft) -> Conversation | None:
         if draft.conversation_id is not None:
-            return self._open(draft.conversation_id)
+            return self.writable(draft.conversation_id)
         candidates = [
             item
             for item in self.conversations.values()
@@ -256,11 +264,6 @@ class Sandbox:
         if target is None:
             return {"queueId": None, "priority": conversation.priority}
         return {"queueId": target.queue_id, "priority": target.priority}
-
-    def _open(self, conversation_id: str) -> Conversation:
-        conversation = self.get(conversation_id)
-        self._refuse_closed(conversation)
-        return conversation
 
     @staticmethod
     def _refuse_closed(conversation: Conversation) -> None:
