@@ -18,6 +18,7 @@ from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_
 from providers import build_provider
 from providers._http import make_client
 
+from .cors import BrowserOrigins
 from .embedded import embedded_providers
 from .events import Bus, InMemoryBus
 from .graphiql import ASSET_DIR, ASSET_PATH
@@ -79,6 +80,7 @@ def create_app(
         graphql_ide="graphiql" if settings.graphiql_on else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
         connection_init_wait_timeout=timedelta(seconds=CONNECTION_INIT_TIMEOUT_SECONDS),
+        allowed_origins=settings.cors_origins,  # browsers skip CORS for WebSockets: the same list, checked by the view
     )
 
     async def health(_: Request) -> JSONResponse:
@@ -96,6 +98,7 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    app.add_middleware(BrowserOrigins, origins=settings.cors_origins)  # added last: outermost
     app.state.runtime = runtime
     return app
 

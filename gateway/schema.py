@@ -6,6 +6,7 @@ MaxAliasesLimiter would create new rule classes per request and defeat Validatio
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import strawberry
@@ -25,6 +26,7 @@ from providers import ProviderError
 
 from .errors import ErrorCode, graphql_error, should_mask
 from .execution import PlainExecutor
+from .lockdown import NO_INTROSPECTION_RULES, QuietValidationCache, quiet_executor
 from .mutations import Mutation
 from .queries import Query
 from .subscriptions import Subscription
@@ -77,23 +79,35 @@ def _translate(error: GraphQLError) -> GraphQLError:
     return error
 
 
-def build_schema(*, executor: type[Any] | None = PlainExecutor) -> strawberry.Schema:
-    """`executor`: the execution context class (None: strawberry's own, which tests compare with)."""
+def build_schema(*, executor: type[Any] | None = PlainExecutor, introspection: bool = True) -> strawberry.Schema:
+    """`executor`: the execution context class (None: strawberry's own, which tests compare with).
+    `introspection=False`: the locked-down variant, without introspection or suggestions (lockdown.py)."""
+    rules = GUARD_RULES if introspection else [*GUARD_RULES, *NO_INTROSPECTION_RULES]
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[Conversation, Message],
-        config=StrawberryConfig(disable_field_suggestions=False),
-        execution_context_class=executor,
+        config=StrawberryConfig(disable_field_suggestions=not introspection),
+        execution_context_class=executor if introspection else quiet_executor(executor),
         extensions=[
-            lambda: AddValidationRules(GUARD_RULES),
+            lambda: AddValidationRules(rules),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             ErrorBoundary,
             lambda: ParserCache(maxsize=CACHE_SIZE),
-            lambda: ValidationCache(maxsize=CACHE_SIZE),
+            (lambda: ValidationCache(maxsize=CACHE_SIZE)) if introspection else (lambda: QuietValidationCache(CACHE_SIZE)),
         ],
     )
 
 
 schema = build_schema()
+
+
+def schema_for(*, introspection: bool) -> strawberry.Schema:
+    """What a gateway serves: `schema`, or its locked-down twin (built once, on first use)."""
+    return schema if introspection else _locked_schema()
+
+
+@functools.cache
+def _locked_schema() -> strawberry.Schema:
+    return build_schema(introspection=False)

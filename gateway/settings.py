@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from strawberry.http.websocket_origin import normalize_origin
+
 from providers.registry import OPTION_TYPES, VENDOR_OPTIONS
 from sandboxes import sandbox_names
 
@@ -164,13 +166,19 @@ def _optional_bool(where: str, value: Any) -> bool | None:
 def _origins(where: str, value: Any, clients: tuple[ClientSettings, ...]) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
         raise SettingsError(f"{where}: expected a list of origins like \"https://console.example.com\" or [\"*\"]")
-    for origin in value:
-        parts = urlsplit(origin)
-        if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query):
-            raise SettingsError(f"{where}: {origin!r} is not an origin (scheme://host[:port], no path)")
-    if "*" in value and clients:
+    origins = [origin if origin == "*" else _origin(where, origin) for origin in value]
+    if "*" in origins and clients:
         raise SettingsError(f"{where}: \"*\" is only for a gateway without clients; browsers send credentials, list their origins")
-    return tuple(value)
+    return tuple(dict.fromkeys(origins))
+
+
+def _origin(where: str, origin: str) -> str:
+    """`origin` as browsers send it in `Origin` (lowercase, no default port), which is what CORS compares."""
+    parts = urlsplit(origin)
+    normal = normalize_origin(origin)
+    if parts.scheme not in ("http", "https") or normal is None or parts.path or parts.query or parts.fragment or parts.username:
+        raise SettingsError(f"{where}: {origin!r} is not an origin (scheme://host[:port], no path)")
+    return normal
 
 
 def _manifest(where: str, value: Any, base: Path) -> Mapping[str, str] | None:

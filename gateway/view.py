@@ -19,7 +19,7 @@ from strawberry.types.graphql import OperationType
 from .context import Context, make_loaders
 from .graphiql import offline_page
 from .runtime import Runtime
-from .schema import schema
+from .schema import schema_for
 
 OPERATION_KEYS = frozenset({"query", "variables", "operationName", "extensions"})
 QUERIES_AND_MUTATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
@@ -37,7 +37,7 @@ def _json_post(scope: Scope) -> bool:
 
 class GatewayGraphQL(GraphQL[Context, None]):
     def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
-        super().__init__(schema, **kwargs)
+        super().__init__(schema_for(introspection=runtime.settings.introspection_on), **kwargs)
         self.runtime = runtime
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
