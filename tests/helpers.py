@@ -108,7 +108,7 @@ _numbers = itertools.count(1)
 
 async def inject_fault(hooks: httpx.AsyncClient, **fault: Any) -> None:
     """Queues a fault on the sandbox (the kit's wire names: status, retryAfter, latencyMs, malformed,
-    pathContains, times)."""
+    pathContains, method, times, commitThenDrop)."""
     response = await hooks.post("/_sandbox/faults", json=fault)
     assert response.status_code == 200, response.text
 

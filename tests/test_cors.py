@@ -18,7 +18,7 @@ from gateway.app import create_app
 from gateway.cors import ALLOW_HEADERS
 from gateway.settings import Settings, SettingsError, load_settings
 
-from .conftest import gateway_settings
+from .helpers import gateway_settings
 
 PAGE = "https://console.example.com"
 OTHER = "https://elsewhere.example.net"

@@ -13,13 +13,13 @@ import pytest
 
 from sandboxes.infobip.notes import NOTE_TYPES
 
+from .helpers import advance_clock as advance
 from .test_infobip_sandbox import (
     CONVERSATIONS,
     T0_TEXT,
     TEXT_MESSAGE,
     UNAUTHORIZED,
     Json,
-    advance,
     closed,
     create,
     failed,

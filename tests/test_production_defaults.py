@@ -21,7 +21,7 @@ from gateway.app import create_app
 from gateway.lockdown import QuietValidationCache
 from gateway.settings import Settings
 
-from .conftest import Gateway, gateway_settings
+from .helpers import Gateway, gateway_settings
 
 INTROSPECTION = "{ __schema { queryType { name } } }"
 TYPE_INTROSPECTION = 'query($name: String!) { __type(name: $name) { fields { name } } }'

@@ -109,7 +109,7 @@ async def test_path_contains_picks_which_requests_a_fault_hits(api: httpx.AsyncC
 
 
 async def test_method_picks_which_requests_a_fault_hits(api: httpx.AsyncClient) -> None:
-    await fault(api, status=409, method="post", pathContains="/api/things", times=1)
+    await inject_fault(api, status=409, method="post", pathContains="/api/things", times=1)
     assert (await api.get("/api/things")).status_code == 200
     assert (await api.post("/login")).status_code == 200
     assert (await api.post("/api/things")).status_code == 409
@@ -196,7 +196,7 @@ async def test_queued_faults_are_listed_in_wire_names(api: httpx.AsyncClient) ->
              "method": None, "commitThenDrop": False}
         ]
     }
-    await fault(api, commitThenDrop=True, method="post")
+    await inject_fault(api, commitThenDrop=True, method="post")
     assert (await api.get("/_sandbox/faults")).json()["faults"][1] == {
         "status": None, "retryAfter": None, "malformed": False, "latencyMs": 0, "times": None, "pathContains": None,
         "method": "POST", "commitThenDrop": True,
