@@ -14,6 +14,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from .context import Context, make_loaders
@@ -23,6 +24,10 @@ from .schema import schema_for
 
 OPERATION_KEYS = frozenset({"query", "variables", "operationName", "extensions"})
 QUERIES_AND_MUTATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
+SUBSCRIPTION_OVER_PLAIN_HTTP = (
+    "a subscription over HTTP needs the header 'Accept: text/event-stream' (GraphQL over SSE); "
+    "or subscribe over a WebSocket (graphql-transport-ws or graphql-ws)"
+)
 
 
 def _json_post(scope: Scope) -> bool:
@@ -103,6 +108,26 @@ class GatewayGraphQL(GraphQL[Context, None]):
         if sub_response.background:
             response.background = sub_response.background
         return response
+
+    async def execute_single(self, request: Request, request_adapter: Any, sub_response: Any, context: Context,
+                             root_value: Any, request_data: Any) -> ExecutionResult:
+        """A query or mutation outside a stream. strawberry would run a subscription here too, as if it
+        were a query, and fail inside; Parley answers 406 naming what to send instead."""
+        allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
+        try:
+            return await self.schema.execute(
+                request_data.query, root_value=root_value, variable_values=request_data.variables,
+                context_value=context, operation_name=request_data.operation_name,
+                allowed_operation_types=allowed, operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type is OperationType.SUBSCRIPTION:
+                raise HTTPException(406, SUBSCRIPTION_OVER_PLAIN_HTTP) from None
+            raise HTTPException(400, exc.as_http_error_reason(request_adapter.method)) from None
+        except CannotGetOperationTypeError as exc:
+            raise HTTPException(400, exc.as_http_error_reason()) from None
+        except MissingQueryError:
+            raise HTTPException(400, "No GraphQL query found in the request") from None
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return offline_page(self.graphql_ide_html)  # served from Parley's own path, not a CDN

@@ -85,3 +85,23 @@ async def test_a_json_post_does_not_go_through_the_views_request_parsing(app: St
     assert status == 200 and b'"vendor":"socialboards"' in body and calls == []
     await answer(app, {"content-type": "application/json"}, b"[]")
     assert len(calls) == 1  # anything else still goes to the view
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "kwargs"),
+    [
+        ("POST", {"content-type": "application/json"}, {"json": {"query": "subscription { messageAdded { cursor } }"}}),
+        ("POST", {"content-type": "application/json", "accept": "application/json"},
+         {"json": {"query": "subscription S { messageAdded { cursor } }", "operationName": "S"}}),
+        ("GET", {"accept": "application/json"}, {"params": {"query": "subscription { messageAdded { cursor } }"}}),
+    ],
+    ids=["post-no-accept", "post-json-accept", "get"],
+)
+async def test_a_subscription_without_an_event_stream_accept_is_406_naming_what_to_send(
+    app: Starlette, method: str, headers: dict[str, str], kwargs: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test") as client:
+        response = await client.request(method, "/graphql", headers=headers, **kwargs)
+    assert response.status_code == 406
+    assert "Accept: text/event-stream" in response.text and "WebSocket" in response.text
+    assert not [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info]
