@@ -17,6 +17,7 @@ from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_
 from providers import build_provider
 from providers._http import make_client
 
+from .admission import health_report
 from .embedded import embedded_providers
 from .events import Bus, InMemoryBus
 from .runtime import Runtime
@@ -78,8 +79,8 @@ def create_app(
         connection_init_wait_timeout=timedelta(seconds=CONNECTION_INIT_TIMEOUT_SECONDS),
     )
 
-    async def health(_: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "providers": sorted(runtime.providers)})
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse(health_report(runtime, request.headers))
 
     app = Starlette(
         routes=[
