@@ -18,6 +18,7 @@ from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_
 from providers import build_provider
 from providers._http import make_client
 
+from .admission import health_report
 from .cors import BrowserOrigins
 from .embedded import embedded_providers
 from .events import Bus, InMemoryBus
@@ -83,8 +84,8 @@ def create_app(
         allowed_origins=settings.cors_origins,  # browsers skip CORS for WebSockets: the same list, checked by the view
     )
 
-    async def health(_: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "providers": sorted(runtime.providers)})
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse(health_report(runtime, request.headers))
 
     app = Starlette(
         routes=[

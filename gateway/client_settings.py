@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .jwt_keys import key_set, public_key, secret_key
 from .setting_values import SettingsError, boolean, from_env, seconds
 
 SCOPES = ("read", "write", "subscribe", "migrate")  # as gateway/auth.py
@@ -58,7 +59,14 @@ def load_clients(config: Mapping[str, Any], env: Mapping[str, str], base: Path) 
     clients = config.get("clients", {})
     if not isinstance(clients, dict):
         raise SettingsError("clients: expected a table of [clients.<name>] tables")
-    return tuple(_client(name, entry, env, base) for name, entry in clients.items())
+    loaded = tuple(_client(name, entry, env, base) for name, entry in clients.items())
+    owners: dict[str, str] = {}
+    for client in loaded:
+        if client.api_key is not None:
+            if client.api_key in owners:
+                raise SettingsError(f"clients.{client.name}.api_key_env: the same API key as clients.{owners[client.api_key]}; give each client its own")
+            owners[client.api_key] = client.name
+    return loaded
 
 
 def _client(name: str, entry: Any, env: Mapping[str, str], base: Path) -> ClientSettings:
@@ -77,15 +85,16 @@ def _client(name: str, entry: Any, env: Mapping[str, str], base: Path) -> Client
         credential["api_key"] = from_env(f"{where}.api_key_env", entry[kind], env)
     elif kind == "jwt_secret_env":
         credential["jwt_secret"] = from_env(f"{where}.jwt_secret_env", entry[kind], env)
+        secret_key(f"{where}.jwt_secret_env", credential["jwt_secret"])
     elif kind == "jwt_public_key_file":
         credential["jwt_public_key"] = _read(f"{where}.jwt_public_key_file", entry[kind], base)
+        public_key(f"{where}.jwt_public_key_file", credential["jwt_public_key"])
     else:
         try:
             jwks = json.loads(_read(f"{where}.jwks_file", entry[kind], base))
         except ValueError as exc:
             raise SettingsError(f"{where}.jwks_file: not JSON ({exc})") from None
-        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
-            raise SettingsError(f"{where}.jwks_file: expected a JSON Web Key Set with a non-empty \"keys\" list")
+        key_set(f"{where}.jwks_file", jwks)
         credential["jwks"] = jwks
     if kind == "api_key_env" and any(key in entry for key in ("issuer", "audience", "leeway_seconds")):
         raise SettingsError(f"{where}: issuer, audience and leeway_seconds are for JWT clients, not API keys")

@@ -121,8 +121,13 @@ def unsupported(provider: str, operation: str) -> UnsupportedError:
 
 def should_mask(error: GraphQLError) -> bool:
     """Mask only unexpected exceptions; errors built for clients pass through."""
-    original = error.original_error
-    if original is None or isinstance(original, GraphQLError):
+    if not is_unexpected(error):
         return False
-    logger.error("unexpected error", exc_info=original)
+    logger.error("unexpected error", exc_info=error.original_error)
     return True
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """An exception no code meant for the client (those are GraphQLErrors, or have no original)."""
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)

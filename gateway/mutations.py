@@ -72,8 +72,8 @@ def _target(info: Info, id: str, capability: Capability, operation: str) -> tupl
     except GraphQLError as exc:
         return invalid_input(exc.message, field="id")
     provider = info.context.providers.get(provider_name)
-    if provider is None:
-        return not_found(f"no provider named {provider_name!r}", provider=provider_name)
+    if provider is None:  # nor one the caller may not touch: the answer names neither
+        return not_found("id: no such conversation")
     if capability not in provider.capabilities:
         return unsupported(provider.name, operation)
     return provider, remote_id

@@ -34,11 +34,12 @@ from .types import (
 MAX_MESSAGE_SCAN = 1000  # messages searched to resolve a Message id on vendors with no get-message call
 
 
-def provider_named(info: Info, name: str, *, argument: str = "provider") -> ProviderModel:
+def provider_named(info: Info, name: str, *, argument: str = "id", kind: str = "conversation") -> ProviderModel:
+    """The provider an id names. A provider the caller may not touch answers exactly as one that does
+    not exist, so the message names neither."""
     provider = info.context.providers.get(name)
     if provider is None:
-        known = ", ".join(sorted(info.context.providers))
-        raise client_error(f"{argument}: no provider named {name!r}; configured providers: {known}", field=argument)
+        raise client_error(f"{argument}: no such {kind}", ErrorCode.NOT_FOUND, field=argument)
     return provider
 
 
@@ -83,7 +84,7 @@ def _prefetch_messages(info: Info, selections: list[Selection], provider: str, r
 
 async def find_message(info: Info, node_id: str) -> Message:
     provider_name, conversation_id, message_id = split_message_node_id(node_id)
-    provider = provider_named(info, provider_name, argument="id")
+    provider = provider_named(info, provider_name, kind="message")
     after: str | None = None
     for _ in range(MAX_MESSAGE_SCAN // 100):
         page = await provider.list_messages(conversation_id, first=100, after=after, newest_first=True)

@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 
 from providers import Provider
 
+from .auth import Authenticator
 from .events import Bus
 from .settings import Settings
 
@@ -24,3 +25,7 @@ class Runtime:
     webhook_secrets: dict[str, str] = field(default_factory=dict)
     sandboxes: dict[str, Starlette] = field(default_factory=dict)
     closables: list[httpx.AsyncClient] = field(default_factory=list)
+    authenticator: Authenticator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.authenticator = Authenticator(self.settings.clients)

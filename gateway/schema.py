@@ -24,7 +24,8 @@ from strawberry.schema.config import StrawberryConfig
 
 from providers import ProviderError
 
-from .errors import ErrorCode, graphql_error, should_mask
+from .auth import guard_root_fields
+from .errors import ErrorCode, graphql_error, is_unexpected, should_mask
 from .execution import PlainExecutor
 from .lockdown import NO_INTROSPECTION_RULES, QuietValidationCache, quiet_executor
 from .mutations import Mutation
@@ -79,11 +80,19 @@ def _translate(error: GraphQLError) -> GraphQLError:
     return error
 
 
+class GatewaySchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Errors built for the client (bad input, NOT_FOUND, FORBIDDEN) are answers, not faults: only
+        the others reach strawberry's log, with their tracebacks."""
+        super().process_errors([e for e in errors if is_unexpected(e)], execution_context)
+
+
 def build_schema(*, executor: type[Any] | None = PlainExecutor, introspection: bool = True) -> strawberry.Schema:
     """`executor`: the execution context class (None: strawberry's own, which tests compare with).
     `introspection=False`: the locked-down variant, without introspection or suggestions (lockdown.py)."""
+    guard_root_fields(Query, Mutation, Subscription)  # read, write, subscribe
     rules = GUARD_RULES if introspection else [*GUARD_RULES, *NO_INTROSPECTION_RULES]
-    return strawberry.Schema(
+    return GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

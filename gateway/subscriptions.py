@@ -28,9 +28,12 @@ class ConversationChangedEvent:
 
 
 async def _events(info: Info, since: str | None) -> AsyncGenerator[Event, None]:
+    """The bus's events of the providers the caller may touch (replayed ones too)."""
+    principal = info.context.principal
     try:
         async for event in info.context.bus.subscribe(since):
-            yield event
+            if principal.may_touch(event.provider):
+                yield event
     except CursorError as exc:
         raise client_error(str(exc), field="since") from None
     except SubscriberOverflow as exc:
@@ -50,6 +53,8 @@ class Subscription:
         since: str | None = None,
     ) -> AsyncGenerator[MessageAddedEvent, None]:
         target = parse_conversation_id(conversation_id, argument="conversationId") if conversation_id else None
+        if target is not None and target[0] not in info.context.providers:
+            raise client_error("conversationId: no such conversation", ErrorCode.NOT_FOUND, field="conversationId")
         _check_providers(info, providers)
         async for event in _events(info, since):
             if event.kind is not EventKind.MESSAGE_ADDED or event.message is None:

@@ -17,6 +17,8 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from .admission import LegacyWSHandler, TransportWSHandler, admit_http, principal_of, unauthenticated
+from .auth import AuthenticationError, visible_providers
 from .context import Context, make_loaders
 from .graphiql import offline_page
 from .runtime import Runtime
@@ -41,18 +43,23 @@ def _json_post(scope: Scope) -> bool:
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
     def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
         super().__init__(schema_for(introspection=runtime.settings.introspection_on), **kwargs)
         self.runtime = runtime
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        providers = self.runtime.providers
+        principal = principal_of(self.runtime.authenticator, request)  # a WebSocket's is set at connection_init
+        providers = visible_providers(self.runtime.providers, principal)
         return Context(
             request=request,
             response=response,
             providers=providers,
             bus=self.runtime.bus,
             loaders=make_loaders(providers, cache=not isinstance(request, WebSocket)),
+            principal=principal,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -65,6 +72,12 @@ class GatewayGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
+        try:
+            admit_http(self.runtime.authenticator, request)
+        except AuthenticationError as exc:
+            if not (self.graphql_ide and self.should_render_graphql_ide(self.request_adapter_class(request))):
+                await unauthenticated(exc)(scope, receive, send)  # the IDE's page holds no data; its requests need credentials
+                return
         try:
             response = await self._execute_json_post(request) if _json_post(scope) else None
             if response is None:

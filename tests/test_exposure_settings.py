@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.client_settings import ClientSettings
 from gateway.limit_settings import DEFAULT_MAX_COST, Limits
@@ -27,9 +29,17 @@ def test_an_api_key_client_reads_its_key_from_the_environment(tmp_path: Path) ->
     assert settings.embedded is True  # clients alone still run the embedded sandboxes
 
 
+OCT_KEY = {"kty": "oct", "k": "dGhpcnR5LXR3by1ieXRlcy1vZi1obWFjLXNlY3JldCEh"}  # 32 bytes
+
+
+def ec_public_pem() -> str:
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
 def test_jwt_clients_read_secrets_keys_and_key_sets(tmp_path: Path) -> None:
-    (tmp_path / "key.pem").write_text("-----BEGIN PUBLIC KEY-----\nMFk=\n-----END PUBLIC KEY-----\n")
-    (tmp_path / "keys.json").write_text(json.dumps({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}))
+    (tmp_path / "key.pem").write_text(ec_public_pem())
+    (tmp_path / "keys.json").write_text(json.dumps({"keys": [OCT_KEY]}))
     text = """
 [clients.hs]
 jwt_secret_env = "HS_SECRET"
@@ -46,11 +56,11 @@ trusted_documents_only = true
 jwks_file = "keys.json"
 scopes = ["migrate"]
 """
-    hs, rs, jwks = load(tmp_path, text, HS_SECRET="s3cret").clients
+    hs, rs, jwks = load(tmp_path, text, HS_SECRET="s3cret" * 6).clients
     assert (hs.jwt_secret, hs.issuer, hs.audience, hs.leeway_seconds, hs.providers) == (
-        "s3cret", "https://auth.example.com/", "parley", 0.0, frozenset({"infobip"}))
+        "s3cret" * 6, "https://auth.example.com/", "parley", 0.0, frozenset({"infobip"}))
     assert rs.jwt_public_key is not None and rs.jwt_public_key.startswith("-----BEGIN PUBLIC KEY") and rs.trusted_documents_only
-    assert jwks.jwks == {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]} and jwks.uses_jwt
+    assert jwks.jwks == {"keys": [OCT_KEY]} and jwks.uses_jwt
 
 
 @pytest.mark.parametrize(

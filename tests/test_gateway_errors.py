@@ -68,9 +68,10 @@ async def test_an_unknown_conversation_is_not_found(gateway: Gateway) -> None:
     assert body["data"] == {"conversation": None}
 
 
-async def test_an_unknown_provider_in_an_id_is_invalid_input(gateway: Gateway) -> None:
+async def test_an_unknown_provider_in_an_id_is_not_found_without_naming_it(gateway: Gateway) -> None:
+    """As a provider the client may not touch answers (tests/test_provider_scoping.py), so neither is named."""
     error = only_error(await gateway.execute(STATUS, {"id": base64.b64encode(b"Conversation:nope:1").decode()}))
-    assert error["extensions"]["code"] == "INVALID_INPUT" and "nope" in error["message"]
+    assert (error["extensions"]["code"], error["message"]) == ("NOT_FOUND", "id: no such conversation")
 
 
 async def test_an_id_of_another_type_is_invalid_input(gateway: Gateway) -> None:
