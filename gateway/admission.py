@@ -11,17 +11,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any, Protocol, cast
 
 import orjson
+from graphql import GraphQLError, get_operation_ast, parse
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionErrorMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import CompleteMessage, ConnectionErrorMessage
+from strawberry.types.graphql import OperationType
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage as LegacyConnectionInitMessage
 
 from .auth import ANONYMOUS, NOBODY, AuthenticationError, Authenticator, Principal, visible_providers
@@ -93,6 +96,17 @@ def _admit_connection(view: object, context: Context, payload: Mapping[str, Any]
     return None
 
 
+def _operation_type(query: str, operation_name: str | None) -> OperationType | None:
+    """The operation's type, None when the document does not parse or names no single operation
+    (strawberry's subscribe then answers that as the protocol's error)."""
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return None
+    operation = get_operation_ast(document, operation_name)
+    return OperationType(operation.operation.value) if operation is not None else None
+
+
 def _close_reason(text: str) -> str:
     return text.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
 
@@ -128,6 +142,27 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
                 await self._refuse(str(refused), UNAUTHORIZED_CLOSE, code=ErrorCode.UNAUTHENTICATED, reason=f"Unauthorized: {refused}")
                 return
         await super().handle_connection_init(message)
+
+    async def handle_async_results(
+        self, operation_id: str, query: str, operation_name: str | None, variables: dict[str, object] | None
+    ) -> None:
+        """Queries and mutations too, as subscriptions-transport-ws clients (gql's default WebSocket
+        transport among them) send them: one `data` message, then `complete`. strawberry's handler
+        only subscribes, which refuses them with an unexpected error."""
+        if _operation_type(query, operation_name) not in (OperationType.QUERY, OperationType.MUTATION):
+            await super().handle_async_results(operation_id, query, operation_name, variables)
+            return
+        try:
+            result = await self.schema.execute(
+                query, variable_values=variables, context_value=self.context, root_value=self.root_value,
+                operation_name=operation_name,
+            )
+            await self.send_data_message(result, operation_id)
+            await self.send_message(CompleteMessage(type="complete", id=operation_id))
+        except asyncio.CancelledError:
+            await self.send_message(CompleteMessage(type="complete", id=operation_id))
+        finally:
+            self.tasks.pop(operation_id, None)
 
     async def _refuse(self, message: str, close: int, *, code: ErrorCode = ErrorCode.INVALID_INPUT, reason: str | None = None) -> None:
         error: dict[str, object] = {"message": message, "extensions": {"code": code.value}}

@@ -30,6 +30,7 @@ from .helpers import (
     ws_subscribe,
 )
 
+MESSAGES_OF = "query M($id: ID!) { conversation(id: $id) { messages(first: 50) { edges { node { text } } } } }"
 MESSAGES_OF_PROVIDERS = """subscription P($providers: [String!], $since: String) {
   messageAdded(providers: $providers, since: $since) { cursor message { text provider } } }"""
 CONVERSATION_CHANGED = """subscription C($filter: ConversationFilter, $since: String) {
@@ -97,6 +98,25 @@ def test_legacy_graphql_ws_clients_receive_messages(client: TestClient) -> None:
         frame = ws.receive_json()
     assert frame["type"] == "data"
     assert frame["payload"]["data"]["messageAdded"]["message"]["text"] == "legacy"
+
+
+def test_legacy_graphql_ws_clients_run_queries_and_mutations_too(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    conversation, _ = new_conversation(client)
+    with client.websocket_connect("/graphql", subprotocols=["graphql-ws"]) as ws:
+        ws.send_json({"type": "connection_init", "payload": {}})
+        assert ws.receive_json()["type"] == "connection_ack"
+        ws.send_json({"id": "q", "type": "start", "payload": {"query": "query P { providers { name } }", "operationName": "P"}})
+        data, done = ws.receive_json(), ws.receive_json()
+        ws.send_json({"id": "m", "type": "start", "payload": {"query": ADD, "variables": {"id": conversation, "text": "over ws"}}})
+        written, written_done = ws.receive_json(), ws.receive_json()
+    assert data["type"] == "data" and "errors" not in data["payload"]
+    assert {p["name"] for p in data["payload"]["data"]["providers"]} == {"socialboards", "infobip", "clevertap"}
+    assert done == {"type": "complete", "id": "q"}
+    assert written["type"] == "data" and "errors" not in written["payload"], written
+    assert written_done == {"type": "complete", "id": "m"}
+    edges = post(client, MESSAGES_OF, {"id": conversation})["conversation"]["messages"]["edges"]
+    assert [e["node"]["text"] for e in edges].count("over ws") == 1
+    assert not [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info]
 
 
 def test_sse_clients_receive_messages(client: TestClient) -> None:
