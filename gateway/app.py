@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -19,8 +20,10 @@ from providers._http import make_client
 
 from .embedded import embedded_providers
 from .events import Bus, InMemoryBus
+from .guard import Guard
 from .runtime import Runtime
 from .settings import Settings
+from .sizes import BodyLimit
 from .view import GatewayGraphQL
 from .webhooks import webhook_endpoint
 
@@ -43,7 +46,7 @@ def create_app(
     bus: Bus | None = None,
 ) -> Starlette:
     """The gateway. `transports` replaces the network transport per provider name (tests, in-process)."""
-    runtime = Runtime(settings=settings, bus=bus or make_bus(settings.bus_url))
+    runtime = Runtime(settings=settings, bus=bus or make_bus(settings.bus_url), guard=Guard(settings))
     transports = dict(transports or {})
     provider_settings = list(settings.providers)
     if settings.embedded:
@@ -68,6 +71,8 @@ def create_app(
                 stack.push_async_callback(closable.aclose)
             await runtime.bus.start()
             stack.push_async_callback(runtime.bus.stop)
+            if runtime.guard is not None:
+                stack.push_async_callback(runtime.guard.aclose)
             yield
         runtime.providers.clear()
 
@@ -89,6 +94,7 @@ def create_app(
             Route("/health", health),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(BodyLimit, limit=settings.limits.max_body_bytes, paths=("/graphql", "/webhooks/"))],
     )
     app.state.runtime = runtime
     return app

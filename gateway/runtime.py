@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from providers import Provider
 
 from .events import Bus
+from .guard import Guard
 from .settings import Settings
 
 
@@ -24,3 +25,4 @@ class Runtime:
     webhook_secrets: dict[str, str] = field(default_factory=dict)
     sandboxes: dict[str, Starlette] = field(default_factory=dict)
     closables: list[httpx.AsyncClient] = field(default_factory=list)
+    guard: Guard | None = None  # the request limits (gateway/limits.py); None: none

@@ -14,7 +14,6 @@ from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
     ValidationCache,
@@ -25,6 +24,7 @@ from providers import ProviderError
 
 from .errors import ErrorCode, graphql_error, should_mask
 from .execution import PlainExecutor
+from .limits import RequestLimits, one_budget_error
 from .mutations import Mutation
 from .queries import Query
 from .subscriptions import Subscription
@@ -32,7 +32,6 @@ from .types import Conversation, Message
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
-MAX_TOKENS = 5000
 CACHE_SIZE = 1024
 GUARD_RULES = [
     *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
@@ -58,6 +57,8 @@ class ErrorBoundary(MaskErrors):
             result.errors = [*(result.errors or []), *extra]
             partial.clear()
         super()._process_result(result)
+        if hasattr(result, "errors") and result.errors:
+            result.errors = one_budget_error(result.errors)
 
     def get_results(self) -> dict[str, object]:
         notices = getattr(self.execution_context.context, "notices", None)
@@ -88,10 +89,10 @@ def build_schema(*, executor: type[Any] | None = PlainExecutor) -> strawberry.Sc
         execution_context_class=executor,
         extensions=[
             lambda: AddValidationRules(GUARD_RULES),
-            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             ErrorBoundary,
             lambda: ParserCache(maxsize=CACHE_SIZE),
             lambda: ValidationCache(maxsize=CACHE_SIZE),
+            RequestLimits,  # after ValidationCache: it acts on a validated document (and counts tokens itself)
         ],
     )
 

@@ -14,9 +14,11 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from .context import Context, make_loaders
+from .limits import within_deadline
 from .runtime import Runtime
 from .schema import schema
 
@@ -47,7 +49,12 @@ class GatewayGraphQL(GraphQL[Context, None]):
             providers=providers,
             bus=self.runtime.bus,
             loaders=make_loaders(providers, cache=not isinstance(request, WebSocket)),
+            guard=self.runtime.guard,
         )
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """Strawberry's view runs a query or mutation within the request deadline, as the JSON-POST path does."""
+        return await within_deadline(self.runtime.guard, super().execute_single(*args, **kwargs))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A POST of one JSON operation (what every client but GraphiQL and streaming ones sends) is
@@ -79,16 +86,17 @@ class GatewayGraphQL(GraphQL[Context, None]):
         if not isinstance(data, dict) or set(data) - OPERATION_KEYS:
             return None
         query, variables, name, extensions = (data.get(key) for key in ("query", "variables", "operationName", "extensions"))
-        if not isinstance(query, str) or not query or not isinstance(variables, dict | None) \
+        persisted_only = query is None and isinstance(extensions, dict) and "persistedQuery" in extensions  # a hash alone
+        if not (isinstance(query, str) and query or persisted_only) or not isinstance(variables, dict | None) \
                 or not isinstance(name, str | None) or not isinstance(extensions, dict | None):
             return None
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, response=sub_response)
         try:
-            result = await self.schema.execute(
+            result = await within_deadline(self.runtime.guard, self.schema.execute(
                 query, variable_values=variables, context_value=context, operation_name=name,
                 allowed_operation_types=QUERIES_AND_MUTATIONS, operation_extensions=extensions,
-            )
+            ))
         except (InvalidOperationTypeError, CannotGetOperationTypeError, MissingQueryError):
             return None  # refused before anything ran: a subscription (streamed by the view) or no operation
         response_data = await self.process_result(request=request, result=result)

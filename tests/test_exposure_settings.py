@@ -30,7 +30,11 @@ def test_an_api_key_client_reads_its_key_from_the_environment(tmp_path: Path) ->
 def test_jwt_clients_read_secrets_keys_and_key_sets(tmp_path: Path) -> None:
     (tmp_path / "key.pem").write_text("-----BEGIN PUBLIC KEY-----\nMFk=\n-----END PUBLIC KEY-----\n")
     (tmp_path / "keys.json").write_text(json.dumps({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}))
+    document = "{ providers { name } }"
+    (tmp_path / "manifest.json").write_text(json.dumps({hashlib.sha256(document.encode()).hexdigest(): document}))
     text = """
+[server]
+trusted_documents = "manifest.json"
 [clients.hs]
 jwt_secret_env = "HS_SECRET"
 issuer = "https://auth.example.com/"
