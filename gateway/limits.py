@@ -14,7 +14,8 @@ In order, each refusal an error with `extensions.code`:
 5. while it executes, at most `max_vendor_calls` vendor calls (`providers.call_budget`): the answer
    keeps what was read and gets one VENDOR_CALL_LIMIT error;
 6. on both HTTP paths the whole query or mutation within `request_timeout` (`within_deadline`):
-   REQUEST_TIMEOUT, data null.
+   REQUEST_TIMEOUT, data null (not PROVIDER_TIMEOUT: that names one vendor slower than
+   `upstream_timeout`; here the request as a whole ran out of time).
 
 A refusal before parsing swaps the document for a trivial one, so every transport reports it as it
 reports a validation error (an exception from an extension would escape strawberry's streaming

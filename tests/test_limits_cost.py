@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.cost import MUTATIONS, QUERIES
@@ -190,3 +191,15 @@ async def test_the_runtime_budget_stops_vendor_calls_and_returns_what_was_read_w
     assert "limit of 8 vendor calls (server.max_vendor_calls)" in error["message"]
     assert answer["data"]["conversations"]["edges"], "what was read before the budget ran out is returned"
     assert answer["extensions"]["cost"]["vendorCalls"] == 8 and answer["extensions"]["cost"]["estimated"] > 8
+
+
+def test_over_a_websocket_a_query_over_the_cost_is_refused_as_an_operation_error() -> None:
+    app = create_app(Settings(demo_conversations=2, graphiql=False, limits=Limits(max_cost=5)))
+    with TestClient(app) as client, client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws.send_json({"type": "connection_init", "payload": {}})
+        assert ws.receive_json()["type"] == "connection_ack"
+        ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": INBOX}})
+        frame = ws.receive_json()
+        assert frame["type"] == "error" and [e["extensions"]["code"] for e in frame["payload"]] == ["COST_LIMIT"]
+        ws.send_json({"id": "2", "type": "subscribe", "payload": {"query": "{ providers { name } }"}})
+        assert ws.receive_json()["type"] == "next"

@@ -94,6 +94,7 @@ async def test_persisted_queries_work_over_get(gateway: Gateway) -> None:
 
     extensions = '{"persistedQuery": {"version": 1, "sha256Hash": "%s"}}' % sha256(QUERY)
     assert codes(await get(extensions=extensions)) == ["PERSISTED_QUERY_NOT_FOUND"]
+    assert codes(await get(query="{ providers { vendor } }", extensions=extensions)) == ["INVALID_INPUT"]  # not its hash
     assert await get(query=QUERY, extensions=extensions) == {"data": NAMES}
     assert await get(extensions=extensions) == {"data": NAMES}
 
