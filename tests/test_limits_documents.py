@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +16,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.client_settings import ClientSettings
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError, load_settings
 from gateway.view import GatewayGraphQL
 
 from .conftest import Gateway, sandbox_app
@@ -159,3 +161,13 @@ async def test_a_hash_alone_is_run_by_the_json_post_path_not_the_views_request_p
     await gateway.client.post("/graphql", json=persisted(QUERY))
     assert (await gateway.client.post("/graphql", json=persisted(digest=sha256(QUERY)))).json() == {"data": NAMES}
     assert parsed == []
+
+
+def test_a_trusted_documents_only_client_without_a_manifest_is_a_bad_setting(tmp_path: Path) -> None:
+    config = tmp_path / "parley.toml"
+    config.write_text('[clients.widget]\napi_key_env = "K"\nscopes = ["read"]\ntrusted_documents_only = true\n')
+    with pytest.raises(SettingsError, match=r"clients\.widget\.trusted_documents_only: server\.trusted_documents names no manifest"):
+        load_settings({"PARLEY_CONFIG": str(config), "K": "k"})
+    (tmp_path / "manifest.json").write_text(json.dumps({sha256(TRUSTED): TRUSTED}))
+    config.write_text('[server]\ntrusted_documents = "manifest.json"\n' + config.read_text())
+    assert load_settings({"PARLEY_CONFIG": str(config), "K": "k"}).trusted_documents == {sha256(TRUSTED): TRUSTED}
