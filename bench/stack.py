@@ -55,7 +55,8 @@ def parley_toml(sandboxes: dict[str, str]) -> str:
         f'[providers.{vendor}]\nvendor = "{vendor}"\nbase_url = "{url}"\n{CREDENTIALS[vendor]}\n'
         for vendor, url in sandboxes.items()
     ]
-    return "[server]\ngraphiql = false\n\n" + "\n".join(tables)
+    # The load generator is one address standing for many frontends: no per-client rate limits.
+    return '[server]\ngraphiql = false\nrate_limit = ""\ncost_rate_limit = ""\n\n' + "\n".join(tables)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -23,8 +24,10 @@ from .cors import BrowserOrigins
 from .embedded import embedded_providers
 from .events import Bus, InMemoryBus
 from .graphiql import ASSET_DIR, ASSET_PATH
+from .guard import Guard
 from .runtime import Runtime
 from .settings import Settings
+from .sizes import BodyLimit
 from .view import GatewayGraphQL
 from .webhooks import webhook_endpoint
 
@@ -48,7 +51,7 @@ def create_app(
     bus: Bus | None = None,
 ) -> Starlette:
     """The gateway. `transports` replaces the network transport per provider name (tests, in-process)."""
-    runtime = Runtime(settings=settings, bus=bus or make_bus(settings.bus_url))
+    runtime = Runtime(settings=settings, bus=bus or make_bus(settings.bus_url), guard=Guard(settings))
     transports = dict(transports or {})
     provider_settings = list(settings.providers)
     if settings.embedded:
@@ -73,6 +76,8 @@ def create_app(
                 stack.push_async_callback(closable.aclose)
             await runtime.bus.start()
             stack.push_async_callback(runtime.bus.stop)
+            if runtime.guard is not None:
+                stack.push_async_callback(runtime.guard.aclose)
             yield
         runtime.providers.clear()
 
@@ -98,6 +103,7 @@ def create_app(
             *(Mount(f"{SANDBOX_PATH}/{name}", sandbox) for name, sandbox in runtime.sandboxes.items()),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(BodyLimit, limit=settings.limits.max_body_bytes, paths=("/graphql", "/webhooks/"))],
     )
     app.add_middleware(BrowserOrigins, origins=settings.cors_origins)  # added last: outermost
     app.state.runtime = runtime

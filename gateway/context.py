@@ -18,6 +18,7 @@ from providers.errors import NotFoundError, ProviderError
 
 from .auth import ANONYMOUS, Principal
 from .events import Bus
+from .guard import Guard
 
 ConversationKey = tuple[str, str, frozenset[str] | None]  # provider name, remote id, fields wanted (None: all)
 MessagesKey = tuple[str, str, int, str | None, bool]  # provider name, remote id, first, after, newest_first
@@ -49,6 +50,7 @@ class Context:
     bus: Bus
     loaders: Loaders
     principal: Principal = ANONYMOUS  # who is calling (gateway/auth.py)
+    guard: Guard | None = None  # the app's request limits (gateway/limits.py); None: unlimited
     connection_params: dict[str, Any] | None = None  # strawberry copies connection_init here
     partial_errors: list[Any] = field(default_factory=list)
     notices: list[dict[str, Any]] = field(default_factory=list)  # returned in the response's `extensions`

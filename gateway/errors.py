@@ -31,6 +31,13 @@ class ErrorCode(enum.Enum):
     PROVIDER_TIMEOUT = "PROVIDER_TIMEOUT"
     PROVIDER_AUTH = "PROVIDER_AUTH"
     INTERNAL = "INTERNAL"
+    # What one request may cost (gateway/limits.py)
+    COST_LIMIT = "COST_LIMIT"
+    VENDOR_CALL_LIMIT = "VENDOR_CALL_LIMIT"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+    REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    PERSISTED_QUERY_NOT_ALLOWED = "PERSISTED_QUERY_NOT_ALLOWED"
 
 
 @strawberry.interface(description="An expected failure of a mutation.")
@@ -64,6 +71,7 @@ class InvalidInputError(Error):
 ResultError = NotFoundError | UnsupportedError | ConflictError | InvalidInputError
 
 CODE_FOR: list[tuple[type[perr.ProviderError], ErrorCode]] = [
+    (perr.CallBudgetExceededError, ErrorCode.VENDOR_CALL_LIMIT),
     (perr.ProviderTimeoutError, ErrorCode.PROVIDER_TIMEOUT),
     (perr.ProviderUnavailableError, ErrorCode.PROVIDER_UNAVAILABLE),
     (perr.ProviderAuthError, ErrorCode.PROVIDER_AUTH),
@@ -98,6 +106,8 @@ def graphql_error(exc: perr.ProviderError) -> GraphQLError:
     extensions: dict[str, object] = {"code": code_for(exc).value, "provider": exc.provider}
     if isinstance(exc, perr.RateLimitedError) and exc.retry_after is not None:
         extensions["retryAfter"] = exc.retry_after
+    if isinstance(exc, perr.CallBudgetExceededError):
+        extensions["limit"] = exc.limit
     return GraphQLError(str(exc), extensions=extensions, original_error=None)
 
 

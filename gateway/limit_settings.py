@@ -12,6 +12,13 @@
     cost_rate_limit = "20000/minute"  # estimated cost per client
 
 Each has a PARLEY_<KEY> environment variable too (PARLEY_MAX_COST, …).
+
+One writer cannot cut others off: `addMessages` publishes one event per message, and its list is at
+most `max_list_length` long, which may be at most `MAX_LIST_LENGTH_CAP` = half of a subscriber's
+buffer (`events.QUEUE_SIZE`, 256). So one request at the cap fills at most half the buffer of a
+subscriber that has not read anything meanwhile (the bus cuts a subscriber off only when its buffer
+is full), and it adds at most 128 of the 10,000 events the replay log keeps (`events.RETENTION`), so a
+client that reconnects with `since` after it still finds everything it missed.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any
 
 from limits import parse_many
 
+from .events import QUEUE_SIZE
 from .setting_values import SettingsError, seconds, whole
 
 # The README's inbox of 20 rows with customer, tags and last message costs at most 72 vendor calls;
@@ -35,6 +43,7 @@ DEFAULT_MAX_TOKENS = 5000
 DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_RATE_LIMIT = "600/minute"
 DEFAULT_COST_RATE_LIMIT = "20000/minute"
+MAX_LIST_LENGTH_CAP = QUEUE_SIZE // 2  # see the module docstring
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,11 @@ def load_limits(server: Mapping[str, Any], env: Mapping[str, str]) -> Limits:
 
     counts = {key: _positive(*value(key)) for key in
               ("max_cost", "max_vendor_calls", "max_body_bytes", "max_list_length", "max_string_length", "max_tokens")}
+    if counts["max_list_length"] > MAX_LIST_LENGTH_CAP:
+        raise SettingsError(
+            f"{value('max_list_length')[0]}: at most {MAX_LIST_LENGTH_CAP}, so one addMessages cannot fill more than half "
+            f"of a subscriber's {QUEUE_SIZE}-event buffer"
+        )
     return Limits(
         **counts,
         request_timeout=seconds(*value("request_timeout")),

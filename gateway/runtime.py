@@ -12,6 +12,7 @@ from providers import Provider
 
 from .auth import Authenticator
 from .events import Bus
+from .guard import Guard
 from .settings import Settings
 
 
@@ -25,6 +26,7 @@ class Runtime:
     webhook_secrets: dict[str, str] = field(default_factory=dict)
     sandboxes: dict[str, Starlette] = field(default_factory=dict)
     closables: list[httpx.AsyncClient] = field(default_factory=list)
+    guard: Guard | None = None  # the request limits (gateway/limits.py); None: none
     authenticator: Authenticator = field(init=False)
 
     def __post_init__(self) -> None:

@@ -15,7 +15,6 @@ from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
     ValidationCache,
@@ -27,6 +26,7 @@ from providers import ProviderError
 from .auth import guard_root_fields
 from .errors import ErrorCode, graphql_error, is_unexpected, should_mask
 from .execution import PlainExecutor
+from .limits import RequestLimits, one_budget_error
 from .lockdown import NO_INTROSPECTION_RULES, QuietValidationCache, quiet_executor
 from .mutations import Mutation
 from .queries import Query
@@ -35,7 +35,6 @@ from .types import Conversation, Message
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
-MAX_TOKENS = 5000
 CACHE_SIZE = 1024
 GUARD_RULES = [
     *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
@@ -61,6 +60,8 @@ class ErrorBoundary(MaskErrors):
             result.errors = [*(result.errors or []), *extra]
             partial.clear()
         super()._process_result(result)
+        if hasattr(result, "errors") and result.errors:
+            result.errors = one_budget_error(result.errors)
 
     def get_results(self) -> dict[str, object]:
         notices = getattr(self.execution_context.context, "notices", None)
@@ -101,10 +102,10 @@ def build_schema(*, executor: type[Any] | None = PlainExecutor, introspection: b
         execution_context_class=executor if introspection else quiet_executor(executor),
         extensions=[
             lambda: AddValidationRules(rules),
-            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             ErrorBoundary,
             lambda: ParserCache(maxsize=CACHE_SIZE),
             (lambda: ValidationCache(maxsize=CACHE_SIZE)) if introspection else (lambda: QuietValidationCache(CACHE_SIZE)),
+            RequestLimits,  # after ValidationCache: it acts on a validated document (and counts tokens itself)
         ],
     )
 

@@ -19,11 +19,14 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 def conversation_fields(selections: Iterable[Selection]) -> frozenset[str]:
     """The model fields selected directly under a Conversation."""
-    names: set[str] = set()
-    for field in _fields(selections):
-        if field.name not in NEED_NOTHING:
-            names.add(MODEL_NAMES.get(field.name) or _CAMEL.sub("_", field.name).lower())
-    return frozenset(names)
+    return frozenset(name for field in _fields(selections) if (name := model_field(field.name)) is not None)
+
+
+def model_field(name: str) -> str | None:
+    """The model field a GraphQL field of Conversation reads (None: none, e.g. `messages`)."""
+    if name in NEED_NOTHING:
+        return None
+    return MODEL_NAMES.get(name) or _CAMEL.sub("_", name).lower()
 
 
 def named(selections: Iterable[Selection], name: str) -> list[SelectedField]:

@@ -149,7 +149,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         trusted_documents=_manifest("server.trusted_documents", server.get("trusted_documents"), config_dir),
     )
     check_exposure(settings, settings.host)
+    _check_trusted_only(settings)
     return settings
+
+
+def _check_trusted_only(settings: Settings) -> None:
+    """A client limited to trusted documents needs a manifest to take them from."""
+    limited = [c.name for c in settings.clients if c.trusted_documents_only]
+    if limited and not settings.trusted_documents:
+        raise SettingsError(
+            f"clients.{limited[0]}.trusted_documents_only: server.trusted_documents names no manifest, so this client could run nothing"
+        )
 
 
 def _check_client_providers(clients: tuple[ClientSettings, ...], known: list[str]) -> None:

@@ -21,6 +21,7 @@ from .admission import LegacyWSHandler, TransportWSHandler, admit_http, principa
 from .auth import AuthenticationError, visible_providers
 from .context import Context, make_loaders
 from .graphiql import offline_page
+from .limits import within_deadline
 from .runtime import Runtime
 from .schema import schema_for
 
@@ -60,6 +61,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             bus=self.runtime.bus,
             loaders=make_loaders(providers, cache=not isinstance(request, WebSocket)),
             principal=principal,
+            guard=self.runtime.guard,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -98,16 +100,17 @@ class GatewayGraphQL(GraphQL[Context, None]):
         if not isinstance(data, dict) or set(data) - OPERATION_KEYS:
             return None
         query, variables, name, extensions = (data.get(key) for key in ("query", "variables", "operationName", "extensions"))
-        if not isinstance(query, str) or not query or not isinstance(variables, dict | None) \
+        persisted_only = query is None and isinstance(extensions, dict) and "persistedQuery" in extensions  # a hash alone
+        if not (isinstance(query, str) and query or persisted_only) or not isinstance(variables, dict | None) \
                 or not isinstance(name, str | None) or not isinstance(extensions, dict | None):
             return None
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, response=sub_response)
         try:
-            result = await self.schema.execute(
+            result = await within_deadline(self.runtime.guard, self.schema.execute(
                 query, variable_values=variables, context_value=context, operation_name=name,
                 allowed_operation_types=QUERIES_AND_MUTATIONS, operation_extensions=extensions,
-            )
+            ))
         except (InvalidOperationTypeError, CannotGetOperationTypeError, MissingQueryError):
             return None  # refused before anything ran: a subscription (streamed by the view) or no operation
         response_data = await self.process_result(request=request, result=result)
@@ -124,15 +127,16 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
     async def execute_single(self, request: Request, request_adapter: Any, sub_response: Any, context: Context,
                              root_value: Any, request_data: Any) -> ExecutionResult:
-        """A query or mutation outside a stream. strawberry would run a subscription here too, as if it
-        were a query, and fail inside; Parley answers 406 naming what to send instead."""
+        """A query or mutation outside a stream, within the request deadline as on the JSON-POST path.
+        strawberry would run a subscription here too, as if it were a query, and fail inside; Parley
+        answers 406 naming what to send instead."""
         allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
         try:
-            return await self.schema.execute(
+            return await within_deadline(self.runtime.guard, self.schema.execute(
                 request_data.query, root_value=root_value, variable_values=request_data.variables,
                 context_value=context, operation_name=request_data.operation_name,
                 allowed_operation_types=allowed, operation_extensions=request_data.extensions,
-            )
+            ))
         except InvalidOperationTypeError as exc:
             if exc.operation_type is OperationType.SUBSCRIPTION:
                 raise HTTPException(406, SUBSCRIPTION_OVER_PLAIN_HTTP) from None

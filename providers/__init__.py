@@ -1,7 +1,10 @@
 """Vendor adapters behind one `Provider` protocol; never imports the gateway or strawberry."""
 
+from ._budget import CallBudget, call_budget
 from .base import Capability, Provider
+from .costs import CallCosts, call_costs
 from .errors import (
+    CallBudgetExceededError,
     ConflictError,
     InvalidRequestError,
     MalformedResponseError,
@@ -38,11 +41,11 @@ from .models import (
 from .registry import build_provider, register_vendor, vendor_names
 
 __all__ = [
-    "Campaign", "Capability", "Channel", "ConflictError", "Conversation", "ConversationChanges",
+    "CallBudget", "CallBudgetExceededError", "CallCosts", "Campaign", "Capability", "Channel", "ConflictError", "Conversation", "ConversationChanges",
     "ConversationFilter", "ConversationStatus", "CustomField", "Direction", "Feedback",
     "InvalidRequestError", "MalformedResponseError", "Message", "NewConversation", "NewMessage",
     "NotFoundError", "Page", "Participant", "ParticipantInput", "Priority", "Provider",
     "ProviderAuthError", "ProviderError", "ProviderTimeoutError", "ProviderUnavailableError",
     "QueueInfo", "RateLimitedError", "Role", "SortOrder", "UnsupportedOperationError", "VendorEvent",
-    "build_provider", "register_vendor", "vendor_names",
+    "build_provider", "call_budget", "call_costs", "register_vendor", "vendor_names",
 ]

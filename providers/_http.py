@@ -6,7 +6,8 @@ Retries: idempotent calls are retried on connection failures, 502/503/504 and 42
 timeout, so a caller hears of a slow vendor within one timeout); a
 non-idempotent call (creating, sending) is retried only on 429, which the vendor answers before
 doing anything. A Retry-After longer than `MAX_RETRY_WAIT` is not waited for: the caller gets
-`RateLimitedError` with `retry_after` and decides.
+`RateLimitedError` with `retry_after` and decides. Every attempt is one call of the request's
+budget (`_budget`), checked before it is sent.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
+from . import _budget
 from ._wire import DEFAULT_TIMEOUT, Response, Transport, VendorHttp, WireRequest
 from .errors import (
     MalformedResponseError,
@@ -57,6 +59,7 @@ async def send(client: Transport, request: WireRequest, *, provider: str, idempo
     """Sends with retries; returns the final response (any status) or raises a transport error."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         last = attempt == MAX_ATTEMPTS
+        _budget.spend(provider)
         try:
             # ASGI and mock transports do not enforce httpx timeouts; this deadline always holds.
             async with asyncio.timeout(_deadline(client)):

@@ -9,7 +9,8 @@
     ├── NotFoundError                 unknown conversation or message
     ├── InvalidRequestError           the vendor (or the adapter, before calling) refused the input
     ├── UnsupportedOperationError     outside the provider's declared capabilities
-    └── ConflictError                 the vendor's state forbids it (another agent owns it)
+    ├── ConflictError                 the vendor's state forbids it (another agent owns it)
+    └── CallBudgetExceededError       the request that made the call has spent its vendor calls
 
 Each error carries the provider name and, where known, the HTTP status and the vendor's own code.
 Messages never contain credentials or whole response bodies.
@@ -86,3 +87,12 @@ class UnsupportedOperationError(ProviderError):
 
 class ConflictError(ProviderError):
     pass
+
+
+class CallBudgetExceededError(ProviderError):
+    """Raised instead of making a vendor call once the request has made `limit` of them (see
+    `providers._budget`); nothing was sent."""
+
+    def __init__(self, message: str, *, provider: str, limit: int) -> None:
+        super().__init__(message, provider=provider)
+        self.limit = limit

@@ -40,7 +40,11 @@ def ec_public_pem() -> str:
 def test_jwt_clients_read_secrets_keys_and_key_sets(tmp_path: Path) -> None:
     (tmp_path / "key.pem").write_text(ec_public_pem())
     (tmp_path / "keys.json").write_text(json.dumps({"keys": [OCT_KEY]}))
+    document = "{ providers { name } }"
+    (tmp_path / "manifest.json").write_text(json.dumps({hashlib.sha256(document.encode()).hexdigest(): document}))
     text = """
+[server]
+trusted_documents = "manifest.json"
 [clients.hs]
 jwt_secret_env = "HS_SECRET"
 issuer = "https://auth.example.com/"

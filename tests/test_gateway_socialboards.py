@@ -77,7 +77,8 @@ async def test_paging_250_messages_by_40_returns_each_once_in_order(gateway: Gat
     conversation = await create_conversation(gateway)
     start = datetime(2024, 1, 1, tzinfo=UTC)
     history = [{"text": f"m{i:03}", "createdAt": (start + timedelta(minutes=i)).isoformat()} for i in range(250)]
-    await gateway.data(ADD, {"id": conversation, "messages": history, "asContext": True})
+    for batch in range(0, 250, 100):  # at most server.max_list_length (100) messages per request
+        await gateway.data(ADD, {"id": conversation, "messages": history[batch:batch + 100], "asContext": True})
     texts, after, pages = [], None, 0
     while True:
         page = (await gateway.data(MESSAGES, {"id": conversation, "first": 40, "after": after}))["conversation"]["messages"]

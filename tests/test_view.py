@@ -45,6 +45,12 @@ REQUESTS: list[tuple[str, dict[str, str], bytes]] = [
     ("subscription", {"content-type": "application/json"}, b'{"query": "subscription { messageAdded { id } }"}'),
     ("json array body", {"content-type": "application/json"}, b"[]"),
     ("text body", {"content-type": "text/plain"}, b'{"query": "{ providers { name } }"}'),
+    ("persisted query, unknown hash", {"content-type": "application/json"},
+     b'{"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "%s"}}}' % (b"0" * 64)),
+    ("persisted query, hash not the query's", {"content-type": "application/json"},
+     b'{"query": "{ providers { name } }", "extensions": {"persistedQuery": {"version": 1, "sha256Hash": "%s"}}}' % (b"0" * 64)),
+    ("persisted query, bad version", {"content-type": "application/json"},
+     b'{"extensions": {"persistedQuery": {"version": 3, "sha256Hash": "%s"}}}' % (b"0" * 64)),
 ]
 
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from .._http import webhook_events
 from .._wire import Client
 from ..base import Capability, refuse_unfilterable, unsupported
+from ..costs import CallCosts
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import (
     InvalidRequestError,
@@ -73,6 +74,15 @@ class CleverTapProvider:
     )
     writable_statuses = frozenset(mapping.STATUS_TO_VENDOR)
     updatable_fields = frozenset({"status"})
+    # Records carry every field; a listing and a message history are a cursor opened, then read.
+    call_costs = CallCosts(
+        listing_rows=MAX_BATCH_SIZE,
+        listing_setup=1,
+        scan_rounds=MAX_BATCH_READS,
+        messages=2,
+        writes={"update_conversation": 1, "close": 1, "assign": 1},
+        per_item={"add_messages": 1},
+    )
 
     def __init__(
         self,

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from .._http import webhook_events
 from .._wire import Client
 from ..base import Capability, refuse_unfilterable, unsupported
+from ..costs import CallCosts, Read
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import (
     InvalidRequestError,
@@ -36,8 +37,8 @@ from ..models import (
     VendorEvent,
 )
 from . import mapping, replies
-from .client import InfobipClient, Keyset, scan, unknown_tag
-from .hydration import Hydrator, filter_parts, parts_for
+from .client import MAX_LIMIT, MAX_SCAN_ROUNDS, InfobipClient, Keyset, scan, unknown_tag
+from .hydration import PARTS, Hydrator, filter_parts, parts_for
 
 BATCH_IDS = 100  # conversation ids per list call when loading many by id
 
@@ -75,6 +76,17 @@ class InfobipProvider:
     )
     writable_statuses = frozenset(mapping.STATUS_TO_VENDOR)
     updatable_fields = frozenset({"topic", "summary", "status", "priority", "channel", "queue_id"})
+    # A listed row is the whole conversation object; tags, customer and latest message are a read
+    # each. A write's result is read again whole (1 + 3); each tag may need creating (3 calls).
+    call_costs = CallCosts(
+        listing_rows=MAX_LIMIT - 1,
+        reads=tuple(Read(fields) for fields in PARTS.values()),
+        scan_rounds=MAX_SCAN_ROUNDS,
+        scan_rows=SCAN_BATCH,
+        writes={"create_conversation": 5, "add_messages": 2, "update_conversation": 5, "close": 5, "assign": 5,
+                "route": 6, "add_tags": 4, "remove_tags": 4},
+        per_item={"create_conversation": 1, "add_messages": 1, "add_tags": 3, "remove_tags": 1},
+    )
 
     def __init__(
         self,

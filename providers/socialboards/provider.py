@@ -18,6 +18,7 @@ from .._http import webhook_events
 from .._wire import Client
 from .._time import format_datetime
 from ..base import Capability, refuse_unfilterable, unsupported
+from ..costs import CallCosts, Read
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import (
     InvalidRequestError,
@@ -76,6 +77,17 @@ class SocialboardsProvider:
     )
     writable_statuses = frozenset({ConversationStatus.CLOSED})
     updatable_fields = frozenset({"status"})
+    # A ticket row has ids and times; its conversation is one GET, its latest message another.
+    # Writes: the call, then the conversation read again (or first, for an author to default to).
+    call_costs = CallCosts(
+        listing_rows=MAX_TICKETS_TAKE,
+        listed=mapping.TICKET_FIELDS,
+        reads=(Read(None), Read(frozenset({"last_message"}))),
+        scan_rounds=MAX_SCAN_ROUNDS,
+        session=1,
+        writes={"create_conversation": 3, "add_messages": 2, "update_conversation": 2, "close": 2, "assign": 2,
+                "set_bot_active": 2, "set_feedback": 2, "set_latest_page_url": 2},
+    )
 
     def __init__(
         self,
