@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.client_settings import ClientSettings
+from gateway.limit_settings import Limits
 from gateway.settings import Settings
 
 ALL_SCOPES = frozenset({"read", "write", "subscribe", "migrate"})
@@ -24,8 +25,10 @@ def api_client(name: str, key: str, scopes: frozenset[str] = ALL_SCOPES, provide
 
 @contextmanager
 def running(*clients: ClientSettings, **settings: Any) -> Iterator[TestClient]:
-    """The embedded default (one sandbox per vendor, in-process) with these clients, lifespan running."""
-    app = create_app(Settings(clients=clients, **{"demo_conversations": 3, "graphiql": False, **settings}))
+    """The embedded default (one sandbox per vendor, in-process) with these clients, lifespan running;
+    no rate or cost limits unless given (the scoping tests send hundreds of large requests as one client)."""
+    unlimited = Limits(rate_limit=None, cost_rate_limit=None, max_cost=100_000)
+    app = create_app(Settings(clients=clients, **{"demo_conversations": 3, "graphiql": False, "limits": unlimited, **settings}))
     with TestClient(app) as client:
         yield client
 

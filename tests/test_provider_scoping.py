@@ -163,7 +163,7 @@ def listing(h: Harness) -> None:
         by_vendor = h.as_ib(everything, {"f": {"vendors": [hidden]}})
         assert by_vendor["data"]["conversations"]["edges"] == [] and "errors" not in by_vendor and not leaks(by_vendor)
     skipped = h.as_ib(everything, {"f": {"campaign": "Spring Sale"}})  # a filter only CleverTap can apply
-    assert [n["provider"] for n in skipped.get("extensions", {}).get("notices", [])] == [SEEN] and not leaks(skipped)
+    assert [n["provider"] for n in skipped.get("extensions", {}).get("notices", [])] == [SEEN] and not leaks(skipped), skipped
     for hidden in HIDDEN:  # a hidden vendor failing is no partial error of the Infobip client's
         assert sandbox_call(h.client, hidden, "POST", "/_sandbox/faults", json={"status": 503, "times": 50}).status_code < 300
     try:
