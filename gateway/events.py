@@ -20,7 +20,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from providers import Conversation, Message
+from providers import Conversation, Message, echo
 
 RETENTION = 10_000
 QUEUE_SIZE = 256
@@ -148,7 +148,7 @@ class InMemoryBus:
     def _parse(self, since: str) -> int:
         epoch, _, number = since.partition(".")
         if not (number.isascii() and number.isdigit()):
-            raise CursorError(f"since: {since!r} is not an event cursor")
+            raise CursorError(f"since: {echo(since)} is not an event cursor")
         if epoch != self.epoch:
             raise CursorError("since: the cursor is from before a gateway restart; re-fetch with a query")
         sequence = int(number)

@@ -30,7 +30,7 @@ import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from providers import (
     Conversation,
@@ -250,19 +250,30 @@ def _decode(after: str | None, order: SortOrder) -> tuple[dict[str, Any], set[st
     if state.get("o") != order.value:
         raise InvalidRequestError("after: the cursor belongs to another orderBy", provider=CURSOR_OWNER, field="after")
     positions, done, marks = state.get("pos"), state.get("done"), state.get("mark", {})
-    if not isinstance(positions, dict) or not isinstance(done, list) or not _valid_marks(marks):
+    if not _valid_positions(positions) or not _strings(done) or not _valid_marks(marks):
         raise InvalidRequestError("after: invalid cursor", provider=CURSOR_OWNER, field="after")
     return positions, set(done), marks
 
 
-def _valid_marks(marks: object) -> bool:
+def _valid_positions(positions: object) -> TypeGuard[dict[str, Any]]:
+    return isinstance(positions, dict) and all(p is None or isinstance(p, str) for p in positions.values())
+
+
+def _strings(values: object) -> TypeGuard[list[str]]:
+    return isinstance(values, list) and all(isinstance(v, str) for v in values)
+
+
+def _valid_marks(marks: object) -> TypeGuard[dict[str, list[Any]]]:
+    """Each provider's mark: an aware time (it is compared with vendors' times) and the ids emitted at it."""
     if not isinstance(marks, dict):
         return False
     for mark in marks.values():
-        if not (isinstance(mark, list) and len(mark) == 2 and isinstance(mark[0], str) and isinstance(mark[1], list)):
+        if not (isinstance(mark, list) and len(mark) == 2 and isinstance(mark[0], str) and _strings(mark[1])):
             return False
         try:
-            datetime.fromisoformat(mark[0])
+            moment = datetime.fromisoformat(mark[0])
         except ValueError:
+            return False
+        if moment.tzinfo is None:
             return False
     return True

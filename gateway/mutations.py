@@ -10,7 +10,7 @@ from typing import Annotated, TypeAlias, TypeVar
 import strawberry
 from graphql import GraphQLError
 
-from providers import Capability, ProviderError
+from providers import Capability, ProviderError, echo
 from providers import Conversation as ConversationModel
 from providers import Provider as ProviderModel
 
@@ -73,7 +73,7 @@ def _target(info: Info, id: str, capability: Capability, operation: str) -> tupl
         return invalid_input(exc.message, field="id")
     provider = info.context.providers.get(provider_name)
     if provider is None:
-        return not_found(f"no provider named {provider_name!r}", provider=provider_name)
+        return not_found(f"no provider named {echo(provider_name)}", provider=provider_name)
     if capability not in provider.capabilities:
         return unsupported(provider.name, operation)
     return provider, remote_id
@@ -122,7 +122,7 @@ class Mutation:
         provider = info.context.providers.get(input.provider)
         if provider is None:
             known = ", ".join(sorted(info.context.providers))
-            return invalid_input(f"no provider named {input.provider!r}; configured providers: {known}", field="provider")
+            return invalid_input(f"no provider named {echo(input.provider)}; configured providers: {known}", field="provider")
         if Capability.CREATE_CONVERSATION not in provider.capabilities:
             return unsupported(provider.name, "createConversation")
         result = await _guard(provider.create_conversation(input.to_model()))

@@ -39,6 +39,8 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError, ResponseError
 
+from providers import echo
+
 from .events import RETENTION, BusUnavailable, CursorError, Event, EventKind, Subscriber, fan_out
 
 # (entry id, fields): redis-py types stream replies for every decoding; with decode_responses they are str.
@@ -184,7 +186,7 @@ class RedisBus:
         stamp, _, entry_id = since.partition(".")
         ms, dash, seq = entry_id.partition("-")
         if not (dash and ms.isascii() and ms.isdigit() and seq.isascii() and seq.isdigit()):
-            raise CursorError(f"since: {since!r} is not an event cursor")
+            raise CursorError(f"since: {echo(since)} is not an event cursor")
         if stamp != epoch:
             raise CursorError("since: the cursor is from before a gateway restart; re-fetch with a query")
         if _order(entry_id) > _order(info["last-generated-id"]):

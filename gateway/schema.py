@@ -23,9 +23,10 @@ from strawberry.schema.config import StrawberryConfig
 
 from providers import ProviderError
 
-from .errors import ErrorCode, graphql_error, should_mask
+from .errors import ErrorCode, for_client, graphql_error, log_errors, should_mask
 from .execution import PlainExecutor
 from .mutations import Mutation
+from .scalars import SCALAR_MAP
 from .queries import Query
 from .subscriptions import Subscription
 from .types import Conversation, Message
@@ -48,7 +49,7 @@ class ErrorBoundary(MaskErrors):
         super().__init__(should_mask_error=should_mask, error_message="Internal error.")
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return super()._process_errors([_translate(e) for e in errors])
+        return super()._process_errors([for_client(_translate(e)) for e in errors])
 
     def _process_result(self, result: object) -> None:
         context = self.execution_context.context
@@ -77,14 +78,19 @@ def _translate(error: GraphQLError) -> GraphQLError:
     return error
 
 
+class GatewaySchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        log_errors(errors)  # strawberry's own logs every error, a client's typo too, as an ERROR with traceback
+
+
 def build_schema(*, executor: type[Any] | None = PlainExecutor) -> strawberry.Schema:
     """`executor`: the execution context class (None: strawberry's own, which tests compare with)."""
-    return strawberry.Schema(
+    return GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[Conversation, Message],
-        config=StrawberryConfig(disable_field_suggestions=False),
+        config=StrawberryConfig(disable_field_suggestions=False, scalar_map=SCALAR_MAP),
         execution_context_class=executor,
         extensions=[
             lambda: AddValidationRules(GUARD_RULES),

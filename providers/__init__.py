@@ -1,6 +1,7 @@
 """Vendor adapters behind one `Provider` protocol; never imports the gateway or strawberry."""
 
 from .base import Capability, Provider
+from .echo import cut, echo
 from .errors import (
     ConflictError,
     InvalidRequestError,
@@ -44,5 +45,5 @@ __all__ = [
     "NotFoundError", "Page", "Participant", "ParticipantInput", "Priority", "Provider",
     "ProviderAuthError", "ProviderError", "ProviderTimeoutError", "ProviderUnavailableError",
     "QueueInfo", "RateLimitedError", "Role", "SortOrder", "UnsupportedOperationError", "VendorEvent",
-    "build_provider", "register_vendor", "vendor_names",
+    "build_provider", "cut", "echo", "register_vendor", "vendor_names",
 ]
