@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from .._shape import TEXT, Shape, check
 from .._time import parse_datetime
 from ..echo import echo
 from ..models import (
@@ -72,6 +73,19 @@ MAX_TEXT = 1000
 LATEST_MS = datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC)  # times travel to the millisecond
 MAX_TAG_NAME = 100
 UNSTORABLE = ("url", "sentiment", "categoryId", "customFields", "botActive")
+
+
+# The webhook body as the sandbox pins it (docs/infobip.md): ids, times and enum values are strings.
+CONVERSATION_SHAPE: Shape = {
+    name: TEXT for name in ("id", "topic", "summary", "status", "priority", "queueId", "agentId", "createdAt", "updatedAt", "channel")
+}
+MESSAGE_SHAPE: Shape = {
+    name: TEXT for name in ("id", "from", "to", "channel", "direction", "conversationId", "createdAt", "updatedAt", "contentType")
+}
+WEBHOOK_SHAPE: Shape = {
+    "type": TEXT, "timestamp": TEXT,
+    "payload": {"conversation": CONVERSATION_SHAPE, "message": MESSAGE_SHAPE, "tag": {"name": TEXT}},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +185,7 @@ def parse_webhook(payload: object, *, provider: str) -> list[VendorEvent]:
     """`{"type", "timestamp", "payload": {"conversation", "message"?, "tag"?}}` as neutral events."""
     if not isinstance(payload, Mapping) or not isinstance(payload.get("type"), str):
         raise ValueError("expected an object with a string type")
+    check(payload, WEBHOOK_SHAPE, "body")
     body = payload.get("payload")
     if not isinstance(body, Mapping):
         raise ValueError("expected an object payload")
