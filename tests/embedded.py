@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from gateway.app import create_app
+from gateway.events import Bus
 from gateway.settings import Settings
 
 from .conftest import Gateway
@@ -18,8 +19,9 @@ PROVIDERS = ("socialboards", "infobip", "clevertap")
 
 
 @contextlib.asynccontextmanager
-async def embedded(demo_conversations: int = 6, **settings: Any) -> AsyncIterator[Gateway]:
-    app = create_app(Settings(demo_conversations=demo_conversations, graphiql=False, **settings))
+async def embedded(demo_conversations: int = 6, bus: Bus | None = None, **settings: Any) -> AsyncIterator[Gateway]:
+    """`bus`: the event bus to use instead of the in-memory one."""
+    app = create_app(Settings(demo_conversations=demo_conversations, graphiql=False, **settings), bus=bus)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test") as client:
             yield Gateway(app, client)
