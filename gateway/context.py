@@ -12,7 +12,7 @@ from aiodataloader import DataLoader
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 
-from providers import Conversation, Message, Page, Provider
+from providers import Conversation, Message, Page, Provider, echo
 from providers.base import BatchReads, implements
 from providers.errors import NotFoundError, ProviderError
 
@@ -71,7 +71,7 @@ def make_loaders(providers: Mapping[str, Provider], *, cache: bool) -> Loaders:
         async def one(key: Any) -> Any:
             provider = providers.get(key[0])
             if provider is None:
-                return NotFoundError(f"no provider named {key[0]!r}", provider=key[0])
+                return NotFoundError(f"no provider named {echo(key[0])}", provider=key[0])
             async with slots[key[0]]:
                 try:
                     return await call(provider, *key[1:])
@@ -95,7 +95,7 @@ def make_loaders(providers: Mapping[str, Provider], *, cache: bool) -> Loaders:
                 reader: BatchReads = providers[name]  # type: ignore[assignment]
                 found = await reader.get_conversations(ids, fields=fields)
                 batched.update(
-                    {(name, rid, fields): found.get(rid) or NotFoundError(f"no conversation {rid!r}", provider=name) for rid in ids}
+                    {(name, rid, fields): found.get(rid) or NotFoundError(f"no conversation {echo(rid)}", provider=name) for rid in ids}
                 )
             except ProviderError as exc:
                 batched.update({(name, rid, fields): exc for rid in ids})

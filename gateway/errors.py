@@ -13,9 +13,11 @@ import logging
 import strawberry
 from graphql import GraphQLError
 
+from providers import cut
 from providers import errors as perr
 
 logger = logging.getLogger("parley.errors")
+MESSAGE_LIMIT = 500  # characters of an error message answered or logged
 
 
 @strawberry.enum(description="Stable machine-readable error codes.")
@@ -131,13 +133,35 @@ def unsupported(provider: str, operation: str) -> UnsupportedError:
 
 def should_mask(error: GraphQLError) -> bool:
     """Mask only unexpected exceptions; errors built for clients pass through."""
-    if not is_unexpected(error):
-        return False
-    logger.error("unexpected error", exc_info=error.original_error)
-    return True
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)
+
+
+def log_errors(errors: list[GraphQLError]) -> None:
+    """Only the unexpected is an ERROR with its traceback; a client's mistake or a vendor's failure
+    is answered with a coded error and logged as one line, its echoes cut."""
+    for error in errors:
+        if should_mask(error):
+            logger.error("unexpected error", exc_info=error.original_error)
+        else:
+            logger.info("request error: %s", cut(error.message, MESSAGE_LIMIT))
+
+
+def for_client(error: GraphQLError) -> GraphQLError:
+    """`error` as answered: a message cut to `MESSAGE_LIMIT` (graphql-core repeats a request's
+    literals whole), and INVALID_INPUT for what graphql-core refused before running anything (a
+    document or value the schema does not allow), which carries no code of its own."""
+    if should_mask(error):
+        return error
+    extensions = error.extensions or {}
+    code = extensions.get("code") or (ErrorCode.INVALID_INPUT.value if error.path is None else None)
+    message = cut(error.message, MESSAGE_LIMIT)
+    if message == error.message and code == extensions.get("code"):
+        return error
+    coded = {**extensions, "code": code} if code else extensions
+    return GraphQLError(message, error.nodes, error.source, error.positions, error.path, error.original_error, coded)
 
 
 def is_unexpected(error: GraphQLError) -> bool:
     """An exception no code meant for the client (those are GraphQLErrors, or have no original)."""
-    original = error.original_error
-    return original is not None and not isinstance(original, GraphQLError)
+    return should_mask(error)

@@ -4,8 +4,9 @@
 Every published event gets a cursor `<epoch>.<sequence>`, increasing within one bus. A subscriber that
 passes `since` first receives the retained events after that cursor, then live ones, without gaps or
 duplicates: it registers its queue before reading the log and skips anything at or before the last
-sequence it replayed. The same message arriving from two sources (a mutation and a webhook) is
-published once. A subscriber that falls `QUEUE_SIZE` events behind is cut off with `SubscriberOverflow`
+sequence it replayed. The same message, or the same change of a conversation, arriving from two
+sources (a mutation and the vendor's webhook of it, or a webhook delivered again) is published once
+(`gateway.dedup` says when two events are the same). A subscriber that falls `QUEUE_SIZE` events behind is cut off with `SubscriberOverflow`
 instead of slowing the others.
 """
 
@@ -20,7 +21,9 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from providers import Conversation, Message
+from providers import Conversation, Message, echo
+
+from .dedup import conversation_key, message_key
 
 RETENTION = 10_000
 QUEUE_SIZE = 256
@@ -41,6 +44,15 @@ class Event:
     conversation: Conversation | None = None
     cursor: str = ""
     sequence: int = 0
+
+
+def dedup_key(event: Event) -> str | None:
+    """The key under which a bus publishes `event` once (`gateway.dedup`); None: never a repeat."""
+    if event.kind is EventKind.MESSAGE_ADDED and event.message is not None:
+        return message_key(event.message)
+    if event.kind is EventKind.CONVERSATION_CHANGED and event.conversation is not None:
+        return conversation_key(event.conversation)
+    return None
 
 
 class CursorError(ValueError):
@@ -106,7 +118,7 @@ class InMemoryBus:
         self._sequence = 0
         self._log: deque[Event] = deque(maxlen=retention)
         self._subscribers: set[Subscriber] = set()
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._seen: OrderedDict[str, None] = OrderedDict()
 
     async def start(self) -> None:
         return None
@@ -115,8 +127,8 @@ class InMemoryBus:
         self._subscribers.clear()
 
     async def publish(self, event: Event) -> Event | None:
-        if event.kind is EventKind.MESSAGE_ADDED and event.message is not None:
-            key = (event.provider, event.message.remote_id)
+        key = dedup_key(event)
+        if key is not None:
             if key in self._seen:
                 return None
             self._seen[key] = None
@@ -148,7 +160,7 @@ class InMemoryBus:
     def _parse(self, since: str) -> int:
         epoch, _, number = since.partition(".")
         if not (number.isascii() and number.isdigit()):
-            raise CursorError(f"since: {since!r} is not an event cursor")
+            raise CursorError(f"since: {echo(since)} is not an event cursor")
         if epoch != self.epoch:
             raise CursorError("since: the cursor is from before a gateway restart; re-fetch with a query")
         sequence = int(number)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from strawberry.relay import GlobalID, GlobalIDValueError
 
+from providers import cut, echo
+
 from .errors import client_error
 
 
@@ -19,14 +21,14 @@ def message_node_id(provider: str, conversation_id: str, message_id: str) -> str
 def split_conversation_node_id(node_id: str) -> tuple[str, str]:
     provider, sep, remote_id = node_id.partition(":")
     if not sep or not provider or not remote_id:
-        raise client_error(f"malformed Conversation id {node_id!r}", field="id")
+        raise client_error(f"malformed Conversation id {echo(node_id)}", field="id")
     return provider, remote_id
 
 
 def split_message_node_id(node_id: str) -> tuple[str, str, str]:
     parts = node_id.split(":", 2)
     if len(parts) != 3 or not all(parts):
-        raise client_error(f"malformed Message id {node_id!r}", field="id")
+        raise client_error(f"malformed Message id {echo(node_id)}", field="id")
     return parts[0], parts[1], parts[2]
 
 
@@ -35,10 +37,10 @@ def decode_global_id(raw: str, *, expected: str | None = None, argument: str = "
     try:
         gid = GlobalID.from_id(raw)
     except GlobalIDValueError:
-        raise client_error(f"{argument}: {raw!r} is not a valid id", field=argument) from None
+        raise client_error(f"{argument}: {echo(raw)} is not a valid id", field=argument) from None
     if expected is not None and gid.type_name != expected:
         raise client_error(
-            f"{argument}: expected a {expected} id, got a {gid.type_name} id", field=argument
+            f"{argument}: expected a {expected} id, got a {cut(gid.type_name)} id", field=argument
         )
     return gid
 

@@ -1,5 +1,9 @@
 """Root mutation fields. Expected failures are typed union members; events are published only
-after the vendor accepted the change."""
+after the vendor accepted the change.
+
+Every field is nullable: an infrastructure failure (vendor down, timeout) is a top-level error that
+nulls its own field only, so in a document with several writes each still answers what happened to
+it; a non-null field would null all of `data`, hiding the writes that did happen."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Annotated, TypeAlias, TypeVar
 import strawberry
 from graphql import GraphQLError
 
-from providers import Capability, ProviderError
+from providers import Capability, ProviderError, echo
 from providers import Conversation as ConversationModel
 from providers import Provider as ProviderModel
 
@@ -118,11 +122,11 @@ async def _update(info: Info, id: str, capability: Capability, operation: str, c
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Creates a conversation on a provider, then adds its first messages.")
-    async def create_conversation(self, info: Info, input: CreateConversationInput) -> CreateConversationResult:
+    async def create_conversation(self, info: Info, input: CreateConversationInput) -> CreateConversationResult | None:
         provider = info.context.providers.get(input.provider)
         if provider is None:
             known = ", ".join(sorted(info.context.providers))
-            return invalid_input(f"no provider named {input.provider!r}; configured providers: {known}", field="provider")
+            return invalid_input(f"no provider named {echo(input.provider)}; configured providers: {known}", field="provider")
         if Capability.CREATE_CONVERSATION not in provider.capabilities:
             return unsupported(provider.name, "createConversation")
         result = await _guard(provider.create_conversation(input.to_model()))
@@ -133,7 +137,7 @@ class Mutation:
     @strawberry.mutation(description="Adds live messages, or history with original times when `asContext`.")
     async def add_messages(
         self, info: Info, conversation_id: strawberry.ID, messages: list[MessageInput], as_context: bool = False
-    ) -> AddMessagesResult:
+    ) -> AddMessagesResult | None:
         capability = Capability.ADD_HISTORY if as_context else Capability.ADD_MESSAGES
         target = _target(info, conversation_id, capability, "addMessages")
         if isinstance(target, ERRORS):
@@ -151,7 +155,7 @@ class Mutation:
     @strawberry.mutation
     async def update_conversation(
         self, info: Info, id: strawberry.ID, input: UpdateConversationInput
-    ) -> UpdateConversationResult:
+    ) -> UpdateConversationResult | None:
         changes = input.to_model()
         if not changes.changed():
             return invalid_input("input: give at least one field to change", field="input")
@@ -159,42 +163,42 @@ class Mutation:
                              lambda p, rid: p.update_conversation(rid, changes))
 
     @strawberry.mutation(description="Assigns an agent; `agentId: null` unassigns where the vendor allows.")
-    async def assign_conversation(self, info: Info, id: strawberry.ID, agent_id: str | None) -> AssignConversationResult:
+    async def assign_conversation(self, info: Info, id: strawberry.ID, agent_id: str | None) -> AssignConversationResult | None:
         return await _update(info, id, Capability.ASSIGN, "assignConversation",
                              lambda p, rid: p.assign(rid, agent_id=agent_id))
 
     @strawberry.mutation(description="Unassigns the conversation and puts it back on a queue.")
-    async def route_conversation(self, info: Info, id: strawberry.ID, queue_id: str | None = None) -> RouteConversationResult:
+    async def route_conversation(self, info: Info, id: strawberry.ID, queue_id: str | None = None) -> RouteConversationResult | None:
         return await _update(info, id, Capability.ROUTE, "routeConversation",
                              lambda p, rid: p.route(rid, queue_id=queue_id))
 
     @strawberry.mutation
-    async def add_tags(self, info: Info, id: strawberry.ID, tags: list[str]) -> AddTagsResult:
+    async def add_tags(self, info: Info, id: strawberry.ID, tags: list[str]) -> AddTagsResult | None:
         return await _update(info, id, Capability.TAGS, "addTags", lambda p, rid: p.add_tags(rid, tags))
 
     @strawberry.mutation
-    async def remove_tags(self, info: Info, id: strawberry.ID, tags: list[str]) -> RemoveTagsResult:
+    async def remove_tags(self, info: Info, id: strawberry.ID, tags: list[str]) -> RemoveTagsResult | None:
         return await _update(info, id, Capability.TAGS, "removeTags", lambda p, rid: p.remove_tags(rid, tags))
 
     @strawberry.mutation(description="Hands the conversation to the bot, or takes it over for a human.")
     async def set_bot_active(
         self, info: Info, id: strawberry.ID, active: bool, agent_id: str | None = None
-    ) -> SetBotActiveResult:
+    ) -> SetBotActiveResult | None:
         return await _update(info, id, Capability.BOT_TAKEOVER, "setBotActive",
                              lambda p, rid: p.set_bot_active(rid, active, agent_id=agent_id))
 
     @strawberry.mutation
     async def set_feedback(
         self, info: Info, id: strawberry.ID, positive: bool, comment: str | None = None
-    ) -> SetFeedbackResult:
+    ) -> SetFeedbackResult | None:
         return await _update(info, id, Capability.FEEDBACK, "setFeedback",
                              lambda p, rid: p.set_feedback(rid, positive=positive, comment=comment))
 
     @strawberry.mutation
-    async def set_latest_page_url(self, info: Info, id: strawberry.ID, url: str) -> SetLatestPageUrlResult:
+    async def set_latest_page_url(self, info: Info, id: strawberry.ID, url: str) -> SetLatestPageUrlResult | None:
         return await _update(info, id, Capability.PAGE_URL, "setLatestPageUrl",
                              lambda p, rid: p.set_latest_page_url(rid, url))
 
     @strawberry.mutation
-    async def close_conversation(self, info: Info, id: strawberry.ID) -> CloseConversationResult:
+    async def close_conversation(self, info: Info, id: strawberry.ID) -> CloseConversationResult | None:
         return await _update(info, id, Capability.CLOSE, "closeConversation", lambda p, rid: p.close(rid))

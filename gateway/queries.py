@@ -8,7 +8,7 @@ import strawberry
 from strawberry import relay
 from strawberry.types.nodes import Selection
 
-from providers import NotFoundError, Provider as ProviderModel, SortOrder as SortOrderModel
+from providers import NotFoundError, Provider as ProviderModel, SortOrder as SortOrderModel, cut, echo
 from providers import models as m
 
 from .context import Info
@@ -48,7 +48,7 @@ def selected_providers(providers: Mapping[str, ProviderModel], filter: Conversat
         return list(providers.values())
     unknown = sorted(set(filter.providers or ()) - set(providers))
     if unknown:
-        raise client_error(f"filter.providers: unknown provider(s) {', '.join(unknown)}", field="filter.providers")
+        raise client_error(f"filter.providers: unknown provider(s) {', '.join(map(echo, unknown))}", field="filter.providers")
     return [p for p in providers.values() if filter.selects(p.name, p.vendor)]
 
 
@@ -57,7 +57,7 @@ async def load_conversation(info: Info, provider: str, remote_id: str, fields: f
     try:
         model = await info.context.loaders.conversation.load((provider, remote_id, fields))
     except NotFoundError:
-        raise client_error(f"no conversation {remote_id!r} on provider {provider!r}", ErrorCode.NOT_FOUND, provider=provider) from None
+        raise client_error(f"no conversation {echo(remote_id)} on provider {echo(provider)}", ErrorCode.NOT_FOUND, provider=provider) from None
     return Conversation.from_model(model)
 
 
@@ -94,7 +94,7 @@ async def find_message(info: Info, node_id: str) -> Message:
         if page.next_cursor is None:
             break
         after = page.next_cursor
-    raise client_error(f"no message {message_id!r} in conversation {conversation_id!r}", ErrorCode.NOT_FOUND, provider=provider_name)
+    raise client_error(f"no message {echo(message_id)} in conversation {echo(conversation_id)}", ErrorCode.NOT_FOUND, provider=provider_name)
 
 
 @strawberry.type
@@ -109,7 +109,7 @@ class Query:
             return await load_conversation(info, provider, remote_id, conversation_fields(selections))
         if gid.type_name == "Message":
             return await find_message(info, gid.node_id)
-        raise client_error(f"id: {gid.type_name} ids cannot be fetched with node", field="id")
+        raise client_error(f"id: {cut(gid.type_name)} ids cannot be fetched with node", field="id")
 
     @strawberry.field
     async def conversation(self, info: Info, id: strawberry.ID) -> Conversation | None:

@@ -10,9 +10,10 @@ stream's order, and `since` replays from the stream:
   from before is refused as from before a restart, not misread. Each entry also names the entry
   before it, so a `since` older than the oldest entry's predecessor is known to have missed trimmed
   events and is refused.
-- Publishing is one Lua script, so it is atomic across instances: a message already seen (the same
-  provider and message id, within `dedup_seconds`; a mutation and the vendor's webhook of it, or one
-  webhook delivered to two instances) is not added again.
+- Publishing is one Lua script, so it is atomic across instances: an event already seen within
+  `dedup_seconds` (the same message, or the same change of a conversation, by `gateway.dedup`; a
+  mutation and the vendor's webhook of it, or one webhook delivered to two instances or twice) is
+  not added again.
 - A subscriber registers its queue before it reads the replay, and skips live entries at or before the
   last one replayed: no gap, no duplicate. One that falls `QUEUE_SIZE` entries behind is cut off with
   `SubscriberOverflow`, as on the in-memory bus.
@@ -39,7 +40,9 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError, ResponseError
 
-from .events import RETENTION, BusUnavailable, CursorError, Event, EventKind, Subscriber, fan_out
+from providers import echo
+
+from .events import RETENTION, BusUnavailable, CursorError, Event, Subscriber, dedup_key, fan_out
 
 # (entry id, fields): redis-py types stream replies for every decoding; with decode_responses they are str.
 StreamEntries = list[tuple[str, dict[str, str]]]
@@ -50,7 +53,7 @@ READ_BLOCK_MS = 1_000
 REPLAY_BATCH = 500
 RECONNECT_SECONDS = 0.5
 
-# KEYS: stream, epoch, and the message's dedup key (absent for other events).
+# KEYS: stream, epoch, and the event's dedup key (absent for events that are never repeats).
 # ARGV: entry, approximate length to trim to, an epoch to use if there is none, dedup seconds.
 PUBLISH = """
 local epoch = redis.call('GET', KEYS[2])
@@ -102,8 +105,9 @@ class RedisBus:
 
     async def publish(self, event: Event) -> Event | None:
         keys = [self._stream, self._epoch_key]
-        if event.kind is EventKind.MESSAGE_ADDED and event.message is not None:
-            keys.append(f"{self._prefix}:seen:{len(event.provider)}:{event.provider}:{event.message.remote_id}")
+        key = dedup_key(event)
+        if key is not None:
+            keys.append(f"{self._prefix}:seen:{key}")
         entry = orjson.dumps(_encode(dataclasses.replace(event, cursor="", sequence=0)))
         try:
             added = await self._publish(keys=keys, args=[entry, self._retention, secrets.token_hex(4), self._dedup_seconds])
@@ -184,7 +188,7 @@ class RedisBus:
         stamp, _, entry_id = since.partition(".")
         ms, dash, seq = entry_id.partition("-")
         if not (dash and ms.isascii() and ms.isdigit() and seq.isascii() and seq.isdigit()):
-            raise CursorError(f"since: {since!r} is not an event cursor")
+            raise CursorError(f"since: {echo(since)} is not an event cursor")
         if stamp != epoch:
             raise CursorError("since: the cursor is from before a gateway restart; re-fetch with a query")
         if _order(entry_id) > _order(info["last-generated-id"]):

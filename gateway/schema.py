@@ -24,11 +24,12 @@ from strawberry.schema.config import StrawberryConfig
 from providers import ProviderError
 
 from .auth import guard_root_fields
-from .errors import ErrorCode, graphql_error, is_unexpected, should_mask
+from .errors import ErrorCode, for_client, graphql_error, log_errors, should_mask
 from .execution import PlainExecutor
 from .limits import RequestLimits, one_budget_error
 from .lockdown import NO_INTROSPECTION_RULES, QuietValidationCache, quiet_executor
 from .mutations import Mutation
+from .scalars import SCALAR_MAP
 from .queries import Query
 from .subscriptions import Subscription
 from .types import Conversation, Message
@@ -50,7 +51,7 @@ class ErrorBoundary(MaskErrors):
         super().__init__(should_mask_error=should_mask, error_message="Internal error.")
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return super()._process_errors([_translate(e) for e in errors])
+        return super()._process_errors([for_client(_translate(e)) for e in errors])
 
     def _process_result(self, result: object) -> None:
         context = self.execution_context.context
@@ -83,9 +84,7 @@ def _translate(error: GraphQLError) -> GraphQLError:
 
 class GatewaySchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
-        """Errors built for the client (bad input, NOT_FOUND, FORBIDDEN) are answers, not faults: only
-        the others reach strawberry's log, with their tracebacks."""
-        super().process_errors([e for e in errors if is_unexpected(e)], execution_context)
+        log_errors(errors)  # strawberry's own logs every error, a client's typo too, as an ERROR with traceback
 
 
 def build_schema(*, executor: type[Any] | None = PlainExecutor, introspection: bool = True) -> strawberry.Schema:
@@ -98,7 +97,7 @@ def build_schema(*, executor: type[Any] | None = PlainExecutor, introspection: b
         mutation=Mutation,
         subscription=Subscription,
         types=[Conversation, Message],
-        config=StrawberryConfig(disable_field_suggestions=not introspection),
+        config=StrawberryConfig(disable_field_suggestions=not introspection, scalar_map=SCALAR_MAP),
         execution_context_class=executor if introspection else quiet_executor(executor),
         extensions=[
             lambda: AddValidationRules(rules),

@@ -7,6 +7,8 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
+from providers import echo
+
 from .context import Info
 from .errors import ErrorCode, client_error
 from .events import BusUnavailable, CursorError, Event, EventKind, SubscriberOverflow
@@ -85,4 +87,4 @@ class Subscription:
 def _check_providers(info: Info, names: list[str] | None) -> None:
     unknown = sorted(set(names or ()) - set(info.context.providers))
     if unknown:
-        raise client_error(f"providers: unknown provider(s) {', '.join(unknown)}", field="providers")
+        raise client_error(f"providers: unknown provider(s) {', '.join(map(echo, unknown))}", field="providers")

@@ -15,7 +15,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from providers import Provider, ProviderError, VendorEvent
+from providers import Provider, ProviderError, VendorEvent, cut, echo
+from providers.echo import VENDOR_TEXT_LIMIT
 
 from .events import BusUnavailable, Event, EventKind
 from .runtime import Runtime
@@ -29,14 +30,14 @@ def webhook_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[JSONResp
         provider = runtime.providers.get(name)
         secret = runtime.webhook_secrets.get(name)
         if provider is None or secret is None:
-            return _error(404, "NOT_FOUND", f"no webhook endpoint for provider {name!r}")
+            return _error(404, "NOT_FOUND", f"no webhook endpoint for provider {echo(name)}")
         given = request.query_params.get("secret") or request.headers.get("x-parley-webhook-secret") or ""
         if not hmac.compare_digest(given.encode(), secret.encode()):
             return _error(401, "UNAUTHENTICATED", "missing or wrong webhook secret")
         try:
             events = provider.parse_webhook(orjson.loads(await request.body()))
         except (orjson.JSONDecodeError, ProviderError) as exc:
-            return _error(400, "INVALID_INPUT", f"webhook body not understood: {exc}")
+            return _error(400, "INVALID_INPUT", f"webhook body not understood: {cut(str(exc), VENDOR_TEXT_LIMIT)}")
         try:
             published = await _publish(runtime, provider, name, events)
         except BusUnavailable as exc:  # the vendor delivers again later; messages already published are skipped then
@@ -58,7 +59,7 @@ async def _publish(runtime: Runtime, provider: Provider, name: str, events: list
             try:
                 conversation = await provider.get_conversation(item.conversation_remote_id)
             except ProviderError as exc:  # the vendor will not say more now: publish nothing half-true
-                logger.warning("webhook from %s: cannot read conversation %s: %s", name, item.conversation_remote_id, exc)
+                logger.warning("webhook from %s: cannot read conversation %s: %s", name, echo(item.conversation_remote_id), exc)
                 conversation = None
         if conversation is not None:
             event = Event(EventKind.CONVERSATION_CHANGED, name, item.conversation_remote_id, conversation=conversation)

@@ -3,6 +3,7 @@
 from ._budget import CallBudget, call_budget
 from .base import Capability, Provider
 from .costs import CallCosts, call_costs
+from .echo import cut, echo
 from .errors import (
     CallBudgetExceededError,
     ConflictError,
@@ -47,5 +48,5 @@ __all__ = [
     "NotFoundError", "Page", "Participant", "ParticipantInput", "Priority", "Provider",
     "ProviderAuthError", "ProviderError", "ProviderTimeoutError", "ProviderUnavailableError",
     "QueueInfo", "RateLimitedError", "Role", "SortOrder", "UnsupportedOperationError", "VendorEvent",
-    "build_provider", "call_budget", "call_costs", "register_vendor", "vendor_names",
+    "build_provider", "call_budget", "call_costs", "cut", "echo", "register_vendor", "vendor_names",
 ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+EARLIEST = datetime.min.replace(tzinfo=UTC)  # the earliest aware time there is: 0001-01-01T00:00:00Z
+
 
 def parse_datetime(value: object) -> datetime | None:
     """An aware datetime, or None when the vendor sent nothing usable (never raises)."""

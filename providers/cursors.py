@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from .echo import echo
 from .errors import InvalidRequestError
 
 
@@ -33,5 +34,4 @@ def decode_cursor(provider: str, kind: str, cursor: str) -> dict[str, Any]:
 
 
 def _invalid(provider: str, cursor: str) -> InvalidRequestError:
-    shown = cursor if len(cursor) <= 40 else cursor[:37] + "..."
-    return InvalidRequestError(f"invalid cursor {shown!r}: it was not issued for this list", provider=provider, field="after")
+    return InvalidRequestError(f"invalid cursor {echo(cursor)}: it was not issued for this list", provider=provider, field="after")

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from gateway.events import QUEUE_SIZE, CursorError, Event, InMemoryBus, SubscriberOverflow
 
 from .helpers import change_event, message_event, remote_ids, take
+
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 
 async def publish_messages(bus: InMemoryBus, *ids: str) -> list[Event]:
@@ -206,10 +211,15 @@ async def test_same_message_id_from_another_provider_is_not_a_duplicate() -> Non
     assert await bus.publish(message_event("m1", provider="acme-infobip")) is not None
 
 
-async def test_conversation_changes_are_never_deduplicated() -> None:
+async def test_the_same_conversation_change_twice_is_one_event_and_another_state_another() -> None:
     bus = InMemoryBus()
     assert await bus.publish(change_event("c1")) is not None
-    assert await bus.publish(change_event("c1")) is not None
+    assert await bus.publish(change_event("c1")) is None  # e.g. the mutation, then the vendor's webhook of it
+    assert await bus.publish(change_event("c2")) is not None
+    moved = change_event("c1")
+    assert moved.conversation is not None
+    later = replace(moved, conversation=replace(moved.conversation, updated_at=T0 + timedelta(seconds=1)))
+    assert await bus.publish(later) is not None
 
 
 # -- slow subscribers and closing ------------------------------------------------------------------

@@ -295,7 +295,7 @@ def conversation_changed(h: Harness) -> None:
     assert {f["payload"]["data"]["conversationChanged"]["conversation"]["provider"] for f in replayed} == {SEEN}
     assert not leaks(replayed)
     answers = {p: first_frame(h, CHANGES, {"f": {"providers": [p]}}) for p in (NOWHERE, *HIDDEN)}
-    assert "unknown provider(s) nowhere" in json.dumps(answers[NOWHERE]) and not leaks(answers[NOWHERE])
+    assert "unknown provider(s) 'nowhere'" in answers[NOWHERE]["payload"]["errors"][0]["message"] and not leaks(answers[NOWHERE])
     for hidden in HIDDEN:
         assert json.loads(json.dumps(answers[hidden]).replace(hidden, NOWHERE)) == answers[NOWHERE]
 

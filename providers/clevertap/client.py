@@ -25,6 +25,7 @@ from typing import Any
 
 from .._http import decode_json, error_for_status, retry_after_seconds, send
 from .._wire import Client, Response, transport
+from ..echo import VENDOR_TEXT_LIMIT, cut, echo
 from ..errors import (
     ConflictError,
     InvalidRequestError,
@@ -99,7 +100,8 @@ class CleverTapClient:
         if isinstance(unprocessed, list) and unprocessed:
             entry = unprocessed[0] if isinstance(unprocessed[0], Mapping) else {}
             code = _int_code(entry.get("code"))
-            raise self._coded_failure(code, f"CleverTap did not process the record: {entry.get('error') or f'code {code}'}")
+            reason = cut(str(entry.get("error") or f"code {code}"), VENDOR_TEXT_LIMIT)
+            raise self._coded_failure(code, f"CleverTap did not process the record: {reason}")
         if body.get("status") not in ("success", "partial"):
             raise MalformedResponseError(f"HTTP {status} without `status: success`", provider=self._provider, status_code=status)
         return body
@@ -187,7 +189,7 @@ class CleverTapClient:
         except ProviderError as exc:
             if exc.status_code == 403:
                 raise InvalidRequestError(
-                    f"CleverTap refused agent {agent!r}: only dashboard users with the Agent or Admin role may "
+                    f"CleverTap refused agent {echo(agent)}: only dashboard users with the Agent or Admin role may "
                     f"take or answer conversations ({exc.message})",
                     provider=self._provider, status_code=403, vendor_code=exc.vendor_code, field=field,
                 ) from exc
@@ -230,7 +232,7 @@ def _fail_text(body: Any, status: int) -> tuple[str, str | None]:
         return f"the vendor answered HTTP {status}", None
     code = body.get("code")
     text = body.get("error") or f"the vendor answered HTTP {status}"
-    return str(text), None if code is None else str(code)
+    return cut(str(text), VENDOR_TEXT_LIMIT), None if code is None else str(code)
 
 
 def _int_code(value: object) -> int | None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from .._shape import NUMBER, TEXT, WHOLE, Shape, check
 from ..models import (
     Campaign,
     Channel,
@@ -58,6 +59,18 @@ LISTING_ORDER: dict[SortOrder, tuple[str, str]] = {
     SortOrder.CREATED_DESC: ("created_ts", "desc"),
     SortOrder.CREATED_ASC: ("created_ts", "asc"),
 }
+# The event body (docs/clevertap-api.md): ids and names are strings, times epoch seconds.
+AGENT_SHAPE: Shape = {"id": TEXT, "email": TEXT, "name": TEXT}
+MESSAGE_SHAPE: Shape = {
+    "id": TEXT, "conversation_id": TEXT, "direction": TEXT, "type": TEXT, "text": TEXT, "ts": NUMBER, "agent": AGENT_SHAPE,
+}
+RECORD_SHAPE: Shape = {
+    "id": TEXT, "identity": TEXT, "objectId": TEXT, "user_name": TEXT, "campaign_id": WHOLE, "campaign_name": TEXT,
+    "labels": [TEXT], "channel": TEXT, "ticket_status": TEXT, "state": TEXT, "agent": AGENT_SHAPE,
+    "last_message": MESSAGE_SHAPE, "last_user_reply_ts": NUMBER, "created_ts": NUMBER, "updated_ts": NUMBER,
+    "message_count": WHOLE,
+}
+WEBHOOK_SHAPE: Shape = {"event": TEXT, "ts": NUMBER, "record": RECORD_SHAPE, "message": MESSAGE_SHAPE}
 EVENT_USER_REPLIED = "conversation.user_replied"
 WEBHOOK_EVENTS = frozenset({EVENT_USER_REPLIED, "conversation.ticket_status_changed", "conversation.claimed"})
 
@@ -168,6 +181,7 @@ def parse_webhook(payload: object, *, provider: str) -> list[VendorEvent]:
     Raises ValueError for a body Parley does not understand; unknown event names give []."""
     if not isinstance(payload, Mapping) or not isinstance(payload.get("event"), str):
         raise ValueError("expected an object with a string `event`")
+    check(payload, WEBHOOK_SHAPE, "body")
     if payload["event"] not in WEBHOOK_EVENTS:
         return []
     record = payload.get("record")

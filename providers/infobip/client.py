@@ -23,8 +23,10 @@ from urllib.parse import quote
 
 from .._http import decode_json, error_for_status, retry_after_seconds, send
 from .._wire import Client, Response, transport
-from .._time import parse_datetime
+from .._time import EARLIEST, parse_datetime
+from ..echo import VENDOR_TEXT_LIMIT, cut
 from ..errors import ConflictError, InvalidRequestError, MalformedResponseError
+from .mapping import LATEST_MS
 
 ROOT = "ccaas/1"
 CONVERSATIONS = f"{ROOT}/conversations"
@@ -36,13 +38,14 @@ CONVERSATION_TAG = f"{CONVERSATION}/tags/{{tag}}"
 MESSAGES = f"{CONVERSATION}/messages"
 TAGS = f"{ROOT}/tags"
 MAX_LIMIT = 999
-MAX_ERROR_TEXT = 300
 # A 404 naming another entity than the conversation (`Invalid agentId 'x' given! ...`) is bad input.
 UNKNOWN_REFERENCE = re.compile(r"Invalid (agentId|queueId|tagName) '")
 MAX_SCAN_ROUNDS = 4  # vendor list pages one page of Parley's may read
 BEHIND_SLACK = 20  # extra rows per read: a widened window may return rows of the millisecond before
 MILLISECOND = timedelta(milliseconds=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MIN_MS = (EARLIEST - EPOCH) // MILLISECOND
+MAX_MS = (LATEST_MS - EPOCH) // MILLISECOND
 
 
 class InfobipClient:
@@ -193,8 +196,7 @@ def _error_text(response: Response) -> tuple[str, str | None]:
             text = body.get("message")
     if not isinstance(text, str) or not text:
         return f"the vendor answered HTTP {response.status_code}", None if code is None else str(code)
-    shown = text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 3] + "..."
-    return shown, None if code is None else str(code)
+    return cut(text, VENDOR_TEXT_LIMIT), None if code is None else str(code)
 
 
 # ---- query parameters and keyset paging ---------------------------------------------------------
@@ -213,8 +215,8 @@ def wire_params(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def format_time(moment: datetime) -> str:
-    utc = floor_ms(moment).astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
+    utc = floor_ms(moment).astimezone(UTC)  # four-digit years: strftime's %Y writes year 1 as "1"
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}+0000"
 
 
 def to_ms(moment: datetime) -> int:
@@ -254,6 +256,8 @@ class Keyset:
         at, passed = state.get("t"), state.get("ids")
         if at is not None and (not isinstance(at, int) or isinstance(at, bool)):
             raise ValueError("t")
+        if at is not None and not MIN_MS <= at <= MAX_MS:
+            raise ValueError("t")
         if not isinstance(passed, list) or not all(isinstance(i, str) for i in passed) or (at is None) != (not passed):
             raise ValueError("ids")
         return cls(field, descending, at, list(passed))
@@ -267,7 +271,7 @@ class Keyset:
             return dict(params)
         prefix = self.field.removesuffix("At")
         name = f"{prefix}Before" if self.descending else f"{prefix}After"
-        bound = from_ms(self.at + 1 if self.descending else self.at - 1)
+        bound = from_ms(min(max(self.at + 1 if self.descending else self.at - 1, MIN_MS), MAX_MS))
         given = params.get(name)
         if given is not None:
             bound = min(bound, given) if self.descending else max(bound, given)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
+from .._shape import TEXT, Shape, check
 from .._time import parse_datetime
+from ..echo import echo
 from ..models import (
     Channel,
     Conversation,
@@ -67,8 +70,22 @@ CONVERSATION_EVENTS = frozenset(
     }
 )
 MAX_TEXT = 1000
+LATEST_MS = datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC)  # times travel to the millisecond
 MAX_TAG_NAME = 100
 UNSTORABLE = ("url", "sentiment", "categoryId", "customFields", "botActive")
+
+
+# The webhook body as the sandbox pins it (docs/infobip.md): ids, times and enum values are strings.
+CONVERSATION_SHAPE: Shape = {
+    name: TEXT for name in ("id", "topic", "summary", "status", "priority", "queueId", "agentId", "createdAt", "updatedAt", "channel")
+}
+MESSAGE_SHAPE: Shape = {
+    name: TEXT for name in ("id", "from", "to", "channel", "direction", "conversationId", "createdAt", "updatedAt", "contentType")
+}
+WEBHOOK_SHAPE: Shape = {
+    "type": TEXT, "timestamp": TEXT,
+    "payload": {"conversation": CONVERSATION_SHAPE, "message": MESSAGE_SHAPE, "tag": {"name": TEXT}},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +185,7 @@ def parse_webhook(payload: object, *, provider: str) -> list[VendorEvent]:
     """`{"type", "timestamp", "payload": {"conversation", "message"?, "tag"?}}` as neutral events."""
     if not isinstance(payload, Mapping) or not isinstance(payload.get("type"), str):
         raise ValueError("expected an object with a string type")
+    check(payload, WEBHOOK_SHAPE, "body")
     body = payload.get("payload")
     if not isinstance(body, Mapping):
         raise ValueError("expected an object payload")
@@ -231,6 +249,8 @@ def build_list_params(filter: ConversationFilter) -> tuple[dict[str, Any], bool]
         ("updatedBefore", filter.updated_before),
     ):
         if moment is not None:
+            if name.endswith("Before") and moment > LATEST_MS:  # the wire rounds it up, past year 9999
+                raise InputError(f"{name} {moment.isoformat()} is later than Infobip can take ({LATEST_MS.isoformat()})", name)
             params[name] = moment
     return params, exact
 
@@ -290,7 +310,7 @@ def valid_tag_names(tags: Sequence[str]) -> list[str]:
     names: list[str] = []
     for tag in tags:
         if not tag.strip() or len(tag) > MAX_TAG_NAME:
-            raise InputError(f"tag {tag!r}: a tag name has 1 to {MAX_TAG_NAME} characters", "tags")
+            raise InputError(f"tag {echo(tag)}: a tag name has 1 to {MAX_TAG_NAME} characters", "tags")
         if tag not in names:
             names.append(tag)
     if not names:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from .._http import webhook_events
 from .._wire import Client
+from ..echo import echo
 from ..base import Capability, refuse_unfilterable, unsupported
 from ..costs import CallCosts, Read
 from ..cursors import decode_cursor, encode_cursor
@@ -143,7 +144,7 @@ class InfobipProvider:
         self._check_first(first)
         field, descending = mapping.ORDER_TO_VENDOR[order]
         position = self._position("conversations", after, field, descending, o=order.value)
-        plan = mapping.build_list_params(filter)
+        plan = self._checked(mapping.build_list_params, filter)
         if plan is None:
             return Page((), None, ())  # e.g. status NEW: no Infobip conversation has it
         params, exact = plan
@@ -346,7 +347,7 @@ class InfobipProvider:
                 raise
             if not self._create_missing_tags:
                 raise InvalidRequestError(
-                    f"tag {tag!r} does not exist in the Infobip account; create it there first "
+                    f"tag {echo(tag)} does not exist in the Infobip account; create it there first "
                     "(or enable create_missing_tags)", provider=self.name, field="tags",
                 ) from exc
         await self._client.create_tag(tag)  # a concurrent creation of the same tag is no error

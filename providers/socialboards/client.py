@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from .._http import decode_json, error_for_status, retry_after_seconds, send
 from .._wire import Client, Response, transport
+from ..echo import VENDOR_TEXT_LIMIT, cut
 from ..errors import MalformedResponseError, ProviderAuthError
 
 CONVERSATIONS = "chat/conversations"
@@ -200,4 +201,4 @@ def _error_text(envelope: dict[str, Any] | None, status: int) -> tuple[str, str 
         return f"the vendor answered HTTP {status}", None
     code = envelope.get("errorCode")
     text = envelope.get("errorText") or f"error code {code}"
-    return str(text), None if code is None else str(code)
+    return cut(str(text), VENDOR_TEXT_LIMIT), None if code is None else str(code)

@@ -11,6 +11,7 @@ from dataclasses import fields as dataclass_fields, replace
 from datetime import datetime
 from typing import Any
 
+from .._shape import FLAG, SCALAR, TEXT, WHOLE, Shape, check
 from .._time import format_datetime, parse_datetime
 from ..models import (
     Channel,
@@ -183,16 +184,21 @@ def parse_conversation(raw: Mapping[str, Any], *, provider: str) -> Conversation
 
 
 def parse_webhook(payload: object, *, provider: str) -> list[VendorEvent]:
-    """The PascalCase chat webhook envelope (`EventType`, `Events[]`) as neutral events."""
+    """The PascalCase chat webhook envelope (`EventType`, `Events[]`) as neutral events. Raises
+    ValueError for a body of another shape, naming the field (`Events[0].ConversationId`)."""
     if not isinstance(payload, Mapping) or not isinstance(payload.get("Events"), list):
         raise ValueError("expected an object with EventType and Events[]")
+    check(payload, WEBHOOK_SHAPE, "body")
     if payload.get("EventType") not in WEBHOOK_EVENT_TYPES:
         return []
-    return [_webhook_event(camel_keys(item), provider) for item in payload["Events"] if isinstance(item, Mapping)]
+    for index, item in enumerate(payload["Events"]):
+        if not isinstance(item, Mapping) or item.get("ConversationId") is None:
+            raise ValueError(f"body.Events[{index}]: expected an event with a ConversationId")
+    return [_webhook_event(camel_keys(item), provider) for item in payload["Events"]]
 
 
 def _webhook_event(item: Mapping[str, Any], provider: str) -> VendorEvent:
-    conversation_id = str(item.get("conversationId"))
+    conversation_id = str(item["conversationId"])
     raw_conversation = item.get("conversation")
     conversation = (
         parse_conversation(raw_conversation, provider=provider)
@@ -206,6 +212,27 @@ def _webhook_event(item: Mapping[str, Any], provider: str) -> VendorEvent:
         else None
     )
     return VendorEvent(conversation_remote_id=conversation_id, conversation=conversation, message=message)
+
+
+# The webhook body as the docs give it (PascalCase): ids are integers, except users' (GUID strings).
+USER_SHAPE: Shape = {
+    "Id": TEXT, "Name": TEXT, "Email": TEXT, "CustomIdentifier": TEXT, "Image": TEXT, "IsBot": FLAG, "Status": TEXT,
+}
+MESSAGE_SHAPE: Shape = {"Id": WHOLE, "Message": TEXT, "CreationTime": TEXT, "LastModifiedTime": TEXT, "Author": USER_SHAPE}
+CONVERSATION_SHAPE: Shape = {
+    "Id": WHOLE, "Title": TEXT, "IsClosed": FLAG, "IsTakeoverEnabled": FLAG, "CreationTime": TEXT,
+    "LastModifiedTime": TEXT, "Author": USER_SHAPE, "QueuePositionInfo": {"Position": WHOLE, "WaitTime": WHOLE},
+    "Feedback": {"IsPositive": FLAG, "Text": TEXT}, "Fields": [{"Id": SCALAR, "Key": SCALAR, "Value": SCALAR}],
+    "Messages": [MESSAGE_SHAPE], "TotalMessagesCount": WHOLE, "InitialPageUrl": TEXT, "LatestPageUrl": TEXT,
+    "Sentiment": TEXT, "CategoryId": SCALAR,
+}
+WEBHOOK_SHAPE: Shape = {
+    "CommunityName": TEXT, "EventType": TEXT, "TicketId": WHOLE,
+    "Events": [{
+        "ConversationId": WHOLE, "Conversation": CONVERSATION_SHAPE, "Message": MESSAGE_SHAPE,
+        "IsAssignedToBot": FLAG, "EventTime": TEXT, "InboxLink": TEXT,
+    }],
+}
 
 
 def camel_keys(value: Any) -> Any:

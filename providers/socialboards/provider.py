@@ -17,6 +17,7 @@ from typing import Any
 from .._http import webhook_events
 from .._wire import Client
 from .._time import format_datetime
+from ..echo import echo
 from ..base import Capability, refuse_unfilterable, unsupported
 from ..costs import CallCosts, Read
 from ..cursors import decode_cursor, encode_cursor
@@ -342,7 +343,7 @@ class SocialboardsProvider:
 
     def _id(self, remote_id: str) -> str:
         if not remote_id.isdigit():
-            raise NotFoundError(f"no conversation {remote_id!r}: Socialboards ids are whole numbers", provider=self.name)
+            raise NotFoundError(f"no conversation {echo(remote_id)}: Socialboards ids are whole numbers", provider=self.name)
         return remote_id
 
     def _skip(self, cursor: str, kind: str, **scope: str) -> int:

@@ -171,7 +171,7 @@ class RoutingRule:
 def format_time(moment: datetime) -> str:
     """``2024-01-01T00:00:00.000+0000``: milliseconds and a colon-less UTC offset, as the seed writes."""
     moment = moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}+0000"
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}+0000"  # %Y writes year 1 as "1"
 
 
 def parse_time(raw: str, where: str) -> datetime:

@@ -150,7 +150,7 @@ class QueueInfo:
 def format_time(moment: datetime) -> str:
     """ISO-8601 with offset and seven fractional digits, as the vendor's .NET backend prints them."""
     moment = moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}0+00:00"
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond:06d}0+00:00"  # %Y writes year 1 as "1"
 
 
 def parse_time(raw: str, where: str) -> datetime:
