@@ -42,3 +42,13 @@ def test_two_makes_started_together_install_once_and_never_overlap(tmp_path: Pat
     # one install: `pip install --upgrade pip` then `pip install -e .[test]`, each start followed by its end
     assert [word for word in events if word in ("start", "end")] == ["start", "end", "start", "end"]
     assert (tmp_path / "venv" / ".installed").exists()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_test_type_checks_then_runs_pytest_showing_why_tests_were_skipped(tmp_path: Path) -> None:
+    stamp = tmp_path / ".installed"
+    stamp.touch()  # installed: only the test recipe is shown
+    shown = subprocess.run(["make", "-C", str(ROOT), "-n", "--no-print-directory", f"STAMP={stamp}", "test"],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    assert [line.split()[0].rsplit("/", 1)[-1] for line in shown] == ["mypy", "python"]
+    assert "pytest" in shown[1] and "-rs" in shown[1].split()  # the summary names each skip and its reason
