@@ -6,6 +6,7 @@ MaxAliasesLimiter would create new rule classes per request and defeat Validatio
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import strawberry
@@ -70,6 +71,19 @@ class ErrorBoundary(MaskErrors):
         return masked
 
 
+class AnsweredParserCache(ParserCache):
+    """ParserCache, except that a document it cannot parse is left for strawberry to parse again:
+    raised here, a syntax error would escape the operation and skip the error boundary."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        try:
+            context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
+        except GraphQLError:
+            pass
+        yield
+
+
 def _translate(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, ProviderError):
@@ -96,7 +110,7 @@ def build_schema(*, executor: type[Any] | None = PlainExecutor) -> strawberry.Sc
             lambda: AddValidationRules(GUARD_RULES),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             ErrorBoundary,
-            lambda: ParserCache(maxsize=CACHE_SIZE),
+            lambda: AnsweredParserCache(maxsize=CACHE_SIZE),
             lambda: ValidationCache(maxsize=CACHE_SIZE),
         ],
     )
