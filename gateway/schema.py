@@ -6,7 +6,6 @@ MaxAliasesLimiter would create new rule classes per request and defeat Validatio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import strawberry
@@ -16,7 +15,6 @@ from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
@@ -24,9 +22,10 @@ from strawberry.schema.config import StrawberryConfig
 
 from providers import ProviderError
 
-from .errors import ErrorCode, for_client, graphql_error, log_errors, should_mask
+from .errors import ErrorCode, for_client, graphql_error, should_mask
 from .execution import PlainExecutor
 from .mutations import Mutation
+from .safety import AnsweredParserCache, GatewaySchema
 from .scalars import SCALAR_MAP
 from .queries import Query
 from .subscriptions import Subscription
@@ -71,30 +70,12 @@ class ErrorBoundary(MaskErrors):
         return masked
 
 
-class AnsweredParserCache(ParserCache):
-    """ParserCache, except that a document it cannot parse is left for strawberry to parse again:
-    raised here, a syntax error would escape the operation and skip the error boundary."""
-
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        try:
-            context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
-        except GraphQLError:
-            pass
-        yield
-
-
 def _translate(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, ProviderError):
         coded = graphql_error(original)
         return GraphQLError(coded.message, nodes=error.nodes, path=error.path, extensions=coded.extensions)
     return error
-
-
-class GatewaySchema(strawberry.Schema):
-    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
-        log_errors(errors)  # strawberry's own logs every error, a client's typo too, as an ERROR with traceback
 
 
 def build_schema(*, executor: type[Any] | None = PlainExecutor) -> strawberry.Schema:
