@@ -132,9 +132,10 @@ def unsupported(provider: str, operation: str) -> UnsupportedError:
 
 
 def should_mask(error: GraphQLError) -> bool:
-    """Mask only unexpected exceptions; errors built for clients pass through."""
+    """Mask only unexpected exceptions; errors built for clients (and vendors' failures, which the
+    error boundary turns into coded errors) pass through."""
     original = error.original_error
-    return original is not None and not isinstance(original, GraphQLError)
+    return original is not None and not isinstance(original, GraphQLError | perr.ProviderError)
 
 
 def log_errors(errors: list[GraphQLError]) -> None:

@@ -163,7 +163,11 @@ class Mutation:
                              lambda p, rid: p.update_conversation(rid, changes))
 
     @strawberry.mutation(description="Assigns an agent; `agentId: null` unassigns where the vendor allows.")
-    async def assign_conversation(self, info: Info, id: strawberry.ID, agent_id: str | None) -> AssignConversationResult | None:
+    async def assign_conversation(
+        self, info: Info, id: strawberry.ID, agent_id: str | None = strawberry.UNSET
+    ) -> AssignConversationResult | None:
+        if agent_id is strawberry.UNSET:  # left out: not taken to mean "unassign"
+            return invalid_input("agentId: give the agent to assign, or null to unassign", field="agentId")
         return await _update(info, id, Capability.ASSIGN, "assignConversation",
                              lambda p, rid: p.assign(rid, agent_id=agent_id))
 

@@ -28,17 +28,23 @@ EXAMPLE = "2024-01-31T09:30:00Z"
 def parse_datetime(value: object) -> datetime:
     """An aware UTC datetime; a `StrawberryInputCoercionError` (a client error) for anything else."""
     if not isinstance(value, str):
-        raise StrawberryInputCoercionError(f"DateTime: expected an ISO-8601 string such as {EXAMPLE}, got {type(value).__name__}")
+        raise StrawberryInputCoercionError(
+            f"DateTime: expected an ISO-8601 string such as {EXAMPLE}, got {type(value).__name__}"
+        )
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise StrawberryInputCoercionError(f"DateTime: {echo(value)} is not an ISO-8601 date and time such as {EXAMPLE}") from None
+        raise StrawberryInputCoercionError(
+            f"DateTime: {echo(value)} is not an ISO-8601 date and time such as {EXAMPLE}"
+        ) from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     try:
         return parsed.astimezone(UTC)
     except OverflowError:
-        raise StrawberryInputCoercionError(f"DateTime: {echo(value)} lies outside years 1 to 9999 once taken to UTC") from None
+        raise StrawberryInputCoercionError(
+            f"DateTime: {echo(value)} lies outside years 1 to 9999 once taken to UTC"
+        ) from None
 
 
 def serialize_datetime(value: datetime) -> str:

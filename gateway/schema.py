@@ -15,7 +15,6 @@ from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
-    ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
@@ -24,11 +23,12 @@ from strawberry.schema.config import StrawberryConfig
 from providers import ProviderError
 
 from .auth import guard_root_fields
-from .errors import ErrorCode, for_client, graphql_error, log_errors, should_mask
+from .errors import ErrorCode, for_client, graphql_error, should_mask
 from .execution import PlainExecutor
 from .limits import RequestLimits, one_budget_error
 from .lockdown import NO_INTROSPECTION_RULES, QuietValidationCache, quiet_executor
 from .mutations import Mutation
+from .safety import AnsweredParserCache, GatewaySchema
 from .scalars import SCALAR_MAP
 from .queries import Query
 from .subscriptions import Subscription
@@ -82,11 +82,6 @@ def _translate(error: GraphQLError) -> GraphQLError:
     return error
 
 
-class GatewaySchema(strawberry.Schema):
-    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
-        log_errors(errors)  # strawberry's own logs every error, a client's typo too, as an ERROR with traceback
-
-
 def build_schema(*, executor: type[Any] | None = PlainExecutor, introspection: bool = True) -> strawberry.Schema:
     """`executor`: the execution context class (None: strawberry's own, which tests compare with).
     `introspection=False`: the locked-down variant, without introspection or suggestions (lockdown.py)."""
@@ -102,7 +97,7 @@ def build_schema(*, executor: type[Any] | None = PlainExecutor, introspection: b
         extensions=[
             lambda: AddValidationRules(rules),
             ErrorBoundary,
-            lambda: ParserCache(maxsize=CACHE_SIZE),
+            lambda: AnsweredParserCache(maxsize=CACHE_SIZE),
             (lambda: ValidationCache(maxsize=CACHE_SIZE)) if introspection else (lambda: QuietValidationCache(CACHE_SIZE)),
             RequestLimits,  # after ValidationCache: it acts on a validated document (and counts tokens itself)
         ],

@@ -4,6 +4,7 @@ cursors. Over HTTP against the embedded default (all three vendors' sandboxes)."
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -119,3 +120,29 @@ async def test_a_forged_vendor_position_costs_only_that_vendor_its_part_of_the_l
     assert codes(body) == [("INVALID_INPUT", "infobip")]
     assert {provider for provider, _ in rows(body)} == {"socialboards", "clevertap"}
 
+
+
+async def test_assigning_without_saying_whom_is_invalid_input_not_an_unassign() -> None:
+    query = "mutation($id: ID!) { assignConversation(id: $id) { __typename ... on InvalidInputError { field message } } }"
+    async with embedded() as gateway:
+        ids = await one_per_provider(gateway)
+        answer = await gateway.data(query, {"id": ids["infobip"]})
+    assert answer["assignConversation"] == {
+        "__typename": "InvalidInputError", "field": "agentId", "message": "agentId: give the agent to assign, or null to unassign",
+    }
+
+
+@pytest.mark.parametrize("query", [
+    "{ conversations(first: 1) { edges { nope } } }",  # a field the schema has not
+    "{ conversations(first: ",  # not GraphQL
+    '{ conversations(first: "one") { edges { cursor } } }',  # a value of another type
+])
+async def test_a_document_the_schema_refuses_is_invalid_input_and_no_error_in_the_log(
+    query: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with embedded(demo_conversations=1) as gateway:
+        body = await gateway.execute(query)
+    assert codes(body) == [("INVALID_INPUT", None)], body
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert any(r.name == "parley.errors" and r.levelno == logging.INFO for r in caplog.records)
