@@ -19,6 +19,7 @@ made). The request's deadline
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -97,20 +98,24 @@ async def _attempt(
     outcome = Outcome.NEUTRAL  # unless the call gets an answer or fails (not if refused or cancelled)
     try:
         _budget.spend(provider)
-        scope = asyncio.timeout(timeout)
+        scope, started, result = asyncio.timeout(timeout), time.perf_counter(), "cancelled"
         try:
             async with scope:  # ASGI and mock transports do not enforce httpx timeouts; this always holds
                 response = await client.send(request)
+            result = str(response.status_code)
         except (httpx.TimeoutException, TimeoutError) as exc:
             if by_deadline and scope.expired():
+                result = "deadline"
                 raise DeadlineExceededError("no answer before the request's deadline", provider=provider) from exc
-            outcome = Outcome.FAILURE
+            outcome, result = Outcome.FAILURE, "timeout"
             raise ProviderTimeoutError("no answer within the timeout", provider=provider) from exc
         except httpx.TransportError as exc:
-            outcome = Outcome.FAILURE
+            outcome, result = Outcome.FAILURE, "connection_error"
             failure = ProviderUnavailableError(f"cannot reach the vendor ({type(exc).__name__})", provider=provider)
             failure.__cause__ = exc
             return None, failure
+        finally:
+            signals.emit(signals.VENDOR_CALL, provider, request.method, result, time.perf_counter() - started)
         outcome = outcome_of_status(response.status_code)
         return response, None
     finally:

@@ -101,18 +101,18 @@ async def test_an_open_breaker_answers_at_once_with_provider_unavailable_and_ret
         assert first["extensions"] == {"code": "PROVIDER_UNAVAILABLE", "provider": "sb", "retryAfter": 30}
         assert first["message"] == "sb: calls to the vendor are paused after repeated failures (circuit breaker); next try in 30 s"
         calls = len(await sandbox_requests(sb_hooks))
-        slowest = 0.0
+        latencies = []
         for _ in range(20):
             started = time.perf_counter()
             body = await gateway.execute(STATUS, {"id": conversation})
-            slowest = max(slowest, time.perf_counter() - started)
+            latencies.append(time.perf_counter() - started)
             [error] = body["errors"]
             assert error["extensions"]["code"] == "PROVIDER_UNAVAILABLE" and error["path"] == ["conversation"]
             assert 1 <= error["extensions"]["retryAfter"] <= 30
-        assert slowest < 0.1, slowest
+        assert sorted(latencies)[18] < 0.1, latencies  # 19 of 20 (one may meet a busy machine's pause)
         started = time.perf_counter()
         assert await gateway.data(HEALTH) == {"providers": [{"name": "sb", "healthy": False}]}
-        assert time.perf_counter() - started < 0.1
+        assert time.perf_counter() - started < 0.25  # no call (counted below), so no wait beyond a busy machine's
         assert len(await sandbox_requests(sb_hooks)) == calls  # neither the reads nor the health probe called
 
 
@@ -163,9 +163,15 @@ async def test_healthy_answers_within_a_second_from_a_slow_vendor_without_counti
     async with resilient((SB_PROVIDER, sb), ResiliencePolicy(breaker_failures=1), timeout=10) as gateway:
         assert await gateway.data(HEALTH) == {"providers": [{"name": "sb", "healthy": True}]}
         await inject_fault(sb_hooks, latencyMs=3000)
-        started = time.perf_counter()
-        assert await gateway.data(HEALTH) == {"providers": [{"name": "sb", "healthy": False}]}
-        assert 0.9 < time.perf_counter() - started < 1.5  # not the 10 s upstream timeout, nor the 3 s latency
+        calls: list[str] = []
+        unsubscribe = signals.subscribe(signals.VENDOR_CALL, lambda provider, method, result, _: calls.append(result))
+        try:
+            started = time.perf_counter()
+            assert await gateway.data(HEALTH) == {"providers": [{"name": "sb", "healthy": False}]}
+            assert 0.9 < time.perf_counter() - started < 1.5  # not the 10 s upstream timeout, nor the 3 s latency
+        finally:
+            unsubscribe()
+        assert calls == ["deadline"]
         assert breaker_state(gateway, "sb") is BreakerState.CLOSED  # cut short by its own deadline: no verdict
 
 
@@ -173,7 +179,9 @@ async def test_with_every_call_failing_retries_stay_within_the_retry_budget() ->
     ib = infobip_app(demo_conversations=1)
     policy = ResiliencePolicy(breaker_failures=10**6, retry_budget=0.2, retry_min_per_second=0.5)  # 5 retries per 10 s beyond 20 %
     retries: list[tuple[str, bool]] = []
+    calls: list[tuple[str, str, str]] = []
     unsubscribe = signals.subscribe(signals.RETRY, lambda provider, reason, made: retries.append((reason, made)))
+    unsubscribe_calls = signals.subscribe(signals.VENDOR_CALL, lambda provider, method, result, _: calls.append((provider, method, result)))
     try:
         async with resilient((IB, ib), policy) as gateway, asgi_client(ib, IB_BASE) as hooks:
             conversation = global_id("Conversation", "ib", "no-such-conversation")
@@ -184,10 +192,12 @@ async def test_with_every_call_failing_retries_stay_within_the_retry_budget() ->
             attempts = len(await sandbox_requests(hooks, "GET"))
     finally:
         unsubscribe()
+        unsubscribe_calls()
     # 40 calls asked for: 3 attempts each would be 120; the budget allows 40 × 0.2 + 5 = 13 retries.
     assert attempts == 40 + 13
     assert retries.count(("status_5xx", True)) == 13
     assert set(retries) == {("status_5xx", True), ("status_5xx", False)}  # the others were left out, and reported
+    assert calls[-attempts:] == [("ib", "GET", "503")] * attempts  # what the sandbox counted, each reported
 
 
 # -- settings -------------------------------------------------------------------------------------
