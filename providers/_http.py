@@ -68,10 +68,8 @@ def make_client(
 async def send(client: Transport, request: WireRequest, *, provider: str, idempotent: bool) -> Response:
     """Sends with retries; returns the final response (any status) or raises a `ProviderError`."""
     guard = client if isinstance(client, Resilient) else None
-    if guard is not None:
-        guard.retries.deposit()
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        response, failure = await _attempt(client, guard, request, provider)
+        response, failure = await _attempt(client, guard, request, provider, first=attempt == 1)
         if response is not None:
             wait, reason = _retry_wait(response, attempt, idempotent), _retry_reason(response.status_code)
         else:
@@ -89,7 +87,7 @@ async def send(client: Transport, request: WireRequest, *, provider: str, idempo
 
 
 async def _attempt(
-    client: Transport, guard: Resilient | None, request: WireRequest, provider: str
+    client: Transport, guard: Resilient | None, request: WireRequest, provider: str, *, first: bool
 ) -> tuple[Response | None, ProviderError | None]:
     """One call: its answer, or the connection failure to raise if it is not retried. Raises a timeout
     and a refusal (deadline, breaker, budget) itself; the breaker hears of every outcome."""
@@ -98,6 +96,8 @@ async def _attempt(
     outcome = Outcome.NEUTRAL  # unless the call gets an answer or fails (not if refused or cancelled)
     try:
         _budget.spend(provider)
+        if guard is not None and first:
+            guard.retries.deposit()  # a call made, not one refused: refusals earn no retries
         scope, started, result = asyncio.timeout(timeout), time.perf_counter(), "cancelled"
         try:
             async with scope:  # ASGI and mock transports do not enforce httpx timeouts; this always holds

@@ -42,6 +42,8 @@ def subscribe(signal: list[F], listener: F) -> Callable[[], None]:
 
 
 def emit(signal: list[F], *args: Any) -> None:
+    if not signal:
+        return  # the common case: nobody listens
     for listener in list(signal):
         try:
             listener(*args)

@@ -7,11 +7,13 @@ import asyncio
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
-from providers import BreakerState, CircuitBreaker, CircuitOpenError, deadline, signals
+from providers import BreakerState, CircuitBreaker, CircuitOpenError, ResiliencePolicy, Resilient, deadline, signals
 from providers._breaker import Outcome, outcome_of_status
 from providers._deadline import remaining
+from providers._http import send
 from providers._retry import BACKOFF_BASE, MAX_BACKOFF, RetryBudget, backoff
 from providers._window import Window
 
@@ -217,3 +219,38 @@ def test_the_time_left_goes_below_zero_once_it_passed() -> None:
         time.sleep(0.02)
         left = remaining()
         assert left is not None and left < 0
+
+
+# -- through _http.send ---------------------------------------------------------------------------
+
+
+async def test_calls_an_open_breaker_refuses_earn_no_retries(clock) -> None:
+    answers = iter([200] + [503] * 10)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(next(answers))), base_url="http://v/") as http:
+        policy = ResiliencePolicy(breaker_failures=1, breaker_cooldown=60, retry_budget=0.5, retry_min_per_second=0)
+        wire = Resilient(http, provider="acme", policy=policy, clock=clock)
+        assert (await send(wire, wire.build_request("GET", "a"), provider="acme", idempotent=True)).status_code == 200
+        assert (await send(wire, wire.build_request("GET", "a"), provider="acme", idempotent=True)).status_code == 503
+        assert wire.breaker.state is BreakerState.OPEN  # and so the 503 was not retried
+        for _ in range(20):
+            with pytest.raises(CircuitOpenError):
+                await send(wire, wire.build_request("GET", "a"), provider="acme", idempotent=True)
+    assert [wire.retries.withdraw() for _ in range(3)] == [True, False, False]  # half of the 2 calls made
+
+
+async def test_a_retry_that_would_end_past_the_request_s_deadline_is_not_made() -> None:
+    seen: list[int] = []
+    statuses = iter([429, 429, 200])
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        seen.append(status := next(statuses))
+        return httpx.Response(status, headers={"Retry-After": "0.6"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(vendor), base_url="http://v/") as http:
+        wire = Resilient(http, provider="acme", policy=ResiliencePolicy())
+        with deadline(0.5):
+            started = time.perf_counter()
+            response = await send(wire, wire.build_request("GET", "a"), provider="acme", idempotent=True)
+            assert response.status_code == 429 and len(seen) == 1 and time.perf_counter() - started < 0.1
+        response = await send(wire, wire.build_request("GET", "a"), provider="acme", idempotent=True)  # no deadline: waited out
+        assert response.status_code == 200 and len(seen) == 3
