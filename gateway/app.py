@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
-from providers import build_provider
+from providers import Resilient, build_provider
 from providers._http import make_client
 
 from .admission import health_report
@@ -69,7 +69,9 @@ def create_app(
                 timeout = httpx.Timeout(settings.upstream_timeout, connect=min(3.0, settings.upstream_timeout))
                 http = make_client(item.base_url, timeout=timeout, transport=transports.get(item.name))
                 await stack.enter_async_context(http)
-                runtime.providers[item.name] = build_provider(item.vendor, name=item.name, http=http, options=item.options)
+                wire = Resilient(http, provider=item.name, policy=settings.resilience)  # one breaker per provider
+                runtime.breakers[item.name] = wire.breaker
+                runtime.providers[item.name] = build_provider(item.vendor, name=item.name, http=wire, options=item.options)
                 if item.webhook_secret:
                     runtime.webhook_secrets[item.name] = item.webhook_secret
             for closable in runtime.closables:
@@ -80,6 +82,7 @@ def create_app(
                 stack.push_async_callback(runtime.guard.aclose)
             yield
         runtime.providers.clear()
+        runtime.breakers.clear()
 
     graphql = GatewayGraphQL(
         runtime,

@@ -74,6 +74,7 @@ ResultError = NotFoundError | UnsupportedError | ConflictError | InvalidInputErr
 
 CODE_FOR: list[tuple[type[perr.ProviderError], ErrorCode]] = [
     (perr.CallBudgetExceededError, ErrorCode.VENDOR_CALL_LIMIT),
+    (perr.DeadlineExceededError, ErrorCode.REQUEST_TIMEOUT),  # the request ran out of time, not the vendor
     (perr.ProviderTimeoutError, ErrorCode.PROVIDER_TIMEOUT),
     (perr.ProviderUnavailableError, ErrorCode.PROVIDER_UNAVAILABLE),
     (perr.ProviderAuthError, ErrorCode.PROVIDER_AUTH),
@@ -106,8 +107,8 @@ def result_error(exc: perr.ProviderError) -> ResultError | None:
 def graphql_error(exc: perr.ProviderError) -> GraphQLError:
     """A top-level error for a provider failure, with code and provider in `extensions`."""
     extensions: dict[str, object] = {"code": code_for(exc).value, "provider": exc.provider}
-    if isinstance(exc, perr.RateLimitedError) and exc.retry_after is not None:
-        extensions["retryAfter"] = exc.retry_after
+    if isinstance(exc, perr.RateLimitedError | perr.CircuitOpenError) and exc.retry_after is not None:
+        extensions["retryAfter"] = exc.retry_after  # seconds; for an open breaker, until its next probe
     if isinstance(exc, perr.CallBudgetExceededError):
         extensions["limit"] = exc.limit
     return GraphQLError(str(exc), extensions=extensions, original_error=None)

@@ -13,9 +13,13 @@ In order, each refusal an error with `extensions.code`:
    `cost_rate_limit`: RATE_LIMITED;
 5. while it executes, at most `max_vendor_calls` vendor calls (`providers.call_budget`): the answer
    keeps what was read and gets one VENDOR_CALL_LIMIT error;
-6. on both HTTP paths the whole query or mutation within `request_timeout` (`within_deadline`):
-   REQUEST_TIMEOUT, data null (not PROVIDER_TIMEOUT: that names one vendor slower than
-   `upstream_timeout`; here the request as a whole ran out of time).
+6. the whole query or mutation within `request_timeout`, however many vendor calls it makes in a row:
+   each vendor call's timeout, and each retry, is cut to the time left (`providers.deadline`,
+   `vendor_time`), so a call still out then fails its own field with REQUEST_TIMEOUT and the rest of
+   the answer is kept; on both HTTP paths `within_deadline` stops whatever else is left at the
+   deadline itself: REQUEST_TIMEOUT, data null (not PROVIDER_TIMEOUT: that names one vendor slower
+   than `upstream_timeout`; here the request as a whole ran out of time). Over WebSockets the vendor
+   calls are cut the same way, from when the operation starts executing.
 
 A refusal before parsing swaps the document for a trivial one, so every transport reports it as it
 reports a validation error (an exception from an extension would escape strawberry's streaming
@@ -38,7 +42,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from providers import CallBudget, call_budget
+from providers import CallBudget, call_budget, deadline
 
 from .cost import estimate
 from .errors import ErrorCode, client_error
@@ -48,6 +52,7 @@ from .sizes import oversized_literal, oversized_variable, too_many_tokens
 logger = logging.getLogger("parley.limits")
 COST_HEADER = "x-parley-cost"
 NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
+DEADLINE_MARGIN = 0.1  # seconds between the end of a request's vendor calls and its deadline
 
 
 class RequestLimits(SchemaExtension):
@@ -85,7 +90,7 @@ class RequestLimits(SchemaExtension):
         if guard is None or self.execution_context.operation_type is OperationType.SUBSCRIPTION:
             yield
             return
-        with call_budget(guard.limits.max_vendor_calls) as budget:
+        with call_budget(guard.limits.max_vendor_calls) as budget, deadline(vendor_time(guard.limits.request_timeout)):
             self._budget = budget
             yield
 
@@ -178,15 +183,22 @@ async def within_deadline(guard: Guard | None, run: Awaitable[ExecutionResult]) 
         return await run
     seconds = guard.limits.request_timeout
     try:
-        async with asyncio.timeout(seconds) as deadline:
-            return await run
+        with deadline(vendor_time(seconds)):
+            async with asyncio.timeout(seconds) as scope:
+                return await run
     except TimeoutError:
-        if not deadline.expired():
+        if not scope.expired():
             raise
     logger.warning("a request was stopped at its deadline of %g s (server.request_timeout)", seconds)
     message = (f"the request took longer than {seconds:g} s (server.request_timeout) and was stopped; "
                "a mutation may have taken effect at the vendor")
     return ExecutionResult(data=None, errors=[client_error(message, ErrorCode.REQUEST_TIMEOUT)])
+
+
+def vendor_time(request_timeout: float) -> float:
+    """How long a request's vendor calls may run: a little less than the request, so that an answer
+    made of what they returned (or of their REQUEST_TIMEOUT errors) is sent within the deadline."""
+    return request_timeout - min(DEADLINE_MARGIN, request_timeout / 10)
 
 
 def one_budget_error(errors: list[GraphQLError]) -> list[GraphQLError]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import httpx
 from starlette.applications import Starlette
 
-from providers import Provider
+from providers import CircuitBreaker, Provider
 
 from .auth import Authenticator
 from .events import Bus
@@ -23,6 +23,7 @@ class Runtime:
     settings: Settings
     bus: Bus
     providers: dict[str, Provider] = field(default_factory=dict)
+    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)  # each provider's, shared by all requests
     webhook_secrets: dict[str, str] = field(default_factory=dict)
     sandboxes: dict[str, Starlette] = field(default_factory=dict)
     closables: list[httpx.AsyncClient] = field(default_factory=list)

@@ -8,6 +8,7 @@ This is the only module that reads the environment. A bad setting fails at start
     [providers.<name>]  vendor, base_url, webhook_secret_env, and the vendor's own options;
                         an option `<x>_env = "VAR"` reads option `<x>` from environment variable VAR
     [embedded]          demo_conversations (used when no provider is configured)
+    limits and resilience are `[server]` keys too: see limit_settings.py and resilience_settings.py
 
 Environment: PARLEY_CONFIG (path, default ./parley.toml when present), PARLEY_HOST, PARLEY_PORT,
 PARLEY_GRAPHIQL, PARLEY_DEMO_CONVERSATIONS, PARLEY_UPSTREAM_TIMEOUT, PARLEY_BUS_URL, and for one account per vendor without
@@ -33,10 +34,12 @@ from urllib.parse import urlsplit
 from strawberry.http.websocket_origin import normalize_origin
 
 from providers.registry import OPTION_TYPES, VENDOR_OPTIONS
+from providers.resilience import ResiliencePolicy
 from sandboxes import sandbox_names
 
 from .client_settings import ClientSettings, load_clients
 from .limit_settings import Limits, load_limits
+from .resilience_settings import load_resilience
 from .setting_values import SettingsError, boolean, from_env, port, seconds, table, url, whole
 
 DEFAULT_HOST = "127.0.0.1"
@@ -70,6 +73,7 @@ class Settings:
     allow_anonymous: bool = False
     cors_origins: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
+    resilience: ResiliencePolicy = field(default_factory=ResiliencePolicy)  # breakers and retry budgets
     trusted_documents: Mapping[str, str] | None = None  # sha256 hex -> document
 
     @property
@@ -146,6 +150,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         cors_origins=_origins("server.cors_origins", server.get("cors_origins", []), clients),
         limits=load_limits(server, env),
+        resilience=load_resilience(server, env),
         trusted_documents=_manifest("server.trusted_documents", server.get("trusted_documents"), config_dir),
     )
     check_exposure(settings, settings.host)

@@ -14,6 +14,7 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
+from providers import deadline
 from providers import models as m
 from providers.base import Capability as CapabilityModel
 from providers.base import Provider as ProviderModel
@@ -38,6 +39,7 @@ Capability = CapabilityModel
 
 MAX_PAGE_SIZE = 100
 MESSAGES_FIRST = 20  # `messages(first:)` when not given
+HEALTH_PROBE_SECONDS = 1.0  # `Provider.healthy` answers within this, whatever the upstream timeout
 NodeT = TypeVar("NodeT")
 
 
@@ -243,9 +245,12 @@ class Provider:
     writable_statuses: list[ConversationStatus]
     updatable_fields: list[str]
 
-    @strawberry.field(description="Whether the vendor answers an authenticated request right now.")
+    @strawberry.field(description=(
+        "Whether the vendor answers an authenticated request right now: false at once while its circuit "
+        "breaker is open, else the answer of one probe that may take at most 1 s."))
     async def healthy(self, info: Info) -> bool:
-        return await info.context.providers[self.name].check_health()
+        with deadline(HEALTH_PROBE_SECONDS):  # an open breaker refuses the probe without calling
+            return await info.context.providers[self.name].check_health()
 
 
 def provider_from_model(p: ProviderModel) -> Provider:

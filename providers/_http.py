@@ -1,28 +1,37 @@
-"""Shared boundary for adapters: timeouts, retries, and translation into `ProviderError`s (of vendor
-answers and of webhook bodies).
+"""Shared boundary for adapters: timeouts, retries, the circuit breaker, and translation into
+`ProviderError`s (of vendor answers and of webhook bodies).
 
-Requests go out through a `_wire.Transport`; this module decides how often and how long to wait.
+Requests go out through a `_wire.Transport`; this module decides whether, how often and how long.
 Retries: idempotent calls are retried on connection failures, 502/503/504 and 429 (never on a
-timeout, so a caller hears of a slow vendor within one timeout); a
-non-idempotent call (creating, sending) is retried only on 429, which the vendor answers before
-doing anything. A Retry-After longer than `MAX_RETRY_WAIT` is not waited for: the caller gets
-`RateLimitedError` with `retry_after` and decides. Every attempt is one call of the request's
-budget (`_budget`), checked before it is sent.
+timeout, so a caller hears of a slow vendor within one timeout); a non-idempotent call (creating,
+sending) is retried only on 429, which the vendor answers before doing anything. Waits are
+exponential with full jitter (`_retry.backoff`), or what Retry-After says; a Retry-After longer than
+`MAX_RETRY_WAIT` is not waited for: the caller gets `RateLimitedError` with `retry_after` and decides.
+Every attempt is one call of the request's budget (`_budget`), checked before it is sent.
+
+A transport that is `Resilient` adds its provider's circuit breaker (`_breaker`: a refused call
+raises `CircuitOpenError` at once) and retry budget (`_retry`: a retry it has no room for is not
+made). The request's deadline
+(`_deadline`) caps each attempt's timeout; a retry whose wait would leave less than
+`MIN_RETRY_TIME` before it is not made, and a call past it raises `DeadlineExceededError`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
+import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 import httpx
 import orjson
 
-from . import _budget
+from . import _budget, _deadline, signals
+from ._breaker import Outcome, outcome_of_status
+from ._retry import backoff
 from ._wire import DEFAULT_TIMEOUT, Response, Transport, VendorHttp, WireRequest
 from .errors import (
+    DeadlineExceededError,
     MalformedResponseError,
     NotFoundError,
     ProviderAuthError,
@@ -34,10 +43,11 @@ from .errors import (
     ConflictError,
 )
 from .models import VendorEvent
+from .resilience import Resilient
 
 MAX_ATTEMPTS = 3
-BACKOFF_BASE = 0.1
 MAX_RETRY_WAIT = 2.0
+MIN_RETRY_TIME = 0.1  # seconds a retry must have left before the deadline, after its wait
 RETRY_STATUSES = frozenset({502, 503, 504})
 
 
@@ -56,48 +66,95 @@ def make_client(
 
 
 async def send(client: Transport, request: WireRequest, *, provider: str, idempotent: bool) -> Response:
-    """Sends with retries; returns the final response (any status) or raises a transport error."""
+    """Sends with retries; returns the final response (any status) or raises a `ProviderError`."""
+    guard = client if isinstance(client, Resilient) else None
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        last = attempt == MAX_ATTEMPTS
-        _budget.spend(provider)
-        try:
-            # ASGI and mock transports do not enforce httpx timeouts; this deadline always holds.
-            async with asyncio.timeout(_deadline(client)):
-                response = await client.send(request)
-        except (httpx.TimeoutException, TimeoutError) as exc:
-            # Not retried: a caller waiting on a slow vendor should hear so within one timeout.
-            raise ProviderTimeoutError("no answer within the timeout", provider=provider) from exc
-        except httpx.TransportError as exc:
-            if not idempotent or last:
-                raise ProviderUnavailableError(f"cannot reach the vendor ({type(exc).__name__})", provider=provider) from exc
+        response, failure = await _attempt(client, guard, request, provider, first=attempt == 1)
+        if response is not None:
+            wait, reason = _retry_wait(response, attempt, idempotent), _retry_reason(response.status_code)
         else:
-            wait = _retry_wait(response, attempt, idempotent)
-            if last or wait is None:
-                return response
-            await response.aclose()
+            wait, reason = (backoff(attempt) if idempotent else None), "connection"
+        if wait is not None and attempt < MAX_ATTEMPTS and _may_retry(guard, provider, reason, wait):
+            if response is not None:
+                await response.aclose()
             await asyncio.sleep(wait)
             continue
-        await asyncio.sleep(_backoff(attempt))
+        if response is not None:
+            return response
+        assert failure is not None
+        raise failure
     raise AssertionError("unreachable")
 
 
-def _deadline(client: Transport) -> float | None:
+async def _attempt(
+    client: Transport, guard: Resilient | None, request: WireRequest, provider: str, *, first: bool
+) -> tuple[Response | None, ProviderError | None]:
+    """One call: its answer, or the connection failure to raise if it is not retried. Raises a timeout
+    and a refusal (deadline, breaker, budget) itself; the breaker hears of every outcome."""
+    timeout, by_deadline = _timeout(client, provider)
+    probe = guard.breaker.admit() if guard is not None else False
+    outcome = Outcome.NEUTRAL  # unless the call gets an answer or fails (not if refused or cancelled)
+    try:
+        _budget.spend(provider)
+        if guard is not None and first:
+            guard.retries.deposit()  # a call made, not one refused: refusals earn no retries
+        scope, started, result = asyncio.timeout(timeout), time.perf_counter(), "cancelled"
+        try:
+            async with scope:  # ASGI and mock transports do not enforce httpx timeouts; this always holds
+                response = await client.send(request)
+            result = str(response.status_code)
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            if by_deadline and scope.expired():
+                result = "deadline"
+                raise DeadlineExceededError("no answer before the request's deadline", provider=provider) from exc
+            outcome, result = Outcome.FAILURE, "timeout"
+            raise ProviderTimeoutError("no answer within the timeout", provider=provider) from exc
+        except httpx.TransportError as exc:
+            outcome, result = Outcome.FAILURE, "connection_error"
+            failure = ProviderUnavailableError(f"cannot reach the vendor ({type(exc).__name__})", provider=provider)
+            failure.__cause__ = exc
+            return None, failure
+        finally:
+            signals.emit(signals.VENDOR_CALL, provider, request.method, result, time.perf_counter() - started)
+        outcome = outcome_of_status(response.status_code)
+        return response, None
+    finally:
+        if guard is not None:
+            guard.breaker.record(probe, outcome)
+
+
+def _timeout(client: Transport, provider: str) -> tuple[float | None, bool]:
+    """The attempt's timeout, and whether the request's deadline set it (rather than the client's)."""
     connect, read = client.timeout.connect, client.timeout.read
-    return None if connect is None or read is None else connect + read
+    own = None if connect is None or read is None else connect + read
+    left = _deadline.remaining()
+    if left is None:
+        return own, False
+    if left <= 0:
+        raise DeadlineExceededError("the request's deadline passed before this call", provider=provider)
+    return (left, True) if own is None or left < own else (own, False)
+
+
+def _may_retry(guard: Resilient | None, provider: str, reason: str, wait: float) -> bool:
+    left = _deadline.remaining()
+    made = (left is None or left - wait >= MIN_RETRY_TIME) and (guard is None or guard.may_retry())
+    signals.emit(signals.RETRY, provider, reason, made)
+    return made
+
+
+def _retry_reason(status: int) -> str:
+    return "status_429" if status == 429 else "status_5xx"
 
 
 def _retry_wait(response: Response, attempt: int, idempotent: bool) -> float | None:
     if response.status_code == 429:
         retry_after = retry_after_seconds(response)
-        wait = _backoff(attempt) if retry_after is None else retry_after
-        return wait if wait <= MAX_RETRY_WAIT else None
+        if retry_after is None:
+            return backoff(attempt)
+        return retry_after + backoff(1) if retry_after <= MAX_RETRY_WAIT else None  # jitter: not all back at once
     if idempotent and response.status_code in RETRY_STATUSES:
-        return _backoff(attempt)
+        return backoff(attempt)
     return None
-
-
-def _backoff(attempt: int) -> float:
-    return BACKOFF_BASE * (2 ** (attempt - 1)) * (1 + random.random() / 2)
 
 
 def retry_after_seconds(response: Response) -> float | None:

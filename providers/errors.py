@@ -3,6 +3,8 @@
     ProviderError
     ├── ProviderUnavailableError      vendor down, 5xx, connection refused
     │   ├── ProviderTimeoutError      no answer within the timeout
+    │   │   └── DeadlineExceededError the request's deadline came first (nothing blamed on the vendor)
+    │   ├── CircuitOpenError          not called: its breaker is open; `retry_after` until the next try
     │   └── MalformedResponseError    an answer that is not what the vendor documents
     ├── ProviderAuthError             the vendor refused our credentials
     ├── RateLimitedError              429; `retry_after` in seconds when the vendor said
@@ -46,6 +48,20 @@ class ProviderUnavailableError(ProviderError):
 
 class ProviderTimeoutError(ProviderUnavailableError):
     pass
+
+
+class DeadlineExceededError(ProviderTimeoutError):
+    """The request the call was for ran out of time (`providers._deadline`): the call was cut short,
+    or not made. A write cut short may still have taken effect at the vendor."""
+
+
+class CircuitOpenError(ProviderUnavailableError):
+    """Not called: the provider's circuit breaker is open after repeated failures (`providers._breaker`).
+    `retry_after` is the number of seconds until it lets a call through again."""
+
+    def __init__(self, message: str, *, provider: str, retry_after: float) -> None:
+        super().__init__(message, provider=provider)
+        self.retry_after = retry_after
 
 
 class MalformedResponseError(ProviderUnavailableError):

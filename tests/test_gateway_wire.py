@@ -45,9 +45,11 @@ BY_ID = """query($id: ID!, $first: Int! = 50, $newestFirst: Boolean! = false) {
 
 
 @contextlib.asynccontextmanager
-async def served(app: Starlette) -> AsyncIterator[str]:
-    """`app` under uvicorn on a free loopback port; its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+async def served(app: Starlette, *, grace: float | None = None) -> AsyncIterator[str]:
+    """`app` under uvicorn on a free loopback port; its base URL. `grace`: seconds the requests still
+    running at the end are given (default: as long as they take)."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", timeout_graceful_shutdown=grace)
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)

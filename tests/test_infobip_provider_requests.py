@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from providers import _retry
 from providers._time import parse_datetime
 from providers.cursors import encode_cursor
 from providers.errors import (
@@ -387,7 +388,8 @@ async def test_a_short_retry_after_is_waited_for_and_retried(provider, vendor) -
     assert len(vendor.seen("GET", rf"/{cid}$")) == 2
 
 
-async def test_a_429_without_retry_after_backs_off_before_retrying_even_a_send(provider, vendor) -> None:
+async def test_a_429_without_retry_after_backs_off_before_retrying_even_a_send(provider, vendor, monkeypatch) -> None:
+    monkeypatch.setattr(_retry.random, "uniform", lambda low, high: high)  # the longest wait full jitter may pick
     cid = vendor.conversation()
     vendor.inbound(cid, "hi")
     vendor.queue("POST", r".*/messages", platform_error(429, "TOO_MANY_REQUESTS", "Too many requests"))
@@ -395,7 +397,7 @@ async def test_a_429_without_retry_after_backs_off_before_retrying_even_a_send(p
     [sent] = await provider.add_messages(cid, [NewMessage(text="hello", author=AGENT)])
     posts = vendor.seen("POST", "/messages")
     assert len(posts) == 2 and sent.text == "hello"
-    assert time.monotonic() - started >= 0.1  # the shared back-off, not an immediate retry
+    assert time.monotonic() - started >= 2 * _retry.BACKOFF_BASE  # the shared back-off, not an immediate retry
 
 
 async def test_a_send_is_not_repeated_after_a_5xx_but_a_read_is(provider, vendor) -> None:
