@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 import httpx
 import orjson
 
-from . import _budget
+from . import _budget, _observe
 from ._wire import DEFAULT_TIMEOUT, Response, Transport, VendorHttp, WireRequest
 from .errors import (
     MalformedResponseError,
@@ -55,28 +56,38 @@ def make_client(
     return VendorHttp(base_url, timeout=timeout, headers=headers)
 
 
-async def send(client: Transport, request: WireRequest, *, provider: str, idempotent: bool) -> Response:
-    """Sends with retries; returns the final response (any status) or raises a transport error."""
+async def send(
+    client: Transport, request: WireRequest, *, provider: str, idempotent: bool, operation: str | None = None
+) -> Response:
+    """Sends with retries; returns the final response (any status) or raises a transport error.
+    `operation` names the call in observations (`_observe.Routes`)."""
+    operation = operation or f"{request.method} {_observe.UNMATCHED}"
     for attempt in range(1, MAX_ATTEMPTS + 1):
         last = attempt == MAX_ATTEMPTS
         _budget.spend(provider)
+        started = time.perf_counter()
         try:
             # ASGI and mock transports do not enforce httpx timeouts; this deadline always holds.
             async with asyncio.timeout(_deadline(client)):
                 response = await client.send(request)
         except (httpx.TimeoutException, TimeoutError) as exc:
+            _observe.vendor_call(provider, operation, "timeout", time.perf_counter() - started)
             # Not retried: a caller waiting on a slow vendor should hear so within one timeout.
             raise ProviderTimeoutError("no answer within the timeout", provider=provider) from exc
         except httpx.TransportError as exc:
+            _observe.vendor_call(provider, operation, "unreachable", time.perf_counter() - started)
             if not idempotent or last:
                 raise ProviderUnavailableError(f"cannot reach the vendor ({type(exc).__name__})", provider=provider) from exc
         else:
+            _observe.vendor_call(provider, operation, str(response.status_code), time.perf_counter() - started)
             wait = _retry_wait(response, attempt, idempotent)
             if last or wait is None:
                 return response
             await response.aclose()
+            _observe.retry(provider, operation)
             await asyncio.sleep(wait)
             continue
+        _observe.retry(provider, operation)
         await asyncio.sleep(_backoff(attempt))
     raise AssertionError("unreachable")
 

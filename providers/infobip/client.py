@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 
 from .._http import decode_json, error_for_status, retry_after_seconds, send
+from .._observe import Routes
 from .._wire import Client, Response, transport
 from .._time import parse_datetime
 from ..errors import ConflictError, InvalidRequestError, MalformedResponseError
@@ -35,6 +36,7 @@ CONVERSATION_TAGS = f"{CONVERSATION}/tags"
 CONVERSATION_TAG = f"{CONVERSATION}/tags/{{tag}}"
 MESSAGES = f"{CONVERSATION}/messages"
 TAGS = f"{ROOT}/tags"
+ROUTES = Routes(CONVERSATIONS, CONVERSATION, ASSIGNEE, ROUTE, CONVERSATION_TAGS, CONVERSATION_TAG, MESSAGES, TAGS)
 MAX_LIMIT = 999
 MAX_ERROR_TEXT = 300
 # A 404 naming another entity than the conversation (`Invalid agentId 'x' given! ...`) is bad input.
@@ -68,7 +70,8 @@ class InfobipClient:
             idempotent = method in ("GET", "HEAD", "PUT", "DELETE", "PATCH")  # PATCH sets values: safe to repeat
         query = None if params is None else wire_params(params)
         request = self._http.build_request(method, path, params=query, json=json, headers=self._headers)
-        response = await send(self._http, request, provider=self._provider, idempotent=idempotent)
+        response = await send(self._http, request, provider=self._provider, idempotent=idempotent,
+                              operation=ROUTES.name(method, path))
         return self._unwrap(response)
 
     def _unwrap(self, response: Response) -> Any:
