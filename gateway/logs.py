@@ -22,9 +22,13 @@ from providers._observe import current_request_id
 
 LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_LEVEL = "info"
+HANDLER_NAME = "parley"
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 # Attributes every LogRecord has; anything else on a record was passed in `extra` and is logged as a field.
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "request_id"}
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message", "asctime", "request_id", "color_message",  # uvicorn's own copy of the message, with terminal colours
+}
+QUIET_LIBRARIES = ("httpx", "httpcore")  # a line per vendor call: the access line and the metrics count them
 
 _SECRETS = [
     # scheme://user:password@host -> scheme://user:***@host (redis://:password@host too)
@@ -93,14 +97,17 @@ def configure(level: str, *, stream: TextIO | None = None, json: bool | None = N
     handler.addFilter(RequestIdFilter())
     as_json = not _is_terminal(stream) if json is None else json
     handler.setFormatter(JsonFormatter() if as_json else PlainFormatter())
+    handler.set_name(HANDLER_NAME)
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    for old in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
+        root.removeHandler(old)  # configured again (tests): replaced, and other handlers left alone
     root.addHandler(handler)
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).setLevel(level.upper())
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # Parley writes its own access line
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
 def _is_terminal(stream: TextIO) -> bool:
