@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -36,6 +37,7 @@ logger = logging.getLogger("parley.access")
 VALID_REQUEST_ID = re.compile(r"^[!-~]{1,128}$")  # visible ASCII, no spaces: safe in a header and a log line
 QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})  # probes and scrapes: DEBUG, not INFO
 OK = "ok"
+CANCELLED = "cancelled"  # a query or mutation stopped before its answer (its client left, or its deadline passed)
 UNCODED = "GRAPHQL_ERROR"  # an error without extensions.code: graphql-core's syntax and validation errors
 
 
@@ -136,10 +138,14 @@ def _client_of(scope: Scope) -> str | None:
 
 
 def with_request_id(errors: list[GraphQLError] | None) -> None:
-    """Adds `extensions.requestId` to each error, so a client can quote it."""
+    """Adds `extensions.requestId` to each error, so a client can quote it, and their codes to the
+    access line (also those of errors made outside the schema, e.g. REQUEST_TIMEOUT)."""
     request_id = current_request_id()
     if request_id is None or not errors:
         return
+    record = _record.get()
+    if record is not None:
+        record.add_codes(codes_of(errors))
     for error in errors:
         if (error.extensions or {}).get("requestId") != request_id:
             error.extensions = {**(error.extensions or {}), "requestId": request_id}
@@ -160,7 +166,16 @@ class OperationMetrics(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
         self._codes = []
-        yield
+        try:
+            yield
+        except (asyncio.CancelledError, GeneratorExit):
+            # A subscription ends this way when its client stops it; a query or mutation when its client
+            # goes away or its deadline passes (REQUEST_TIMEOUT is answered outside the schema).
+            self._observe(started, cancelled=True)
+            raise
+        self._observe(started, cancelled=False)
+
+    def _observe(self, started: float, *, cancelled: bool) -> None:
         context = self.execution_context
         try:
             kind = context.operation_type.value
@@ -169,9 +184,10 @@ class OperationMetrics(SchemaExtension):
         name = metrics.operation_label(context.operation_name)
         result = context.result
         codes = [*self._codes, *codes_of(getattr(result, "errors", None) or context.pre_execution_errors)]
-        outcome = codes[0] if codes else OK
+        subscription = kind == OperationType.SUBSCRIPTION.value
+        outcome = codes[0] if codes else CANCELLED if cancelled and not subscription else OK
         metrics.OPERATIONS.labels(kind, name, outcome).inc()
-        if kind != OperationType.SUBSCRIPTION.value:
+        if not subscription:
             metrics.OPERATION_SECONDS.labels(kind, name, outcome).observe(time.perf_counter() - started)
         record = _record.get()
         if record is not None:
