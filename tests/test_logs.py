@@ -147,3 +147,20 @@ def test_the_flag_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("PARLEY_BUS_URL", "redis://127.0.0.1:1/0")  # refused after logging is configured: nothing is served
     assert main(["serve", "--log-level", "debug"]) == 2
     assert chosen == ["debug"]
+
+
+def test_a_websocket_is_one_access_line_for_all_its_operations(log: io.StringIO) -> None:
+    query = "subscription Live { messageAdded { cursor } }"
+    with TestClient(create_app(Settings(demo_conversations=1))) as client:
+        with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"], headers={"X-Request-Id": "ws-7"}) as ws:
+            ws.send_json({"type": "connection_init", "payload": {}})
+            assert ws.receive_json()["type"] == "connection_ack"
+            ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": "query Who { __typename }"}})
+            assert ws.receive_json()["type"] == "next" and ws.receive_json()["type"] == "complete"
+            ws.send_json({"id": "2", "type": "subscribe", "payload": {"query": query}})
+            ws.send_json({"id": "2", "type": "complete"})
+            ws.send_json({"id": "3", "type": "subscribe", "payload": {"query": "query Who { __typename }"}})
+            assert ws.receive_json()["type"] == "next"
+    (line,) = lines(log, "parley.access")
+    assert (line["method"], line["status"], line["request_id"]) == ("WS", 101, "ws-7")
+    assert sorted(line["operations"]) == ["query Who", "query Who", "subscription Live"]  # type: ignore[arg-type]
