@@ -10,6 +10,7 @@
   and into the access line.
 - `with_request_id`: `extensions.requestId` on GraphQL errors.
 - `VendorObserver`: vendor calls, retries and breaker states into the metrics and the access line.
+- Both make OpenTelemetry spans when tracing is on (gateway/tracing.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from strawberry.types.graphql import OperationType
 
 from providers._observe import REQUEST_ID_HEADER, VendorCall, current_request_id, request_id_scope
 
-from . import metrics
+from . import metrics, tracing
 
 logger = logging.getLogger("parley.access")
 VALID_REQUEST_ID = re.compile(r"^[!-~]{1,128}$")  # visible ASCII, no spaces: safe in a header and a log line
@@ -166,16 +167,17 @@ class OperationMetrics(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
         self._codes = []
-        try:
-            yield
-        except (asyncio.CancelledError, GeneratorExit):
-            # A subscription ends this way when its client stops it; a query or mutation when its client
-            # goes away or its deadline passes (REQUEST_TIMEOUT is answered outside the schema).
-            self._observe(started, cancelled=True)
-            raise
-        self._observe(started, cancelled=False)
+        with tracing.operation_span() as span:
+            try:
+                yield
+            except (asyncio.CancelledError, GeneratorExit):
+                # A subscription ends this way when its client stops it; a query or mutation when its client
+                # goes away or its deadline passes (REQUEST_TIMEOUT is answered outside the schema).
+                self._observe(started, span, cancelled=True)
+                raise
+            self._observe(started, span, cancelled=False)
 
-    def _observe(self, started: float, *, cancelled: bool) -> None:
+    def _observe(self, started: float, span: Any, *, cancelled: bool) -> None:
         context = self.execution_context
         try:
             kind = context.operation_type.value
@@ -187,6 +189,7 @@ class OperationMetrics(SchemaExtension):
         subscription = kind == OperationType.SUBSCRIPTION.value
         outcome = codes[0] if codes else CANCELLED if cancelled and not subscription else OK
         metrics.OPERATIONS.labels(kind, name, outcome).inc()
+        tracing.end_operation(span, kind, name, codes)
         if not subscription:
             metrics.OPERATION_SECONDS.labels(kind, name, outcome).observe(time.perf_counter() - started)
         record = _record.get()
@@ -207,6 +210,7 @@ class VendorObserver:
     def vendor_call(self, call: VendorCall) -> None:
         metrics.VENDOR_CALLS.labels(call.provider, call.operation, call.status).inc()
         metrics.VENDOR_CALL_SECONDS.labels(call.provider, call.operation).observe(call.seconds)
+        tracing.vendor_call(call)
         record = _record.get()
         if record is not None:
             record.vendor_calls += 1

@@ -20,7 +20,7 @@ from providers import build_provider
 from providers._http import make_client
 from providers._observe import set_observer
 
-from . import metrics
+from . import metrics, tracing
 from .access import RequestScope, VendorObserver
 from .admission import health_report
 from .cors import BrowserOrigins
@@ -59,6 +59,7 @@ def create_app(
     runtime = Runtime(settings=settings, bus=metrics.MeteredBus(bus or make_bus(settings.bus_url)), guard=Guard(settings))
     runtime.readiness_checks.append(bus_check(runtime.bus))
     set_observer(VendorObserver())  # vendor calls into the metrics and access lines (one observer per process)
+    tracing.setup()  # spans only with opentelemetry installed and a tracer provider configured
     transports = dict(transports or {})
     provider_settings = list(settings.providers)
     if settings.embedded:

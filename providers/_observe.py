@@ -2,7 +2,8 @@
 knowing who that is.
 
 - **Request ids**: `request_id_scope(rid)` marks the calls made inside it (and by the tasks it starts)
-  as made for that request; the wire sends the id to the vendor as `X-Request-Id`.
+  as made for that request; the wire sends the id to the vendor as `X-Request-Id`, and the headers of
+  any `add_header_source` (the trace context, when tracing is on).
 - **Observations**: `set_observer(observer)` receives every vendor call (`VendorCall`: provider, a
   low-cardinality operation name, the HTTP status or why there was none, the seconds it took), each
   retry, and a provider's circuit-breaker state. One observer per process; none by default, which
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
@@ -40,12 +41,25 @@ def request_id_scope(request_id: str | None) -> Iterator[None]:
         _request_id.reset(token)
 
 
-def with_request_id(headers: Mapping[str, str] | None) -> Mapping[str, str] | None:
-    """`headers` plus the current request's `X-Request-Id` (the caller's own one wins)."""
+HeaderSource = Callable[[], Mapping[str, str]]
+_header_sources: list[HeaderSource] = []
+
+
+def add_header_source(source: HeaderSource) -> None:
+    """`source()` gives headers for every vendor call built from now on (the trace context, say)."""
+    if source not in _header_sources:
+        _header_sources.append(source)
+
+
+def outgoing_headers(headers: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    """`headers` plus the current request's `X-Request-Id` and the header sources' (the caller's own win)."""
     request_id = _request_id.get()
-    if request_id is None:
+    if request_id is None and not _header_sources:
         return headers
-    return {REQUEST_ID_HEADER: request_id, **(headers or {})}
+    added: dict[str, str] = {REQUEST_ID_HEADER: request_id} if request_id is not None else {}
+    for source in _header_sources:
+        added.update(source())
+    return {**added, **(headers or {})}
 
 
 @dataclass(frozen=True, slots=True)

@@ -139,7 +139,7 @@ class HttpxWire:
         headers: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
     ) -> WireRequest:
-        headers = _observe.with_request_id(headers)
+        headers = _observe.outgoing_headers(headers)
         return _HttpxRequest(self._client.build_request(method, url, params=params, json=json, headers=headers, data=data))
 
     async def send(self, request: WireRequest) -> Response:
@@ -195,7 +195,7 @@ class VendorHttp:
         headers: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
     ) -> WireRequest:
-        headers = _observe.with_request_id(headers)
+        headers = _observe.outgoing_headers(headers)
         query = _query(params)
         if query is None or data is not None or not _PLAIN_PATH.fullmatch(url) or _DOT_SEGMENT.search(url):
             return self._built_by_httpx(method, url, params=params, json=json, headers=headers, data=data)
