@@ -38,6 +38,7 @@ logger = logging.getLogger("parley.access")
 VALID_REQUEST_ID = re.compile(r"^[!-~]{1,128}$")  # visible ASCII, no spaces: safe in a header and a log line
 QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})  # probes and scrapes: DEBUG, not INFO
 OK = "ok"
+CLIENT_CLOSED = 499  # the status logged for a request whose client went away before an answer (nginx's)
 CANCELLED = "cancelled"  # a query or mutation stopped before its answer (its client left, or its deadline passed)
 UNCODED = "GRAPHQL_ERROR"  # an error without extensions.code: graphql-core's syntax and validation errors
 
@@ -99,6 +100,9 @@ class RequestScope:
             with request_id_scope(request_id):
                 try:
                     await self.app(scope, receive, send_with_id)
+                except asyncio.CancelledError:
+                    status = status or CLIENT_CLOSED
+                    raise
                 except Exception:
                     status = status or 500
                     raise

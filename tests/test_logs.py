@@ -130,7 +130,7 @@ def test_a_bus_url_password_is_not_printed_in_a_start_up_error(monkeypatch: pyte
         assert "hunter2" not in error, error
 
 
-def test_the_log_level_comes_from_the_environment_or_the_file_and_must_be_known(tmp_path: object) -> None:
+def test_the_log_level_comes_from_the_environment_and_must_be_known() -> None:
     assert load_settings({}).operations.log_level == "info"
     assert load_settings({"PARLEY_LOG_LEVEL": "DEBUG"}).operations.log_level == "debug"
     with pytest.raises(SettingsError, match=r"PARLEY_LOG_LEVEL / server.log_level: expected one of debug, info, warning, error, got 'loud'"):

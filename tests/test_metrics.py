@@ -3,8 +3,10 @@ vendor failures and subscriptions happen; labels stay few; scrapes are guarded."
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -20,18 +22,19 @@ from gateway.setting_values import SettingsError
 
 from .helpers import (
     ADD,
-    MESSAGE_ADDED,
     SB_PROVIDER,
     Gateway,
     create_conversation,
     forget_requests,
     gateway_over,
+    gateway_settings,
     inject_fault,
     new_conversation,
     next_payload,
     post,
     remote_id_of,
     sandbox_requests,
+    stoppable_redis,
     ws_subscribe,
 )
 
@@ -143,6 +146,21 @@ async def test_an_event_published_twice_is_counted_as_dropped_duplicate(sb_app: 
         after = await scrape(gateway)
     assert total(after, "parley_events_dropped_total", reason="duplicate") - total(before, "parley_events_dropped_total", reason="duplicate") == 1
     assert total(after, "parley_events_published_total") - total(before, "parley_events_published_total") == 1
+
+
+async def test_an_event_the_bus_cannot_take_is_counted_as_dropped(sb_app: Starlette) -> None:
+    with stoppable_redis() as (url, redis):
+        settings = replace(gateway_settings(SB_PROVIDER), bus_url=url)
+        app = create_app(settings, transports={"sb": httpx.ASGITransport(app=sb_app)})
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test") as client:
+                gateway = Gateway(app, client)
+                before = await scrape(gateway)
+                redis.terminate()
+                await asyncio.to_thread(redis.wait, 10)
+                await create_conversation(gateway)  # the vendor took it; its event cannot be announced
+                after = await scrape(gateway)
+    assert mover(before, after)("parley_events_dropped_total", reason="bus_unavailable") == 1
 
 
 def test_breaker_states_and_migration_hooks_are_gauges_the_other_modules_set() -> None:

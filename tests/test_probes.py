@@ -5,8 +5,6 @@ authenticated client (and then none about providers it may not use)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 
 import httpx
@@ -19,7 +17,7 @@ from gateway.probes import Unready
 from gateway.settings import Settings
 
 from .auth_kit import api_client, bearer
-from .helpers import free_port, wait_for_port
+from .helpers import stoppable_redis
 
 OUTSIDE = ("203.0.113.7", 40000)  # a peer that is not loopback (TEST-NET-3)
 KEY, IB_KEY = "console-key-0123456789", "infobip-key-0123456789"
@@ -91,23 +89,14 @@ async def test_health_is_liveness_only(app: Starlette) -> None:
 
 
 async def test_ready_follows_the_redis_bus_and_never_shows_its_address() -> None:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed: this test needs it (apt-get install redis-server)")
-    port = free_port()
-    redis = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        await asyncio.to_thread(wait_for_port, port)
-        app = create_app(Settings(demo_conversations=1, bus_url=f"redis://127.0.0.1:{port}/0"))
+    with stoppable_redis() as (url, redis):
+        app = create_app(Settings(demo_conversations=1, bus_url=url))
         async with app.router.lifespan_context(app), client(app) as local:
             assert (await local.get("/ready")).status_code == 200
             redis.terminate()
             await asyncio.to_thread(redis.wait, 10)
             down = await local.get("/ready")
-    finally:
-        redis.kill()
-        redis.wait(10)
     assert down.status_code == 503
     (reason,) = down.json()["reasons"]
-    assert reason.startswith("event bus: Redis does not answer (") and str(port) not in reason and "127.0.0.1" not in reason
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    assert reason.startswith("event bus: Redis does not answer (") and port not in reason and "127.0.0.1" not in reason
