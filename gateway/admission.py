@@ -27,6 +27,8 @@ from strawberry.subscriptions.protocols.graphql_ws.types import CompleteMessage,
 from strawberry.types.graphql import OperationType
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage as LegacyConnectionInitMessage
 
+from providers._observe import current_request_id
+
 from .auth import ANONYMOUS, NOBODY, AuthenticationError, Authenticator, Principal, visible_providers
 from .context import Context, make_loaders
 from .errors import ErrorCode
@@ -54,7 +56,11 @@ def principal_of(authenticator: Authenticator, connection: HTTPConnection) -> Pr
 
 def unauthenticated(error: AuthenticationError) -> Response:
     challenge = 'Bearer realm="parley"' if not error.given else 'Bearer realm="parley", error="invalid_token"'
-    body = {"errors": [{"message": str(error), "extensions": {"code": ErrorCode.UNAUTHENTICATED.value}}]}
+    extensions = {"code": ErrorCode.UNAUTHENTICATED.value}
+    request_id = current_request_id()
+    if request_id is not None:
+        extensions["requestId"] = request_id
+    body = {"errors": [{"message": str(error), "extensions": extensions}]}
     return Response(orjson.dumps(body), status_code=401, media_type="application/json", headers={"WWW-Authenticate": challenge})
 
 

@@ -18,13 +18,18 @@ from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_
 
 from providers import Resilient, build_provider
 from providers._http import make_client
+from providers._observe import set_observer
 
+from . import metrics, tracing
+from .access import RequestScope, VendorObserver
 from .admission import health_report
 from .cors import BrowserOrigins
 from .embedded import embedded_providers
 from .events import Bus, InMemoryBus
 from .graphiql import ASSET_DIR, ASSET_PATH
 from .guard import Guard
+from .logs import configure as configure_logging
+from .probes import breaker_check, bus_check, ready_endpoint
 from .runtime import Runtime
 from .settings import Settings
 from .sizes import BodyLimit
@@ -51,7 +56,10 @@ def create_app(
     bus: Bus | None = None,
 ) -> Starlette:
     """The gateway. `transports` replaces the network transport per provider name (tests, in-process)."""
-    runtime = Runtime(settings=settings, bus=bus or make_bus(settings.bus_url), guard=Guard(settings))
+    runtime = Runtime(settings=settings, bus=metrics.MeteredBus(bus or make_bus(settings.bus_url)), guard=Guard(settings))
+    runtime.readiness_checks.append(bus_check(runtime.bus))
+    set_observer(VendorObserver())  # vendor calls into the metrics and access lines (one observer per process)
+    tracing.setup()  # spans only with opentelemetry installed and a tracer provider configured
     transports = dict(transports or {})
     provider_settings = list(settings.providers)
     if settings.embedded:
@@ -65,12 +73,15 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
+            metrics.process_started()
+            stack.callback(metrics.process_stopped)
             for item in provider_settings:
                 timeout = httpx.Timeout(settings.upstream_timeout, connect=min(3.0, settings.upstream_timeout))
                 http = make_client(item.base_url, timeout=timeout, transport=transports.get(item.name))
                 await stack.enter_async_context(http)
                 wire = Resilient(http, provider=item.name, policy=settings.resilience)  # one breaker per provider
                 runtime.breakers[item.name] = wire.breaker
+                runtime.readiness_checks.append(breaker_check(item.name, wire.breaker))
                 runtime.providers[item.name] = build_provider(item.vendor, name=item.name, http=wire, options=item.options)
                 if item.webhook_secret:
                     runtime.webhook_secrets[item.name] = item.webhook_secret
@@ -101,6 +112,8 @@ def create_app(
             WebSocketRoute("/graphql", graphql),
             Route("/webhooks/{provider}", webhook_endpoint(runtime), methods=["POST"]),
             Route("/health", health),
+            Route("/ready", ready_endpoint(runtime.readiness_checks, runtime.authenticator)),
+            *([Route("/metrics", metrics.metrics_endpoint(settings))] if settings.operations.metrics_port is None else []),
             *([Mount(ASSET_PATH.rstrip("/"), StaticFiles(directory=ASSET_DIR, check_dir=False))] if settings.graphiql_on else []),
             # The embedded default's sandboxes, so the demo can play the customer (their /_sandbox hooks)
             *(Mount(f"{SANDBOX_PATH}/{name}", sandbox) for name, sandbox in runtime.sandboxes.items()),
@@ -108,7 +121,8 @@ def create_app(
         lifespan=lifespan,
         middleware=[Middleware(BodyLimit, limit=settings.limits.max_body_bytes, paths=("/graphql", "/webhooks/"))],
     )
-    app.add_middleware(BrowserOrigins, origins=settings.cors_origins)  # added last: outermost
+    app.add_middleware(BrowserOrigins, origins=settings.cors_origins)
+    app.add_middleware(RequestScope)  # added last: outermost (request ids and access lines for every answer)
     app.state.runtime = runtime
     return app
 
@@ -117,5 +131,7 @@ def app_from_env() -> Starlette:
     """Factory for `uvicorn --factory gateway.app:app_from_env` (used by `parley serve --workers`)."""
     from .settings import load_settings
 
-    return create_app(load_settings())
+    settings = load_settings()
+    configure_logging(settings.operations.log_level)  # a worker process starts without its parent's logging
+    return create_app(settings)
 

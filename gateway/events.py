@@ -44,6 +44,7 @@ class Event:
     conversation: Conversation | None = None
     cursor: str = ""
     sequence: int = 0
+    published_at: float = 0.0  # epoch seconds, when it was handed to the bus (0: not known); for the lag metric
 
 
 def dedup_key(event: Event) -> str | None:
@@ -71,6 +72,10 @@ class Bus(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Returns when the bus can publish and subscribe; raises BusUnavailable when it cannot."""
+        ...
 
     async def publish(self, event: Event) -> Event | None:
         """Assigns the cursor and fans out; returns None when the event was a duplicate."""
@@ -125,6 +130,9 @@ class InMemoryBus:
 
     async def stop(self) -> None:
         self._subscribers.clear()
+
+    async def ping(self) -> None:
+        return None
 
     async def publish(self, event: Event) -> Event | None:
         key = dedup_key(event)

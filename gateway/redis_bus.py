@@ -103,6 +103,13 @@ class RedisBus:
         self._subscribers.clear()
         await self._redis.aclose()
 
+    async def ping(self) -> None:
+        """Raises BusUnavailable, naming the error's kind but not Redis's address, when Redis does not answer."""
+        try:
+            await self._redis.ping()
+        except RedisError as exc:
+            raise BusUnavailable(f"Redis does not answer ({type(exc).__name__})") from exc
+
     async def publish(self, event: Event) -> Event | None:
         keys = [self._stream, self._epoch_key]
         key = dedup_key(event)

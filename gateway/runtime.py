@@ -13,6 +13,7 @@ from providers import CircuitBreaker, Provider
 from .auth import Authenticator
 from .events import Bus
 from .guard import Guard
+from .probes import ReadinessCheck
 from .settings import Settings
 
 
@@ -28,6 +29,7 @@ class Runtime:
     sandboxes: dict[str, Starlette] = field(default_factory=dict)
     closables: list[httpx.AsyncClient] = field(default_factory=list)
     guard: Guard | None = None  # the request limits (gateway/limits.py); None: none
+    readiness_checks: list[ReadinessCheck] = field(default_factory=list)  # what /ready asks (gateway/probes.py)
     authenticator: Authenticator = field(init=False)
 
     def __post_init__(self) -> None:

@@ -22,6 +22,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from providers import ProviderError
 
+from .access import OperationMetrics, with_request_id
 from .auth import guard_root_fields
 from .errors import ErrorCode, for_client, graphql_error, should_mask
 from .execution import PlainExecutor
@@ -63,6 +64,7 @@ class ErrorBoundary(MaskErrors):
         super()._process_result(result)
         if hasattr(result, "errors") and result.errors:
             result.errors = one_budget_error(result.errors)
+            with_request_id(result.errors)
 
     def get_results(self) -> dict[str, object]:
         notices = getattr(self.execution_context.context, "notices", None)
@@ -95,6 +97,7 @@ def build_schema(*, executor: type[Any] | None = PlainExecutor, introspection: b
         config=StrawberryConfig(disable_field_suggestions=not introspection, scalar_map=SCALAR_MAP),
         execution_context_class=executor if introspection else quiet_executor(executor),
         extensions=[
+            OperationMetrics,  # first: it leaves last, when the errors have their codes
             lambda: AddValidationRules(rules),
             ErrorBoundary,
             lambda: AnsweredParserCache(maxsize=CACHE_SIZE),

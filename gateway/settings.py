@@ -4,7 +4,8 @@ This is the only module that reads the environment. A bad setting fails at start
 `SettingsError` naming it.
 
     [server]            host, port, graphiql, upstream_timeout, bus_url (redis://…: the event bus
-                        shared by every instance and worker; without it, each process has its own)
+                        shared by every instance and worker; without it, each process has its own);
+                        log_level, metrics_token_env, metrics_port (operation_settings.py)
     [providers.<name>]  vendor, base_url, webhook_secret_env, and the vendor's own options;
                         an option `<x>_env = "VAR"` reads option `<x>` from environment variable VAR
     [embedded]          demo_conversations (used when no provider is configured)
@@ -40,6 +41,8 @@ from sandboxes import sandbox_names
 from .client_settings import ClientSettings, load_clients
 from .limit_settings import Limits, load_limits
 from .resilience_settings import load_resilience
+from .logs import redact
+from .operation_settings import Operations, load_operations
 from .setting_values import SettingsError, boolean, from_env, port, seconds, table, url, whole
 
 DEFAULT_HOST = "127.0.0.1"
@@ -75,6 +78,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     resilience: ResiliencePolicy = field(default_factory=ResiliencePolicy)  # breakers and retry budgets
     trusted_documents: Mapping[str, str] | None = None  # sha256 hex -> document
+    operations: Operations = field(default_factory=Operations)  # log level, who may read the metrics
 
     @property
     def embedded(self) -> bool:
@@ -126,10 +130,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     config_dir = _config_path(env).parent
     clients = load_clients(config, env, config_dir)
     _check_client_providers(clients, [p.name for p in providers] or list(sandbox_names()))
+    main_port = port("PARLEY_PORT / server.port", env.get("PARLEY_PORT") or server.get("port") or DEFAULT_PORT)
     settings = Settings(
         providers=tuple(providers),
         host=str(env.get("PARLEY_HOST") or server.get("host") or DEFAULT_HOST),
-        port=port("PARLEY_PORT / server.port", env.get("PARLEY_PORT") or server.get("port") or DEFAULT_PORT),
+        port=main_port,
         graphiql=_optional_bool("PARLEY_GRAPHIQL / server.graphiql", env.get("PARLEY_GRAPHIQL", server.get("graphiql"))),
         introspection=_optional_bool(
             "PARLEY_INTROSPECTION / server.introspection", env.get("PARLEY_INTROSPECTION", server.get("introspection"))
@@ -152,6 +157,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         limits=load_limits(server, env),
         resilience=load_resilience(server, env),
         trusted_documents=_manifest("server.trusted_documents", server.get("trusted_documents"), config_dir),
+        operations=load_operations(server, env, main_port=main_port),
     )
     check_exposure(settings, settings.host)
     _check_trusted_only(settings)
@@ -219,7 +225,7 @@ def _bus_url(where: str, value: Any) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or urlsplit(value).scheme not in BUS_SCHEMES:
-        raise SettingsError(f"{where}: expected a Redis URL ({', '.join(s + '://' for s in BUS_SCHEMES)}), got {value!r}")
+        raise SettingsError(f"{where}: expected a Redis URL ({', '.join(s + '://' for s in BUS_SCHEMES)}), got {redact(repr(value))}")
     return value
 
 

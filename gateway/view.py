@@ -17,6 +17,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from .access import with_request_id
 from .admission import LegacyWSHandler, TransportWSHandler, admit_http, principal_of, unauthenticated
 from .auth import AuthenticationError, visible_providers
 from .context import Context, make_loaders
@@ -145,6 +146,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
             raise HTTPException(400, exc.as_http_error_reason()) from None
         except MissingQueryError:
             raise HTTPException(400, "No GraphQL query found in the request") from None
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> Any:
+        with_request_id(result.errors)  # also on the errors made outside the schema (the request deadline)
+        return await super().process_result(request, result)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return offline_page(self.graphql_ide_html)  # served from Parley's own path, not a CDN

@@ -27,7 +27,7 @@ import math
 import time
 from collections.abc import Callable
 
-from . import signals
+from . import _observe, signals
 from ._window import Window
 from .errors import CircuitOpenError
 
@@ -128,3 +128,4 @@ class CircuitBreaker:
         if state is not self._state:
             self._state = state
             signals.emit(signals.BREAKER_STATE, self.provider, state.value)
+            _observe.breaker_state(self.provider, state.value)

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from . import _budget, _deadline, signals
+from . import _budget, _deadline, _observe, signals
 from ._breaker import Outcome, outcome_of_status
 from ._retry import backoff
 from ._wire import DEFAULT_TIMEOUT, Response, Transport, VendorHttp, WireRequest
@@ -65,16 +65,20 @@ def make_client(
     return VendorHttp(base_url, timeout=timeout, headers=headers)
 
 
-async def send(client: Transport, request: WireRequest, *, provider: str, idempotent: bool) -> Response:
-    """Sends with retries; returns the final response (any status) or raises a `ProviderError`."""
+async def send(
+    client: Transport, request: WireRequest, *, provider: str, idempotent: bool, operation: str | None = None
+) -> Response:
+    """Sends with retries; returns the final response (any status) or raises a `ProviderError`.
+    `operation` names the call in observations (`_observe.Routes`)."""
+    operation = operation or f"{request.method} {_observe.UNMATCHED}"
     guard = client if isinstance(client, Resilient) else None
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        response, failure = await _attempt(client, guard, request, provider, first=attempt == 1)
+        response, failure = await _attempt(client, guard, request, provider, operation, first=attempt == 1)
         if response is not None:
             wait, reason = _retry_wait(response, attempt, idempotent), _retry_reason(response.status_code)
         else:
             wait, reason = (backoff(attempt) if idempotent else None), "connection"
-        if wait is not None and attempt < MAX_ATTEMPTS and _may_retry(guard, provider, reason, wait):
+        if wait is not None and attempt < MAX_ATTEMPTS and _may_retry(guard, provider, operation, reason, wait):
             if response is not None:
                 await response.aclose()
             await asyncio.sleep(wait)
@@ -87,7 +91,7 @@ async def send(client: Transport, request: WireRequest, *, provider: str, idempo
 
 
 async def _attempt(
-    client: Transport, guard: Resilient | None, request: WireRequest, provider: str, *, first: bool
+    client: Transport, guard: Resilient | None, request: WireRequest, provider: str, operation: str, *, first: bool
 ) -> tuple[Response | None, ProviderError | None]:
     """One call: its answer, or the connection failure to raise if it is not retried. Raises a timeout
     and a refusal (deadline, breaker, budget) itself; the breaker hears of every outcome."""
@@ -115,7 +119,9 @@ async def _attempt(
             failure.__cause__ = exc
             return None, failure
         finally:
-            signals.emit(signals.VENDOR_CALL, provider, request.method, result, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            signals.emit(signals.VENDOR_CALL, provider, request.method, result, seconds)
+            _observe.vendor_call(provider, operation, result, seconds)
         outcome = outcome_of_status(response.status_code)
         return response, None
     finally:
@@ -135,10 +141,12 @@ def _timeout(client: Transport, provider: str) -> tuple[float | None, bool]:
     return (left, True) if own is None or left < own else (own, False)
 
 
-def _may_retry(guard: Resilient | None, provider: str, reason: str, wait: float) -> bool:
+def _may_retry(guard: Resilient | None, provider: str, operation: str, reason: str, wait: float) -> bool:
     left = _deadline.remaining()
     made = (left is None or left - wait >= MIN_RETRY_TIME) and (guard is None or guard.may_retry())
     signals.emit(signals.RETRY, provider, reason, made)
+    if made:
+        _observe.retry(provider, operation)
     return made
 
 

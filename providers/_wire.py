@@ -19,6 +19,8 @@ import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from . import _observe
+
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0, pool=2.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30)
 
@@ -137,6 +139,7 @@ class HttpxWire:
         headers: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
     ) -> WireRequest:
+        headers = _observe.outgoing_headers(headers)
         return _HttpxRequest(self._client.build_request(method, url, params=params, json=json, headers=headers, data=data))
 
     async def send(self, request: WireRequest) -> Response:
@@ -192,6 +195,7 @@ class VendorHttp:
         headers: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
     ) -> WireRequest:
+        headers = _observe.outgoing_headers(headers)
         query = _query(params)
         if query is None or data is not None or not _PLAIN_PATH.fullmatch(url) or _DOT_SEGMENT.search(url):
             return self._built_by_httpx(method, url, params=params, json=json, headers=headers, data=data)

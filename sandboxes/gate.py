@@ -120,6 +120,8 @@ class VendorGate:
                 "path": request.url.path,
                 "query": logged_query(request),
                 "body": logged_body(body, request.headers.get("content-type", "")),
+                # only when sent: what the caller says this call was for (Parley sends its request id)
+                **({"requestId": request.headers["x-request-id"]} if "x-request-id" in request.headers else {}),
             }
         )
         return self.faults.take(request.method, request.url.path)

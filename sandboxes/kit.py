@@ -10,7 +10,8 @@ Control routes (under ``/_sandbox``, never authenticated, never logged):
   ``pathContains`` narrow which requests it hits); ``GET`` lists them; ``DELETE`` clears them.
   ``commitThenDrop`` carries the request out, then drops the connection without an answer (see
   ``faults.py`` for what a client sees over a socket and in-process).
-- ``GET /_sandbox/requests`` is the request log ``[{method, path, query, body}]``; ``DELETE`` clears it.
+- ``GET /_sandbox/requests`` is the request log ``[{method, path, query, body}]`` (and ``requestId``, the
+  caller's ``X-Request-Id``, when it sent one); ``DELETE`` clears it.
 - ``GET /_sandbox/clock`` is ``{"now": <ISO 8601>}``; ``POST {"advanceSeconds": n}`` moves it forward.
 
 A malformed control request answers 400 ``{"error": "<what was wrong>"}``.

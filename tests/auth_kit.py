@@ -29,7 +29,8 @@ def running(*clients: ClientSettings, **settings: Any) -> Iterator[TestClient]:
     no rate or cost limits unless given (the scoping tests send hundreds of large requests as one client)."""
     unlimited = Limits(rate_limit=None, cost_rate_limit=None, max_cost=100_000)
     app = create_app(Settings(clients=clients, **{"demo_conversations": 3, "graphiql": False, "limits": unlimited, **settings}))
-    with TestClient(app) as client:
+    # One request id for all: answers are compared whole, and each error carries it (test_operations checks ids)
+    with TestClient(app, headers={"X-Request-Id": "auth-tests"}) as client:
         yield client
 
 

@@ -51,7 +51,8 @@ def client() -> Iterator[TestClient]:
 def refused(response: Any, message: str) -> None:
     assert response.status_code == 401, response.text
     assert response.headers["www-authenticate"].startswith("Bearer")
-    assert response.json() == {"errors": [{"message": response.json()["errors"][0]["message"], "extensions": {"code": "UNAUTHENTICATED"}}]}
+    extensions = {"code": "UNAUTHENTICATED", "requestId": response.headers["x-request-id"]}
+    assert response.json() == {"errors": [{"message": response.json()["errors"][0]["message"], "extensions": extensions}]}
     assert message in response.json()["errors"][0]["message"]
 
 

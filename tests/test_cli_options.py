@@ -33,7 +33,7 @@ def test_serve_help_shows_each_option_with_its_default(capsys: pytest.CaptureFix
     with pytest.raises(SystemExit):
         main(["serve", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for expected in ("--config", "--log-level", "(default: warning)", "--workers", "(default: 1)",
+    for expected in ("--config", "--log-level", "server.log_level, else info", "--workers", "(default: 1)",
                      "else 127.0.0.1", "else 8000"):
         assert expected in text
 

@@ -34,7 +34,7 @@ async def test_more_messages_than_the_list_limit_are_refused_before_any_vendor_c
 
 async def test_a_bulk_at_the_cap_neither_overflows_an_idle_subscriber_nor_leaves_the_replay_window(gateway: Gateway) -> None:
     conversation = await create(gateway)
-    bus = gateway.app.state.runtime.bus
+    bus = gateway.app.state.runtime.bus.inner  # under the metrics' wrapper
     assert isinstance(bus, InMemoryBus)
     live = bus.subscribe()
     first = asyncio.create_task(anext(live))  # subscribed; reads one event, then nothing while the bulk lands

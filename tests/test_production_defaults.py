@@ -47,7 +47,9 @@ MISTAKE_VALUES = [p.values for p in MISTAKES]
 async def running(settings: Settings, sb_app: Starlette) -> AsyncIterator[Gateway]:
     app = create_app(settings, transports={"sb": httpx.ASGITransport(app=sb_app)} if not settings.embedded else None)
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test") as client:
+        # one request id for every request: errors carry it, and answers are compared whole
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test",
+                                     headers={"X-Request-Id": "defaults-tests"}) as client:
             yield Gateway(app, client)
 
 

@@ -98,7 +98,7 @@ async def test_an_open_breaker_answers_at_once_with_provider_unavailable_and_ret
         with breaker_changes() as changes:
             first = await open_breaker(gateway, conversation)
         assert changes == ["sb:open"] and breaker_state(gateway, "sb") is BreakerState.OPEN
-        assert first["extensions"] == {"code": "PROVIDER_UNAVAILABLE", "provider": "sb", "retryAfter": 30}
+        assert first["extensions"] | {"requestId": None} == {"requestId": None, "code": "PROVIDER_UNAVAILABLE", "provider": "sb", "retryAfter": 30}
         assert first["message"] == "sb: calls to the vendor are paused after repeated failures (circuit breaker); next try in 30 s"
         calls = len(await sandbox_requests(sb_hooks))
         latencies = []

@@ -63,7 +63,8 @@ async def app() -> AsyncIterator[Starlette]:
 
 async def answer(app: Starlette, headers: dict[str, str], body: bytes) -> tuple[int, str | None, bytes]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test") as client:
-        response = await client.post("/graphql", headers=headers, content=body)
+        # the same request id on both paths: errors carry it
+        response = await client.post("/graphql", headers={**headers, "X-Request-Id": "view-tests"}, content=body)
     return response.status_code, response.headers.get("content-type"), response.content
 
 

@@ -61,7 +61,7 @@ def test_a_customer_writing_in_through_the_embedded_sandbox_reaches_the_subscrib
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")} | {"PARLEY_PORT": str(port)}
     server = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], cwd=tmp_path, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # stderr: the logs
     try:
         assert server.stdout is not None and "Parley GraphQL on" in server.stdout.readline()
         with httpx.Client(timeout=10) as client:

@@ -75,7 +75,7 @@ class CleverTapClient:
     ) -> dict[str, Any]:
         request = self._http.build_request(method, path, params=params, json=json, headers=self._headers)
         async with self._slots:
-            response = await send(self._http, request, provider=self._provider, idempotent=idempotent)
+            response = await send(self._http, request, provider=self._provider, idempotent=idempotent, operation=f"{method} {path}")
             try:
                 return self._unwrap(response)
             finally:

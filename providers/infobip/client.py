@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 
 from .._http import decode_json, error_for_status, retry_after_seconds, send
+from .._observe import Routes
 from .._wire import Client, Response, transport
 from .._time import EARLIEST, parse_datetime
 from ..echo import VENDOR_TEXT_LIMIT, cut
@@ -37,6 +38,7 @@ CONVERSATION_TAGS = f"{CONVERSATION}/tags"
 CONVERSATION_TAG = f"{CONVERSATION}/tags/{{tag}}"
 MESSAGES = f"{CONVERSATION}/messages"
 TAGS = f"{ROOT}/tags"
+ROUTES = Routes(CONVERSATIONS, CONVERSATION, ASSIGNEE, ROUTE, CONVERSATION_TAGS, CONVERSATION_TAG, MESSAGES, TAGS)
 MAX_LIMIT = 999
 # A 404 naming another entity than the conversation (`Invalid agentId 'x' given! ...`) is bad input.
 UNKNOWN_REFERENCE = re.compile(r"Invalid (agentId|queueId|tagName) '")
@@ -71,7 +73,8 @@ class InfobipClient:
             idempotent = method in ("GET", "HEAD", "PUT", "DELETE", "PATCH")  # PATCH sets values: safe to repeat
         query = None if params is None else wire_params(params)
         request = self._http.build_request(method, path, params=query, json=json, headers=self._headers)
-        response = await send(self._http, request, provider=self._provider, idempotent=idempotent)
+        response = await send(self._http, request, provider=self._provider, idempotent=idempotent,
+                              operation=ROUTES.name(method, path))
         return self._unwrap(response)
 
     def _unwrap(self, response: Response) -> Any:

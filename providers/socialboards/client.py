@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 
 from .._http import decode_json, error_for_status, retry_after_seconds, send
+from .._observe import Routes
 from .._wire import Client, Response, transport
 from ..echo import VENDOR_TEXT_LIMIT, cut
 from ..errors import MalformedResponseError, ProviderAuthError
@@ -31,6 +32,10 @@ QUEUE_PATH = "chat/conversations/{id}/queue"
 LATEST_URL_PATH = "chat/conversations/{id}/latestUrl"
 CLOSE_PATH = "chat/conversations/{id}/close"
 TICKET_LIST_PATH = "tickets/list"
+ROUTES = Routes(
+    CONVERSATIONS, f"{CONVERSATIONS}/{{id}}", f"{CONVERSATIONS}/{{id}}/messages", f"{CONVERSATIONS}/{{id}}/previousMessages",
+    f"{CONVERSATIONS}/{{id}}/takeover", f"{CONVERSATIONS}/{{id}}/feedback", QUEUE_PATH, LATEST_URL_PATH, CLOSE_PATH, TICKET_LIST_PATH,
+)
 MAX_MESSAGES_TAKE = 100
 MAX_TICKETS_TAKE = 50
 ORDER_ASC = "creation_time_asc"
@@ -91,7 +96,7 @@ class SocialboardsClient:
         request = self._http.build_request(
             method, path, params=params, json=json, headers={"authorization": f"Bearer {token}"}
         )
-        return await send(self._http, request, provider=self._provider, idempotent=idempotent)
+        return await send(self._http, request, provider=self._provider, idempotent=idempotent, operation=ROUTES.name(method, path))
 
     def _unwrap(self, response: Response) -> Any:
         status = response.status_code
@@ -125,7 +130,7 @@ class SocialboardsClient:
     async def _fetch_token(self) -> tuple[str, float]:
         form = {"grant_type": "refresh_token", "client_id": self._client_id, "refresh_token": self._refresh_token}
         request = self._http.build_request("POST", self._token_url, data=form)
-        response = await send(self._http, request, provider=self._provider, idempotent=True)
+        response = await send(self._http, request, provider=self._provider, idempotent=True, operation="POST token")
         if response.status_code >= 400:
             if response.status_code in (400, 401, 403):
                 raise ProviderAuthError(

@@ -1,0 +1,226 @@
+"""Request ids, the access log and the GraphQL operation metrics.
+
+- `RequestScope` (ASGI middleware, outermost): takes the request's `X-Request-Id` when it is a short
+  printable token (else makes one), returns it on the response (and on a WebSocket's handshake), makes
+  it the id every vendor call of the request sends and every log line of it carries, and writes one
+  access line when the request ends: `parley.access` at INFO (probes at DEBUG), with the operation
+  type and name, the client, the status, the duration, the vendor calls made and the error codes. A
+  WebSocket is one request: one id and one line, when it closes, for all its operations.
+- `OperationMetrics` (schema extension): each operation's type, name and outcome into the metrics
+  and into the access line.
+- `with_request_id`: `extensions.requestId` on GraphQL errors.
+- `VendorObserver`: vendor calls, retries and breaker states into the metrics and the access line.
+- Both make OpenTelemetry spans when tracing is on (gateway/tracing.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import GraphQLError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from providers._observe import REQUEST_ID_HEADER, VendorCall, current_request_id, request_id_scope
+
+from . import metrics, tracing
+
+logger = logging.getLogger("parley.access")
+VALID_REQUEST_ID = re.compile(r"^[!-~]{1,128}$")  # visible ASCII, no spaces: safe in a header and a log line
+QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})  # probes and scrapes: DEBUG, not INFO
+OK = "ok"
+CLIENT_CLOSED = 499  # the status logged for a request whose client went away before an answer (nginx's)
+CANCELLED = "cancelled"  # a query or mutation stopped before its answer (its client left, or its deadline passed)
+UNCODED = "GRAPHQL_ERROR"  # an error without extensions.code: graphql-core's syntax and validation errors
+
+
+@dataclass
+class AccessRecord:
+    """What the access line says about one request, filled in while it runs."""
+
+    client: str | None = None
+    operations: list[str] = field(default_factory=list)  # "query Inbox", "subscription anonymous"
+    codes: list[str] = field(default_factory=list)  # error codes, once each, in order
+    vendor_calls: int = 0
+
+    def add_codes(self, codes: Iterable[str]) -> None:
+        for code in codes:
+            if code not in self.codes:
+                self.codes.append(code)
+
+
+_record: ContextVar[AccessRecord | None] = ContextVar("parley_access_record", default=None)
+
+
+def request_id_from(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            given = value.decode("latin-1")
+            if VALID_REQUEST_ID.match(given):
+                return given
+            break
+    return uuid.uuid4().hex
+
+
+class RequestScope:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(scope)
+        header = (REQUEST_ID_HEADER.lower().encode(), request_id.encode())
+        record = AccessRecord()
+        status = 0
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            kind = message["type"]
+            if kind in ("http.response.start", "websocket.accept"):
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+                status = message.get("status", 101)
+            elif kind in ("websocket.close", "websocket.http.response.start") and not status:
+                status = message.get("status", 403)  # refused before the handshake
+            await send(message)
+
+        token = _record.set(record)
+        try:
+            with request_id_scope(request_id):
+                try:
+                    await self.app(scope, receive, send_with_id)
+                except asyncio.CancelledError:
+                    status = status or CLIENT_CLOSED
+                    raise
+                except Exception:
+                    status = status or 500
+                    raise
+                finally:
+                    _log_access(scope, record, status, time.perf_counter() - started)
+        finally:
+            _record.reset(token)
+
+
+def _log_access(scope: Scope, record: AccessRecord, status: int, seconds: float) -> None:
+    path = scope.get("path", "")
+    method = scope.get("method", "WS") if scope["type"] == "http" else "WS"
+    client = record.client or _client_of(scope)
+    metrics.HTTP_REQUESTS.labels(metrics.path_label(path), str(status)).inc()
+    level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
+    if not logger.isEnabledFor(level):
+        return
+    operations = ", ".join(record.operations) or "-"
+    outcome = ",".join(record.codes) or (OK if status < 400 else "-")
+    logger.log(
+        level, "%s %s %s %.1f ms | %s | %s | client=%s vendor_calls=%d",
+        method, path, status, seconds * 1000, operations, outcome, client or "-", record.vendor_calls,
+        extra={
+            "method": method, "path": path, "status": status, "duration_ms": round(seconds * 1000, 1),
+            "operations": record.operations, "client": client, "vendor_calls": record.vendor_calls, "codes": record.codes,
+        },
+    )
+
+
+def _client_of(scope: Scope) -> str | None:
+    from .admission import PRINCIPAL  # the HTTP entry leaves the principal in the scope
+
+    principal = scope.get(PRINCIPAL)
+    return getattr(principal, "client", None)
+
+
+# ---- GraphQL errors and operations ----------------------------------------------------------------
+
+
+def with_request_id(errors: list[GraphQLError] | None) -> None:
+    """Adds `extensions.requestId` to each error, so a client can quote it, and their codes to the
+    access line (also those of errors made outside the schema, e.g. REQUEST_TIMEOUT)."""
+    request_id = current_request_id()
+    if request_id is None or not errors:
+        return
+    record = _record.get()
+    if record is not None:
+        record.add_codes(codes_of(errors))
+    for error in errors:
+        if (error.extensions or {}).get("requestId") != request_id:
+            error.extensions = {**(error.extensions or {}), "requestId": request_id}
+
+
+def codes_of(errors: Iterable[GraphQLError] | None) -> list[str]:
+    return [str((error.extensions or {}).get("code") or UNCODED) for error in errors or ()]
+
+
+class OperationMetrics(SchemaExtension):
+    """Counts each operation by type, name and outcome (ok, or its first error's code), and times
+    queries and mutations. First among the schema's extensions: it leaves last, after the errors have
+    their codes."""
+
+    def __init__(self) -> None:
+        self._codes: list[str] = []
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        self._codes = []
+        with tracing.operation_span() as span:
+            try:
+                yield
+            except (asyncio.CancelledError, GeneratorExit):
+                # A subscription ends this way when its client stops it; a query or mutation when its client
+                # goes away or its deadline passes (REQUEST_TIMEOUT is answered outside the schema).
+                self._observe(started, span, cancelled=True)
+                raise
+            self._observe(started, span, cancelled=False)
+
+    def _observe(self, started: float, span: Any, *, cancelled: bool) -> None:
+        context = self.execution_context
+        try:
+            kind = context.operation_type.value
+        except Exception:  # no operation could be found in the document: refused as a bad request
+            kind = "unknown"
+        name = metrics.operation_label(context.operation_name)
+        result = context.result
+        codes = [*self._codes, *codes_of(getattr(result, "errors", None) or context.pre_execution_errors)]
+        subscription = kind == OperationType.SUBSCRIPTION.value
+        outcome = codes[0] if codes else CANCELLED if cancelled and not subscription else OK
+        metrics.OPERATIONS.labels(kind, name, outcome).inc()
+        tracing.end_operation(span, kind, name, codes)
+        if not subscription:
+            metrics.OPERATION_SECONDS.labels(kind, name, outcome).observe(time.perf_counter() - started)
+        record = _record.get()
+        if record is not None:
+            record.operations.append(f"{kind} {name}")
+            record.add_codes(codes)
+            principal = getattr(context.context, "principal", None)
+            record.client = record.client or getattr(principal, "client", None)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        yield
+        self._codes.extend(code for code in codes_of(getattr(result, "errors", None)) if code not in self._codes)
+
+
+class VendorObserver:
+    """`providers._observe.Observer` for the metrics and the running request's access line."""
+
+    def vendor_call(self, call: VendorCall) -> None:
+        metrics.VENDOR_CALLS.labels(call.provider, call.operation, call.status).inc()
+        metrics.VENDOR_CALL_SECONDS.labels(call.provider, call.operation).observe(call.seconds)
+        tracing.vendor_call(call)
+        record = _record.get()
+        if record is not None:
+            record.vendor_calls += 1
+
+    def retry(self, provider: str, operation: str) -> None:
+        metrics.VENDOR_RETRIES.labels(provider, operation).inc()
+
+    def breaker_state(self, provider: str, state: str) -> None:
+        metrics.breaker_state(provider, state)

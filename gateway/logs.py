@@ -1,0 +1,117 @@
+"""Parley's log lines: the request id on every line, JSON when stderr is not a terminal (one object per
+line, for a log shipper), plain text when it is, and no secret in either.
+
+`configure(level)` sets up the root logger once per process (`parley serve`, and each worker of
+`--workers N`, which starts without its parent's logging). Every line passes `redact`: the password
+of any URL (`redis://user:***@host`), Bearer/Basic/App credentials, JWTs, and the values of query
+parameters that carry secrets (`?secret=***`, as in the webhook URLs). Nothing else is cut, so code
+still should not log whole request bodies or headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import orjson
+
+from providers._observe import current_request_id
+
+LEVELS = ("debug", "info", "warning", "error")
+DEFAULT_LEVEL = "info"
+HANDLER_NAME = "parley"
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+# Attributes every LogRecord has; anything else on a record was passed in `extra` and is logged as a field.
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message", "asctime", "request_id", "color_message",  # uvicorn's own copy of the message, with terminal colours
+}
+QUIET_LIBRARIES = ("httpx", "httpcore")  # a line per vendor call: the access line and the metrics count them
+
+_SECRETS = [
+    # scheme://user:password@host -> scheme://user:***@host (redis://:password@host too)
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:@/\s'\"]*):[^@/\s'\"]+@"), r"\1:***@"),
+    (re.compile(r"\b([Bb]earer|Basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 ***"),
+    (re.compile(r"\bApp\s+[A-Za-z0-9._~+/=-]{8,}"), "App ***"),  # Infobip's Authorization scheme
+    (re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "***"),  # a JWT
+    (
+        re.compile(r"(?i)([?&;\s](?:secret|token|password|passcode|api_?key|access_token|refresh_token|client_secret)=)[^&\s'\"]+"),
+        r"\1***",
+    ),
+]
+
+
+def redact(text: str) -> str:
+    """`text` without URL passwords, credentials, JWTs or secret query values."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request's id on every record (`-` outside any request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = current_request_id() or "-"
+        return True
+
+
+class PlainFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__(PLAIN_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request_id, the record's `extra`
+    fields, and `exception` (the traceback) when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        request_id = getattr(record, "request_id", "-")
+        if request_id != "-":
+            line["request_id"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                line[key] = value
+        if record.exc_info:
+            line["exception"] = redact(self.formatException(record.exc_info))
+        return redact(orjson.dumps(line, default=str).decode())
+
+
+def configure(level: str, *, stream: TextIO | None = None, json: bool | None = None) -> None:
+    """Root logging for a Parley process: `level` (one of `LEVELS`), JSON unless `stream` (stderr by
+    default) is a terminal. uvicorn's loggers propagate here (it is started with `log_config=None`)."""
+    stream = stream or sys.stderr
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIdFilter())
+    as_json = not _is_terminal(stream) if json is None else json
+    handler.setFormatter(JsonFormatter() if as_json else PlainFormatter())
+    handler.set_name(HANDLER_NAME)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
+        root.removeHandler(old)  # configured again (tests): replaced, and other handlers left alone
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).setLevel(level.upper())
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # Parley writes its own access line
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
