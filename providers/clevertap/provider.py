@@ -73,6 +73,8 @@ class CleverTapProvider:
     )
     writable_statuses = frozenset(mapping.STATUS_TO_VENDOR)
     updatable_fields = frozenset({"status"})
+    # Why no migration can target CleverTap (a source only): see providers.imports.import_target.
+    import_refusal = "no CleverTap API creates a conversation; they start when a user replies to a campaign"
 
     def __init__(
         self,

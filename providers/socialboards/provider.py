@@ -40,6 +40,7 @@ from ..models import (
 )
 from . import mapping
 from .client import MAX_MESSAGES_TAKE, MAX_TICKETS_TAKE, SocialboardsClient
+from .importer import SocialboardsImports
 
 FUTURE_LEEWAY_SECONDS = 30.0
 HYDRATE_CONCURRENCY = 16  # conversations read at once, each with its latest message alongside: 32 calls
@@ -55,7 +56,7 @@ UNFILTERABLE: dict[str, str] = {
 }
 
 
-class SocialboardsProvider:
+class SocialboardsProvider(SocialboardsImports):
     vendor = mapping.VENDOR
     capabilities = frozenset(
         {
