@@ -68,6 +68,11 @@ def create_app(
                 stack.push_async_callback(closable.aclose)
             await runtime.bus.start()
             stack.push_async_callback(runtime.bus.stop)
+            from .migrate.service import MigrationsHandle  # SQLAlchemy is imported only by a gateway that starts
+
+            runtime.migrations = MigrationsHandle(settings.migrations, runtime.providers)
+            stack.push_async_callback(runtime.migrations.close)
+            await runtime.migrations.start()
             yield
         runtime.providers.clear()
 

@@ -1,4 +1,4 @@
-"""`parley serve | sandbox | schema`."""
+"""`parley serve | sandbox | migrate | schema`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 
 from sandboxes import load_sandbox, sandbox_names
+
+from .migrate import cli as migrate_cli
 
 EXAMPLE_QUERY = '{ conversations(first: 3) { edges { node { id topic status customer { name } lastMessage { text } } } } }'
 
@@ -27,8 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox.add_argument("--webhook-url", help="where to POST the vendor's webhooks")
     sandbox.add_argument("--latency-ms", type=int, default=0, help="delay before each vendor API request (not /_sandbox)")
     commands.add_parser("schema", help="print the GraphQL schema (SDL)")
+    migrate_cli.add_parser(commands)
     args = parser.parse_args(argv)
-    return {"serve": _serve, "sandbox": _sandbox, "schema": _schema}[args.command](args)
+    return {"serve": _serve, "sandbox": _sandbox, "schema": _schema, "migrate": migrate_cli.run}[args.command](args)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -25,15 +25,21 @@ from providers import ProviderError
 
 from .errors import ErrorCode, graphql_error, should_mask
 from .execution import PlainExecutor
-from .mutations import Mutation
-from .queries import Query
-from .subscriptions import Subscription
+from strawberry.tools import merge_types
+
+from .migrate.graphql import MigrationMutation, MigrationQuery, MigrationSubscription
+from .mutations import Mutation as GatewayMutation
+from .queries import Query as GatewayQuery
+from .subscriptions import Subscription as GatewaySubscription
 from .types import Conversation, Message
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 5000
 CACHE_SIZE = 1024
+Query = merge_types("Query", (GatewayQuery, MigrationQuery))
+Mutation = merge_types("Mutation", (GatewayMutation, MigrationMutation))
+Subscription = merge_types("Subscription", (GatewaySubscription, MigrationSubscription))
 GUARD_RULES = [
     *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
     *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,

@@ -8,6 +8,7 @@ This is the only module that reads the environment. A bad setting fails at start
     [providers.<name>]  vendor, base_url, webhook_secret_env, and the vendor's own options;
                         an option `<x>_env = "VAR"` reads option `<x>` from environment variable VAR
     [embedded]          demo_conversations (used when no provider is configured)
+    [migrations]        store_path, store_url, lease_seconds (see migration_settings.py)
 
 Environment: PARLEY_CONFIG (path, default ./parley.toml when present), PARLEY_HOST, PARLEY_PORT,
 PARLEY_GRAPHIQL, PARLEY_DEMO_CONVERSATIONS, PARLEY_UPSTREAM_TIMEOUT, PARLEY_BUS_URL, and for one account per vendor without
@@ -35,6 +36,7 @@ from sandboxes import sandbox_names
 
 from .client_settings import ClientSettings, load_clients
 from .limit_settings import Limits, load_limits
+from .migration_settings import MigrationSettings, load_migration_settings
 from .setting_values import SettingsError, boolean, from_env, port, seconds, table, url, whole
 
 DEFAULT_HOST = "127.0.0.1"
@@ -69,6 +71,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     trusted_documents: Mapping[str, str] | None = None  # sha256 hex -> document
+    migrations: MigrationSettings = field(default_factory=MigrationSettings)  # the jobs' store
 
     @property
     def embedded(self) -> bool:
@@ -145,6 +148,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cors_origins=_origins("server.cors_origins", server.get("cors_origins", []), clients),
         limits=load_limits(server, env),
         trusted_documents=_manifest("server.trusted_documents", server.get("trusted_documents"), config_dir),
+        migrations=load_migration_settings(config, env, config_dir),
     )
     check_exposure(settings, settings.host)
     return settings
