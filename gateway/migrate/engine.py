@@ -25,7 +25,7 @@ from .copy import Copier, Outcome
 from .filters import parse_filter
 from .report import build_report
 from .retry import VendorAway, retrying
-from .store import CANCELLED, CANCELLING, COMPLETED, FAILED, Job, Store
+from .store import CANCELLED, CANCELLING, COMPLETED, FAILED, RUNNING, Job, Store
 
 logger = logging.getLogger("parley.migrate")
 
@@ -80,12 +80,17 @@ class Runner:
         self.current: str | None = None
         self.checkpoint = job.checkpoint
         self.cancel_requested = False
+        self.paused = False  # the process is stopping: the job stays RUNNING for another to take over
         self.lost = False
         self._renewed = time.monotonic()
         self._failure: str | None = None
 
     def cancel(self) -> None:
         self.cancel_requested = True
+
+    def pause(self) -> None:
+        """Stops at the next conversation boundary, leaving the job to be resumed or taken over."""
+        self.paused = True
 
     def guard(self) -> None:
         """Refuses writes once the lease may have passed to another runner."""
@@ -103,7 +108,7 @@ class Runner:
             self.live.total = await self._count(filter)
             self.live.phase = "migrating"
             await self._walk(copier, filter)
-            status = FAILED if self._failure else CANCELLED if self.cancel_requested else COMPLETED
+            status = FAILED if self._failure else CANCELLED if self.cancel_requested else RUNNING if self.paused else COMPLETED
         except (VendorAway, ProviderError) as exc:
             status, self._failure = FAILED, str(exc)
         finally:
@@ -198,7 +203,7 @@ class Runner:
         self.live.messages_here += outcome.messages
 
     def _stopping(self) -> bool:
-        return self.cancel_requested or self.lost or self._failure is not None
+        return self.cancel_requested or self.paused or self.lost or self._failure is not None
 
     async def _keep(self) -> None:
         """Renews the lease and saves progress every PROGRESS_INTERVAL; hears a cancellation."""
@@ -217,8 +222,15 @@ class Runner:
                 logger.warning("migration %s: cannot renew the lease or save progress", self.job.id, exc_info=True)
 
     async def _finish(self, status: str) -> Job:
-        self.live.phase = "done"
         self.live.tally = await self.store.tally(self.job.id)
+        if status == RUNNING:  # paused: hand the lease back at once
+            if not self.lost:
+                await self.store.save_job(self.job.id, self.owner, counts=self.live.snapshot(), current=None,
+                                          checkpoint=self.checkpoint, lease_expires=0.0)
+            job = await self.store.get_job(self.job.id)
+            assert job is not None
+            return job
+        self.live.phase = "done"
         report = await build_report(self.store, self.job, status=status, source_vendor=self.source.vendor, target_vendor=self.target.vendor)
         if not self.lost:
             await self.store.save_job(

@@ -27,6 +27,7 @@ from .store import CANCELLED, COMPLETED, FAILED, RUNNING, Job, Store, new_owner
 logger = logging.getLogger("parley.migrate")
 FINAL = (CANCELLED, COMPLETED, FAILED)
 WATCH_INTERVAL = 0.25
+STOP_WAIT = 10.0  # seconds a stopping process waits for its runners to reach a conversation boundary
 MAX_LIMIT = 10_000_000
 
 
@@ -47,13 +48,20 @@ class MigrationService:
         return service
 
     async def close(self) -> None:
-        """Stops runners where they are (their intents cover any write in flight) and hands their
-        leases back at once, so another instance may take over without waiting them out."""
+        """Stops runners at their next conversation boundary (cancelling those that take longer than
+        STOP_WAIT; their intents cover any write in flight) and hands their leases back, so another
+        instance may take over at once."""
         if self._scanner is not None:
             self._scanner.cancel()
-        for task in self._tasks.values():
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), *( [self._scanner] if self._scanner else []), return_exceptions=True)
+            await asyncio.gather(self._scanner, return_exceptions=True)
+        for runner in self.runners.values():
+            runner.pause()
+        tasks = list(self._tasks.values())
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=STOP_WAIT)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         for job_id in list(self._tasks):
             with contextlib.suppress(Exception):
                 await self.store.save_job(job_id, self.owner, lease_expires=0.0)

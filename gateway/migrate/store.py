@@ -108,8 +108,12 @@ class Store:
         engine = create_async_engine(url, pool_pre_ping=not sqlite)
         if sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        async with engine.begin() as connection:
-            await ensure_schema(connection)
+        try:
+            async with engine.begin() as connection:
+                await ensure_schema(connection)
+        except BaseException:
+            await engine.dispose()
+            raise
         return cls(engine)
 
     async def close(self) -> None:
