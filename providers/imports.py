@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, cast, runtime_checkable
@@ -92,6 +92,9 @@ def marker_of(*parts: str) -> str:
     return "pm-" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
 
 
+Known = Callable[[Sequence[str]], Awaitable[set[str]]]
+
+
 @runtime_checkable
 class Imports(Protocol):
     """Optional: a provider that can be a migration target.
@@ -117,9 +120,10 @@ class Imports(Protocol):
         what the target refused beyond the plan (e.g. an agent it does not know, left out)."""
         ...
 
-    async def find_import(self, draft: ImportDraft, *, created_after: datetime) -> list[str]:
+    async def find_import(self, draft: ImportDraft, *, created_after: datetime, known: Known | None = None) -> list[str]:
         """Ids of conversations created after `created_after` that `import_conversation(draft)` made,
-        oldest first; empty when there is none."""
+        oldest first; empty when there is none. `known(ids)` names those of `ids` that already belong
+        to another source conversation: they are no orphans, and need not be read."""
         ...
 
     async def import_history(self, remote_id: str, entries: Sequence[HistoryDraft]) -> list[str]:

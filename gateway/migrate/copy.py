@@ -93,7 +93,11 @@ class Copier:
             for attempt in range(1, ATTEMPTS + 1):
                 pending = await self.store.intent(source, sid, target, "conversation")
                 if pending is not None:
-                    candidates = await retrying(lambda: self.target.find_import(draft, created_after=datetime.fromtimestamp(pending[0], UTC)), what="looking for a lost creation")
+                    since = datetime.fromtimestamp(pending[0], UTC)
+                    candidates = await retrying(
+                        lambda: self.target.find_import(draft, created_after=since, known=lambda ids: self.store.taken(target, ids)),
+                        what="looking for a lost creation",
+                    )
                     taken = await self.store.taken(target, candidates)
                     free = [c for c in candidates if c not in taken]
                     if free:

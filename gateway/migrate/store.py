@@ -357,9 +357,10 @@ def _dump(value: Any) -> str:
 
 
 def _sqlite_pragmas(connection: Any, _: Any) -> None:
-    """WAL lets `parley migrate status` read while a job writes; a busy writer is waited for."""
+    """WAL lets `parley migrate status` read while a job writes; a busy writer is waited for; FULL
+    makes every commit durable (a power cut loses no intent), at about 0.25 ms a commit here."""
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # an intent must be on disk before the write it announces
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.close()

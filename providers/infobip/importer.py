@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import InvalidRequestError, MalformedResponseError
-from ..imports import Change, FieldNote, HistoryDraft, ImportDraft
+from ..imports import Change, FieldNote, HistoryDraft, ImportDraft, Known
 from ..models import Conversation, ConversationStatus, Message, NewMessage, Participant, Role
 from . import mapping, notes, plans
 from .client import MAX_LIMIT, InfobipClient, unknown_tag
@@ -65,7 +65,7 @@ class InfobipImports:
             raise MalformedResponseError("the vendor's conversation is not in the documented shape", provider=self.name)
         return mapping.row_id(raw), tuple(refused)
 
-    async def find_import(self, draft: ImportDraft, *, created_after: datetime) -> list[str]:
+    async def find_import(self, draft: ImportDraft, *, created_after: datetime, known: Known | None = None) -> list[str]:
         """Conversations created since (less a margin for clock skew) whose summary carries the marker."""
         query: dict[str, Any] = {"createdAfter": created_after - FIND_MARGIN, **mapping.order_params("createdAt", False)}
         found: list[str] = []

@@ -19,7 +19,7 @@ from typing import Any
 
 from .._time import parse_datetime
 from ..errors import InvalidRequestError, MalformedResponseError, NotFoundError
-from ..imports import Change, FieldNote, HistoryDraft, ImportDraft
+from ..imports import Change, FieldNote, HistoryDraft, ImportDraft, Known
 from ..models import Conversation, ConversationStatus, Message, Participant
 from . import mapping, plans
 from .client import MAX_MESSAGES_TAKE, MAX_TICKETS_TAKE, SocialboardsClient
@@ -49,19 +49,19 @@ class SocialboardsImports:
             raise MalformedResponseError("the vendor's conversation is not in the documented shape", provider=self.name)
         return str(raw["id"]), ()
 
-    async def find_import(self, draft: ImportDraft, *, created_after: datetime) -> list[str]:
+    async def find_import(self, draft: ImportDraft, *, created_after: datetime, known: Known | None = None) -> list[str]:
+        """Reads, newest first, the tickets created since (less a margin for clock skew) and, of those
+        with the draft's title that no other source conversation owns, each conversation."""
         since = created_after - FIND_MARGIN
         found: list[str] = []
         skip = 0
         while True:
-            tickets = await self._client.list_tickets(NEWEST_FIRST, skip=skip, take=MAX_TICKETS_TAKE)
-            for ticket in tickets:
-                created = parse_datetime(ticket.get("creationTime")) if isinstance(ticket, dict) else None
-                if created is not None and created < since:
-                    return found[::-1]
-                if isinstance(ticket, dict) and ticket.get("title") == draft.new.topic and await self._made_by(str(ticket.get("id")), draft):
-                    found.append(str(ticket["id"]))
-            if len(tickets) < MAX_TICKETS_TAKE:
+            tickets = [t for t in await self._client.list_tickets(NEWEST_FIRST, skip=skip, take=MAX_TICKETS_TAKE) if isinstance(t, dict)]
+            recent = [t for t in tickets if (parse_datetime(t.get("creationTime")) or since) >= since]
+            alike = [str(t.get("id")) for t in recent if t.get("title") == draft.new.topic]
+            owned = await known(alike) if known is not None and alike else set()
+            found.extend([i for i in alike if i not in owned and await self._made_by(i, draft)])
+            if len(recent) < len(tickets) or len(tickets) < MAX_TICKETS_TAKE:
                 return found[::-1]
             skip += len(tickets)
 
