@@ -15,7 +15,7 @@ import pytest
 
 from gateway.migrate.service import MigrationService
 from providers.errors import UnsupportedOperationError
-from providers.models import ConversationStatus, NewConversation, ParticipantInput
+from providers.models import ConversationChanges, ConversationStatus, NewConversation, ParticipantInput
 
 from .migrate_kit import (
     LosesAnswers,
@@ -32,6 +32,7 @@ from .migrate_kit import (
 )
 
 EMPTY = (None, (), "")
+ChangesSolved = ConversationChanges(status=ConversationStatus.SOLVED)
 NO_NOTES = "the Infobip sandbox has no notes yet (they come with the sandbox-notes branch, merged before this one)"
 
 
@@ -232,7 +233,7 @@ async def test_a_lost_infobip_creation_or_note_is_found_not_repeated(tmp_path: P
 
 
 async def test_cancel_stops_at_a_conversation_boundary_and_the_same_start_resumes(tmp_path: Path) -> None:
-    async with vendor("socialboards", "sb-a", demo=30) as a, vendor("socialboards", "sb-b") as b, service(tmp_path / "m.sqlite", a, b) as svc:
+    async with vendor("socialboards", "sb-a", demo=80) as a, vendor("socialboards", "sb-b") as b, service(tmp_path / "m.sqlite", a, b) as svc:
         await b.hooks.post("/_sandbox/faults", json={"latencyMs": 30, "pathContains": "/previousMessages"})
         job = await svc.prepare(source="sb-a", target="sb-b")
         running = asyncio.create_task(svc.run(job))
@@ -241,11 +242,11 @@ async def test_cancel_stops_at_a_conversation_boundary_and_the_same_start_resume
         await svc.cancel(job.id)
         stopped = await running
         done = stopped.report["conversations"]["created"]
-        assert stopped.status == "CANCELLED" and 3 <= done < 30 and stopped.report["complete"] is False
+        assert stopped.status == "CANCELLED" and 3 <= done < 80 and stopped.report["complete"] is False
         assert len(await conversations(b.provider)) == done  # no conversation left half-done
         await b.hooks.delete("/_sandbox/faults")
         resumed = await migrate(svc, a, b)
-        assert resumed.id == job.id and resumed.status == "COMPLETED" and resumed.report["conversations"]["created"] == 30
+        assert resumed.id == job.id and resumed.status == "COMPLETED" and resumed.report["conversations"]["created"] == 80
         await assert_accounted(svc, a, b, job.id)
 
 
@@ -255,3 +256,27 @@ async def test_two_runs_into_two_targets_give_the_same_content(tmp_path: Path) -
         await migrate(svc, a, b)
         await migrate(svc, a, c)
         assert await content(b.provider) == await content(c.provider)
+
+
+async def test_a_delta_links_and_unlinks_changed_tags_and_changes_status_between_infobip_accounts(tmp_path: Path) -> None:
+    await needs_notes()
+    async with vendor("infobip", "ib-a", demo=6) as a, vendor("infobip", "ib-b") as b, service(tmp_path / "m.sqlite", a, b) as svc:
+        first = await migrate(svc, a, b)
+        assert first.report["complete"] is True
+        await assert_accounted(svc, a, b, first.id)
+        open_one = next(c for c in await conversations(a.provider) if c.status is ConversationStatus.OPEN)
+        await a.provider.add_tags(open_one.remote_id, ["refund-asked"])
+        if open_one.tags:
+            await a.provider.remove_tags(open_one.remote_id, [open_one.tags[0]])
+        await b.forget_requests()
+        delta = await migrate(svc, a, b)
+        writes = sorted((w["method"], w["path"].rsplit("/", 1)[-1]) for w in await b.writes())
+        # a link the account refuses (no such tag yet), the tag created, the link again; the unlink
+        expected = [("POST", "tags")] * 3 + ([("DELETE", open_one.tags[0])] if open_one.tags else [])
+        assert sorted(writes) == sorted(expected), writes
+        assert delta.report["conversations"]["updated"] == 1
+        await a.provider.update_conversation(open_one.remote_id, ChangesSolved)
+        await b.forget_requests()
+        await migrate(svc, a, b)
+        assert [(w["method"], w["body"]) for w in await b.writes()] == [("PATCH", {"status": "SOLVED"})]
+        await assert_accounted(svc, a, b, first.id)

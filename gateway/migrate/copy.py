@@ -13,13 +13,14 @@ import asyncio
 import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from providers import Conversation, Message, Provider
+from providers import Conversation, Message, Page, Provider
+from providers.base import Hydrates, implements
 from providers.errors import ConflictError, InvalidRequestError, NotFoundError, UnsupportedOperationError
 from providers.imports import FieldNote, HistoryDraft, ImportDraft, Imports
-from providers.models import ConversationStatus
+from providers.models import ConversationStatus, Direction, Participant, Role
 
 from .retry import ATTEMPTS, TRANSIENT, VendorAway, retrying, wait_for
 from .store import Mapped, Store
@@ -52,18 +53,20 @@ class Copier:
         self._locks = [asyncio.Lock() for _ in range(CREATE_LOCKS)]
 
     async def copy(self, conversation: Conversation) -> Outcome:
+        mapped, pending = await self.store.state(self.source.name, conversation.remote_id, self.target_name)
+        first_page = await self._page(conversation.remote_id, None)
+        conversation = await self._with_customer(conversation, first_page)
         draft = self.target.plan_conversation(conversation)
-        mapped = await self.store.mapped(self.source.name, conversation.remote_id, self.target_name)
         if self.dry_run:
-            return await self._rehearse(conversation, draft, mapped)
+            return await self._rehearse(conversation, draft, mapped, first_page)
         written = Counter[NoteKey]()
         try:
             extra: tuple[FieldNote, ...] = ()
             if mapped is None:
-                target_id, extra = await self._create(draft)
+                target_id, extra = await self._create(draft, pending.get("conversation"), self._planned(conversation, first_page.items))
             else:
                 target_id = mapped.target_id
-            count = await self._history(conversation, target_id, written)
+            count = await self._history(conversation, target_id, written, pending.get("history"), fresh=mapped is None, first_page=first_page)
             first = mapped is None or mapped.tags is None
             previous = draft.initial_status if first or mapped is None else _status(mapped.status)
             before = () if first or mapped is None or mapped.tags is None else mapped.tags
@@ -86,14 +89,19 @@ class Copier:
 
     # ---- creation -------------------------------------------------------------------------------
 
-    async def _create(self, draft: ImportDraft) -> tuple[str, tuple[FieldNote, ...]]:
-        """Finds a creation of this draft whose answer was lost, else creates it."""
+    async def _create(
+        self, draft: ImportDraft, pending: tuple[float, list[str]] | None, first: list[tuple[Message, HistoryDraft]],
+    ) -> tuple[str, tuple[FieldNote, ...]]:
+        """Finds a creation of this draft whose answer was lost (`pending`: the intent of an earlier
+        run), else creates it. The id map's row and the intent of the first history write (`first`,
+        which follows at once) are one transaction."""
+        history = [d.key for _, d in first]
         source, sid, target = draft.source_provider, draft.source_id, self.target_name
+        started = pending[0] if pending is not None else None
         async with self._locks[_look(draft) % CREATE_LOCKS]:
             for attempt in range(1, ATTEMPTS + 1):
-                pending = await self.store.intent(source, sid, target, "conversation")
-                if pending is not None:
-                    since = datetime.fromtimestamp(pending[0], UTC)
+                if started is not None:  # a creation may have happened: look before creating again
+                    since = datetime.fromtimestamp(started, UTC)
                     candidates = await retrying(
                         lambda: self.target.find_import(draft, created_after=since, known=lambda ids: self.store.taken(target, ids)),
                         what="looking for a lost creation",
@@ -101,10 +109,10 @@ class Copier:
                     taken = await self.store.taken(target, candidates)
                     free = [c for c in candidates if c not in taken]
                     if free:
-                        await self.store.map_conversation(source, sid, target, free[0])
+                        await self.store.map_conversation(source, sid, target, free[0], history=history)
                         return free[0], ()
                 else:
-                    await self.store.begin_intent(source, sid, target, "conversation")
+                    started = await self.store.begin_intent(source, sid, target, "conversation", replace=False)
                 self.guard()
                 try:
                     target_id, extra = await self.target.import_conversation(draft)
@@ -116,21 +124,28 @@ class Copier:
                 except REFUSED:
                     await self.store.clear_intent(source, sid, target, "conversation")
                     raise
-                await self.store.map_conversation(source, sid, target, target_id)
+                await self.store.map_conversation(source, sid, target, target_id, history=history)
                 return target_id, extra
         raise AssertionError("unreachable")
 
     # ---- history --------------------------------------------------------------------------------
 
-    async def _history(self, conversation: Conversation, target_id: str, notes: Counter[NoteKey]) -> int:
-        """Writes the messages the id map lacks, oldest first, page by page; returns how many."""
+    async def _history(
+        self, conversation: Conversation, target_id: str, notes: Counter[NoteKey], pending: tuple[float, list[str]] | None, *,
+        fresh: bool, first_page: Page[Message],
+    ) -> int:
+        """Writes the messages the id map lacks, oldest first, page by page; returns how many.
+        `pending`: an earlier run's history write of unknown outcome; `fresh`: the conversation was
+        created just now, so the id map holds none of its messages, and the intent of the first
+        page's write was recorded with it."""
         source, sid, target = self.source.name, conversation.remote_id, self.target_name
-        pending = await self.store.intent(source, sid, target, "history")
         suspects = set(pending[1]) if pending else set()
-        written, after = 0, None
+        written, after, page = 0, None, first_page
+        recorded = fresh
         while True:
-            page = await retrying(lambda: self.source.list_messages(sid, first=MESSAGE_PAGE, after=after), what="reading messages")
-            todo = await self._unmapped(conversation, page.items)
+            if after is not None:
+                page = await self._page(sid, after)
+            todo = self._planned(conversation, page.items) if fresh else await self._unmapped(conversation, page.items)
             check = [(m, d) for m, d in todo if d.key in suspects]
             if check:  # a write of these may have happened before a crash: look before writing again
                 found = await retrying(lambda: self.target.find_history(target_id, [d for _, d in check]), what="looking for lost history")
@@ -142,9 +157,10 @@ class Copier:
                 written += len(got)
                 todo = [(m, d) for m, d in todo if m.remote_id not in got]
             if todo:
-                done = await self._write(sid, target_id, todo)
+                done = await self._write(sid, target_id, todo, replace=not fresh, recorded=recorded)
                 _count(notes, [d for m, d in todo if m.remote_id in done])
                 written += len(done)
+            recorded = False
             if page.next_cursor is None:
                 break
             after = page.next_cursor
@@ -152,17 +168,46 @@ class Copier:
             await self.store.clear_intent(source, sid, target, "history")
         return written
 
+    async def _page(self, remote_id: str, after: str | None) -> Page[Message]:
+        return await retrying(lambda: self.source.list_messages(remote_id, first=MESSAGE_PAGE, after=after), what="reading messages")
+
+    async def _with_customer(self, conversation: Conversation, first_page: Page[Message]) -> Conversation:
+        """A conversation listed without its customer (a vendor that reads it separately, from the
+        earliest inbound message) gets the author of the earliest inbound message of its first page,
+        or, when that page has none, the provider's own read."""
+        if "customer" not in conversation.missing:
+            return conversation
+        found = next((m.author for m in first_page.items if m.direction is Direction.INBOUND and m.author is not None), None)
+        if found is not None:
+            customer = Participant(id=found.id, name=found.name, role=Role.CUSTOMER, email=found.email,
+                                   external_id=found.external_id, avatar_url=found.avatar_url)
+            return replace(conversation, customer=customer, missing=conversation.missing - {"customer"})
+        if implements(self.source, Hydrates):
+            reader: Hydrates = self.source  # type: ignore[assignment]
+            [whole] = await retrying(lambda: reader.hydrate([conversation], frozenset({"customer"})), what="reading the customer")
+            return whole or conversation
+        return conversation
+
     async def _unmapped(self, conversation: Conversation, items: Sequence[Message]) -> list[tuple[Message, HistoryDraft]]:
         done = await self.store.mapped_messages(self.source.name, conversation.remote_id, [m.remote_id for m in items], self.target_name)
-        return [(m, self.target.plan_message(m, customer=conversation.customer)) for m in items if m.remote_id not in done]
+        return self._planned(conversation, [m for m in items if m.remote_id not in done])
 
-    async def _write(self, sid: str, target_id: str, todo: list[tuple[Message, HistoryDraft]]) -> set[str]:
-        """Writes entries in the target's batches under one intent; returns the source ids written."""
+    def _planned(self, conversation: Conversation, items: Sequence[Message]) -> list[tuple[Message, HistoryDraft]]:
+        return [(m, self.target.plan_message(m, customer=conversation.customer)) for m in items]
+
+    async def _write(
+        self, sid: str, target_id: str, todo: list[tuple[Message, HistoryDraft]], *, replace: bool, recorded: bool = False,
+    ) -> set[str]:
+        """Writes entries in the target's batches under one intent; returns the source ids written.
+        `replace`: an older history intent of this conversation may still be recorded; `recorded`:
+        the intent of exactly these entries is recorded already."""
         source, target = self.source.name, self.target_name
         batch = max(1, self.target.history_batch())
         remaining, done = todo, set[str]()
         for attempt in range(1, ATTEMPTS + 1):
-            await self.store.begin_intent(source, sid, target, "history", [d.key for _, d in remaining])
+            if not (recorded and attempt == 1):
+                await self.store.begin_intent(source, sid, target, "history", [d.key for _, d in remaining], replace=replace or attempt > 1)
+            replace = True  # map_messages ended this intent, but only once it ran
             pairs: list[tuple[str, str]] = []
             try:
                 for start in range(0, len(remaining), batch):
@@ -193,15 +238,14 @@ class Copier:
 
     # ---- dry run --------------------------------------------------------------------------------
 
-    async def _rehearse(self, conversation: Conversation, draft: ImportDraft, mapped: Mapped | None) -> Outcome:
+    async def _rehearse(self, conversation: Conversation, draft: ImportDraft, mapped: Mapped | None, first_page: Page[Message]) -> Outcome:
         """What a real run would write, from reads only: the notes of what it would lose."""
         notes = Counter[NoteKey]()
-        count, after = 0, None
+        count, after, page = 0, None, first_page
         while True:
-            page = await retrying(lambda: self.source.list_messages(conversation.remote_id, first=MESSAGE_PAGE, after=after), what="reading messages")
-            todo = await self._unmapped(conversation, page.items) if mapped is not None else [
-                (m, self.target.plan_message(m, customer=conversation.customer)) for m in page.items
-            ]
+            if after is not None:
+                page = await self._page(conversation.remote_id, after)
+            todo = await self._unmapped(conversation, page.items) if mapped is not None else self._planned(conversation, page.items)
             _count(notes, [d for _, d in todo])
             count += len(todo)
             if page.next_cursor is None:

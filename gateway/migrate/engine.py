@@ -29,13 +29,14 @@ from .store import CANCELLED, CANCELLING, COMPLETED, FAILED, RUNNING, Job, Store
 
 logger = logging.getLogger("parley.migrate")
 
-CONCURRENCY = 16  # conversations in flight; each makes one vendor call at a time
+CONCURRENCY = 32  # conversations in flight, each making one vendor call at a time (Infobip takes history one note per call)
 LIST_PAGE = 50
 COUNT_PAGE = 100
 PROGRESS_INTERVAL = 0.5  # seconds between progress saves (what watchers see)
-# What a plan reads of a source conversation: everything but the latest message and message count.
+# What a plan reads of a source conversation: everything but the latest message and message count, and
+# the customer where it costs a read of its own (the copy takes it from the first page of messages).
 PLAN_FIELDS = frozenset({
-    "topic", "summary", "status", "vendor_status", "priority", "channel", "customer", "assignee", "queue", "bot_active",
+    "topic", "summary", "status", "vendor_status", "priority", "channel", "assignee", "queue", "bot_active",
     "tags", "feedback", "initial_page_url", "latest_page_url", "sentiment", "category_id", "custom_fields", "campaign",
 })
 
@@ -159,6 +160,7 @@ class Runner:
                 lambda: self.source.list_conversations(filter=filter, order=SortOrder.CREATED_ASC, first=LIST_PAGE, after=after, fields=PLAN_FIELDS),
                 what="listing the source",
             )
+            done_before = await self.store.handled_among(self.job.id, [c.remote_id for c in page.items])
             for index, conversation in enumerate(page.items):
                 last = index == len(page.items) - 1
                 cursor = page.cursors[index] if index < len(page.cursors) else (page.next_cursor if last else None)
@@ -166,7 +168,7 @@ class Runner:
                     break
                 entry: list[Any] = [cursor, False]
                 order.append(entry)
-                if await self.store.handled(self.job.id, conversation.remote_id):
+                if conversation.remote_id in done_before:
                     entry[1] = True
                     advance()
                     continue
@@ -195,7 +197,7 @@ class Runner:
         self.guard()
         await self.store.finish(
             self.job.id, self.source.name, conversation.remote_id, self.target.name, outcome=outcome.outcome,
-            messages_written=outcome.messages, error=outcome.error, notes_seen=outcome.notes, state=outcome.state,
+            messages_written=outcome.messages, error=outcome.error, notes_seen=outcome.notes, state=outcome.state, fresh=True,
         )
         self.live.tally[outcome.outcome] = self.live.tally.get(outcome.outcome, 0) + 1
         self.live.tally["messages"] = self.live.tally.get("messages", 0) + outcome.messages

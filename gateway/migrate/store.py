@@ -22,7 +22,8 @@ from sqlalchemy import and_, delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from .tables import conversations, ensure_schema, intents, jobs, messages, notes, progress
+from . import statements as sql
+from .tables import conversations, ensure_schema, intents, jobs, notes, progress
 
 RUNNING, CANCELLING, CANCELLED, COMPLETED, FAILED = "RUNNING", "CANCELLING", "CANCELLED", "COMPLETED", "FAILED"
 UNFINISHED = (RUNNING, CANCELLING, CANCELLED, FAILED)  # a new start with the same parameters resumes these
@@ -105,7 +106,9 @@ class Store:
     async def open(cls, url: str) -> Store:
         """Opens (creating the SQLite file on first use) and creates or upgrades the schema."""
         sqlite = url.startswith("sqlite")
-        engine = create_async_engine(url, pool_pre_ping=not sqlite)
+        # One SQLite connection: writers to one file wait on each other anyway, and waiting on a lock
+        # (SQLite's busy handler sleeps) costs far more than queueing for the connection.
+        engine = create_async_engine(url, pool_size=1, max_overflow=0) if sqlite else create_async_engine(url, pool_pre_ping=True)
         if sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         try:
@@ -222,6 +225,23 @@ class Store:
 
     # ---- the id map and pending writes ----------------------------------------------------------
 
+    async def state(self, source: str, source_id: str, target: str) -> tuple[Mapped | None, dict[str, tuple[float, list[str]]]]:
+        """A source conversation's target id (with the state last written) and its pending writes by
+        kind, in one round trip."""
+        key = {"s": source, "sid": source_id, "t": target}
+        async with self.engine.connect() as connection:
+            row = (await connection.execute(sql.MAPPED, key)).first()
+            found = {str(k): (float(t), list(json.loads(i))) for k, t, i in await connection.execute(sql.PENDING, key)}
+        mapped = None if row is None else Mapped(row.target_id, row.status, None if row.tags is None else tuple(json.loads(row.tags)))
+        return mapped, found
+
+    async def handled_among(self, job_id: str, source_ids: Sequence[str]) -> set[str]:
+        """Those of `source_ids` the job has handled (progress rows)."""
+        if not source_ids:
+            return set()
+        async with self.engine.connect() as connection:
+            return {str(v) for v in (await connection.execute(sql.HANDLED, {"job": job_id, "ids": list(source_ids)})).scalars()}
+
     async def mapped(self, source: str, source_id: str, target: str) -> Mapped | None:
         key = (conversations.c.source_provider == source, conversations.c.source_id == source_id, conversations.c.target_provider == target)
         async with self.engine.connect() as connection:
@@ -231,12 +251,11 @@ class Store:
         return Mapped(row.target_id, row.status, None if row.tags is None else tuple(json.loads(row.tags)))
 
     async def mapped_messages(self, source: str, conversation: str, ids: Sequence[str], target: str) -> set[str]:
-        query = select(messages.c.source_id).where(
-            messages.c.source_provider == source, messages.c.source_conversation == conversation,
-            messages.c.target_provider == target, messages.c.source_id.in_(list(ids)),
-        )
+        if not ids:
+            return set()
+        key = {"s": source, "sid": conversation, "t": target, "ids": list(ids)}
         async with self.engine.connect() as connection:
-            return {str(value) for value in (await connection.execute(query)).scalars()}
+            return {str(value) for value in (await connection.execute(sql.MAPPED_MESSAGES, key)).scalars()}
 
     async def intent(self, source: str, source_id: str, target: str, kind: str) -> tuple[float, list[str]] | None:
         query = select(intents.c.started_at, intents.c["items"]).where(*_intent_key(source, source_id, target, kind))
@@ -244,14 +263,19 @@ class Store:
             row = (await connection.execute(query)).first()
         return None if row is None else (float(row[0]), list(json.loads(row[1])))
 
-    async def begin_intent(self, source: str, source_id: str, target: str, kind: str, items: Sequence[str] = ()) -> float:
-        """Records a write about to start (replacing an older record of the same kind); returns its time."""
+    async def begin_intent(
+        self, source: str, source_id: str, target: str, kind: str, items: Sequence[str] = (), *, replace: bool = True,
+    ) -> float:
+        """Records a write about to start (replacing an older record of the same kind unless the
+        caller knows there is none); returns its time."""
         now = time.time()
         async with self.engine.begin() as connection:
-            await connection.execute(delete(intents).where(*_intent_key(source, source_id, target, kind)))
-            await connection.execute(insert(intents).values(
-                source_provider=source, source_id=source_id, target_provider=target, kind=kind, items=_dump(list(items)), started_at=now,
-            ))
+            if replace:
+                await connection.execute(sql.END_INTENT, {"s": source, "sid": source_id, "t": target, "kind": kind})
+            await connection.execute(sql.ADD_INTENT, {
+                "source_provider": source, "source_id": source_id, "target_provider": target, "kind": kind,
+                "items": _dump(list(items)), "started_at": now,
+            })
         return now
 
     async def clear_intent(self, source: str, source_id: str, target: str, kind: str) -> None:
@@ -266,13 +290,20 @@ class Store:
         async with self.engine.connect() as connection:
             return {str(value) for value in (await connection.execute(query)).scalars()}
 
-    async def map_conversation(self, source: str, source_id: str, target: str, target_id: str) -> None:
-        """Records the conversation's target id and ends its pending creation, in one transaction."""
+    async def map_conversation(self, source: str, source_id: str, target: str, target_id: str, *, history: Sequence[str] = ()) -> None:
+        """Records the conversation's target id and ends its pending creation, in one transaction,
+        with the intent of the first history write (`history`: its keys) when one follows."""
         async with self.engine.begin() as connection:
-            await connection.execute(insert(conversations).values(
-                source_provider=source, source_id=source_id, target_provider=target, target_id=target_id, created_at=time.time(),
-            ))
-            await connection.execute(delete(intents).where(*_intent_key(source, source_id, target, "conversation")))
+            await connection.execute(sql.ADD_CONVERSATION, {
+                "source_provider": source, "source_id": source_id, "target_provider": target, "target_id": target_id,
+                "created_at": time.time(),
+            })
+            await connection.execute(sql.END_INTENT, {"s": source, "sid": source_id, "t": target, "kind": "conversation"})
+            if history:
+                await connection.execute(sql.ADD_INTENT, {
+                    "source_provider": source, "source_id": source_id, "target_provider": target, "kind": "history",
+                    "items": _dump(list(history)), "started_at": time.time(),
+                })
 
     async def map_messages(self, source: str, conversation: str, target: str, pairs: Iterable[tuple[str, str]]) -> None:
         """Records message ids (source -> target) and ends the conversation's pending history write."""
@@ -282,32 +313,34 @@ class Store:
         ]
         async with self.engine.begin() as connection:
             if rows:
-                await connection.execute(insert(messages), rows)
-            await connection.execute(delete(intents).where(*_intent_key(source, conversation, target, "history")))
+                await connection.execute(sql.ADD_MESSAGES, rows)
+            await connection.execute(sql.END_INTENT, {"s": source, "sid": conversation, "t": target, "kind": "history"})
 
     async def finish(
         self, job_id: str, source: str, source_id: str, target: str, *, outcome: str, messages_written: int,
         error: str | None = None, notes_seen: Mapping[tuple[str, str, str], int] | None = None,
-        state: tuple[str | None, tuple[str, ...]] | None = None,
+        state: tuple[str | None, tuple[str, ...]] | None = None, fresh: bool = False,
     ) -> None:
         """Ends a conversation's part in a job: its outcome, what its writes lost, and (when the state
-        was applied) the status and tags now at the target, in one transaction."""
+        was applied) the status and tags now at the target, in one transaction. `fresh`: the job has
+        no row of this conversation yet (nothing to replace)."""
         now = time.time()
         async with self.engine.begin() as connection:
-            await connection.execute(delete(progress).where(progress.c.job_id == job_id, progress.c.source_id == source_id))
-            await connection.execute(insert(progress).values(
-                job_id=job_id, source_id=source_id, outcome=outcome, messages=messages_written, error=error, updated_at=now,
-            ))
+            if not fresh:
+                await connection.execute(delete(progress).where(progress.c.job_id == job_id, progress.c.source_id == source_id))
+                await connection.execute(delete(notes).where(notes.c.job_id == job_id, notes.c.source_id == source_id))
+            await connection.execute(sql.ADD_PROGRESS, {
+                "job_id": job_id, "source_id": source_id, "outcome": outcome, "messages": messages_written, "error": error, "updated_at": now,
+            })
             rows = [
                 {"job_id": job_id, "source_id": source_id, "field": f, "change": c, "detail": d, "count": n}
                 for (f, c, d), n in (notes_seen or {}).items()
             ]
-            await connection.execute(delete(notes).where(notes.c.job_id == job_id, notes.c.source_id == source_id))
             if rows:
-                await connection.execute(insert(notes), rows)
+                await connection.execute(sql.ADD_NOTES, rows)
             if state is not None:
-                key = (conversations.c.source_provider == source, conversations.c.source_id == source_id, conversations.c.target_provider == target)
-                await connection.execute(update(conversations).where(*key).values(status=state[0], tags=_dump(list(state[1]))))
+                values = {"s": source, "sid": source_id, "t": target, "new_status": state[0], "new_tags": _dump(list(state[1]))}
+                await connection.execute(sql.SET_STATE, values)
 
     async def handled(self, job_id: str, source_id: str) -> bool:
         query = select(progress.c.outcome).where(progress.c.job_id == job_id, progress.c.source_id == source_id)
