@@ -4,6 +4,7 @@
     store_path = "./parley-migrations.sqlite"   # SQLite, created on first use (PARLEY_STORE_PATH)
     store_url = "postgresql://user@db/parley"   # instead: PostgreSQL shared by instances (PARLEY_STORE_URL)
     lease_seconds = 30                          # a job whose runner stops renewing is taken over after this
+    concurrency = 32                            # conversations copied at once (PARLEY_MIGRATION_CONCURRENCY)
 
 A relative `store_path` is relative to the configuration file's folder (the working directory
 without one). `store_url` wins over `store_path`.
@@ -17,10 +18,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .setting_values import SettingsError, seconds
+from .setting_values import SettingsError, seconds, whole
 
 DEFAULT_STORE_PATH = "parley-migrations.sqlite"
 DEFAULT_LEASE_SECONDS = 30.0
+DEFAULT_CONCURRENCY = 32  # conversations in flight, each making one vendor call at a time
+MAX_CONCURRENCY = 256
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
 
 
@@ -29,6 +32,7 @@ class MigrationSettings:
     store_path: Path = Path(DEFAULT_STORE_PATH)
     store_url: str | None = None  # postgresql://…
     lease_seconds: float = DEFAULT_LEASE_SECONDS
+    concurrency: int = DEFAULT_CONCURRENCY
 
     @property
     def database_url(self) -> str:
@@ -48,16 +52,21 @@ def load_migration_settings(config: Mapping[str, Any], env: Mapping[str, str], b
     section = config.get("migrations", {})
     if not isinstance(section, dict):
         raise SettingsError("migrations: expected a table")
-    unknown = sorted(set(section) - {"store_path", "store_url", "lease_seconds"})
+    known = ("store_path", "store_url", "lease_seconds", "concurrency")
+    unknown = sorted(set(section) - set(known))
     if unknown:
-        raise SettingsError(f"migrations: unknown setting(s) {', '.join(unknown)}; known: store_path, store_url, lease_seconds")
+        raise SettingsError(f"migrations: unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
     path = _path("PARLEY_STORE_PATH / migrations.store_path", env.get("PARLEY_STORE_PATH") or section.get("store_path"), base)
     url = _url("PARLEY_STORE_URL / migrations.store_url", env.get("PARLEY_STORE_URL") or section.get("store_url"))
     lease = seconds(
         "PARLEY_LEASE_SECONDS / migrations.lease_seconds",
         env.get("PARLEY_LEASE_SECONDS") or section.get("lease_seconds") or DEFAULT_LEASE_SECONDS,
     )
-    return MigrationSettings(store_path=path, store_url=url, lease_seconds=lease)
+    where = "PARLEY_MIGRATION_CONCURRENCY / migrations.concurrency"
+    concurrency = whole(where, env.get("PARLEY_MIGRATION_CONCURRENCY") or section.get("concurrency") or DEFAULT_CONCURRENCY)
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise SettingsError(f"{where}: expected 1 to {MAX_CONCURRENCY}, got {concurrency}")
+    return MigrationSettings(store_path=path, store_url=url, lease_seconds=lease, concurrency=concurrency)
 
 
 def _path(where: str, value: Any, base: Path) -> Path:

@@ -280,3 +280,18 @@ async def test_a_delta_links_and_unlinks_changed_tags_and_changes_status_between
         await migrate(svc, a, b)
         assert [(w["method"], w["body"]) for w in await b.writes()] == [("PATCH", {"status": "SOLVED"})]
         await assert_accounted(svc, a, b, first.id)
+
+
+async def test_a_target_that_stays_away_stops_the_job_and_the_same_start_resumes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.migrate import retry
+
+    monkeypatch.setattr(retry, "FIRST_WAIT", 0.001)
+    monkeypatch.setattr(retry, "MAX_WAIT", 0.005)
+    async with vendor("socialboards", "sb-a", demo=6) as a, vendor("socialboards", "sb-b") as b, service(tmp_path / "m.sqlite", a, b) as svc:
+        await b.hooks.post("/_sandbox/faults", json={"status": 503, "pathContains": "/previousMessages"})
+        stopped = await migrate(svc, a, b)
+        assert stopped.status == "FAILED" and "after 7 attempts" in (stopped.error or "") and stopped.report["complete"] is False
+        await b.hooks.delete("/_sandbox/faults")
+        resumed = await migrate(svc, a, b)
+        assert (resumed.id, resumed.status, resumed.report["complete"]) == (stopped.id, "COMPLETED", True)
+        await assert_accounted(svc, a, b, stopped.id)

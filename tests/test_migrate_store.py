@@ -95,10 +95,10 @@ def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_store_defaults_to_a_sqlite_file_beside_the_configuration(tmp_path: Path) -> None:
-    (tmp_path / "parley.toml").write_text('[migrations]\nstore_path = "state/jobs.sqlite"\nlease_seconds = 5\n')
+    (tmp_path / "parley.toml").write_text('[migrations]\nstore_path = "state/jobs.sqlite"\nlease_seconds = 5\nconcurrency = 4\n')
     (tmp_path / "state").mkdir()
     settings = load_settings({"PARLEY_CONFIG": str(tmp_path / "parley.toml")}).migrations
-    assert settings.store_path == tmp_path / "state" / "jobs.sqlite" and settings.lease_seconds == 5
+    assert settings.store_path == tmp_path / "state" / "jobs.sqlite" and settings.lease_seconds == 5 and settings.concurrency == 4
     assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path / 'state' / 'jobs.sqlite'}" and not settings.shared
     assert load_settings({}).migrations == MigrationSettings(store_path=Path("parley-migrations.sqlite"), lease_seconds=DEFAULT_LEASE_SECONDS)
 
@@ -116,6 +116,8 @@ def test_postgresql_comes_from_store_url_and_the_environment_wins() -> None:
         ({"PARLEY_STORE_PATH": "no/such/folder/jobs.sqlite"}, "PARLEY_STORE_PATH / migrations.store_path: the folder"),
         ({"PARLEY_STORE_PATH": "."}, "is a folder; name the SQLite file"),
         ({"PARLEY_LEASE_SECONDS": "0"}, "PARLEY_LEASE_SECONDS / migrations.lease_seconds: must be more than 0"),
+        ({"PARLEY_MIGRATION_CONCURRENCY": "0"}, "PARLEY_MIGRATION_CONCURRENCY / migrations.concurrency: expected 1 to 256, got 0"),
+        ({"PARLEY_MIGRATION_CONCURRENCY": "lots"}, "PARLEY_MIGRATION_CONCURRENCY / migrations.concurrency: expected a whole number"),
     ],
 )
 def test_a_bad_store_setting_is_named_and_never_shows_a_password(env: dict[str, str], named: str) -> None:

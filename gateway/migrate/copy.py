@@ -118,7 +118,7 @@ class Copier:
                     target_id, extra = await self.target.import_conversation(draft)
                 except TRANSIENT as exc:  # maybe created: the next round looks for it first
                     if attempt == ATTEMPTS:
-                        raise VendorAway(f"creating a conversation: {exc}") from exc
+                        raise VendorAway(f"creating a conversation: {exc} (after {ATTEMPTS} attempts)") from exc
                     await asyncio.sleep(wait_for(exc, attempt))
                     continue
                 except REFUSED:
@@ -217,7 +217,7 @@ class Copier:
                     pairs.extend((m.remote_id, i) for (m, _), i in zip(chunk, ids, strict=True))
             except TRANSIENT as exc:
                 if attempt == ATTEMPTS:
-                    raise VendorAway(f"writing history: {exc}") from exc
+                    raise VendorAway(f"writing history: {exc} (after {ATTEMPTS} attempts)") from exc
                 await asyncio.sleep(wait_for(exc, attempt))
                 known = {p[0] for p in pairs}
                 rest = [(m, d) for m, d in remaining if m.remote_id not in known]

@@ -29,7 +29,7 @@ from .store import CANCELLED, CANCELLING, COMPLETED, FAILED, RUNNING, Job, Store
 
 logger = logging.getLogger("parley.migrate")
 
-CONCURRENCY = 32  # conversations in flight, each making one vendor call at a time (Infobip takes history one note per call)
+CONCURRENCY = 32  # conversations in flight (the default of [migrations] concurrency)
 LIST_PAGE = 50
 COUNT_PAGE = 100
 PROGRESS_INTERVAL = 0.5  # seconds between progress saves (what watchers see)
@@ -155,34 +155,36 @@ class Runner:
                 advance()
                 slots.release()
 
-        while not self._stopping():
-            page = await retrying(
-                lambda: self.source.list_conversations(filter=filter, order=SortOrder.CREATED_ASC, first=LIST_PAGE, after=after, fields=PLAN_FIELDS),
-                what="listing the source",
-            )
-            done_before = await self.store.handled_among(self.job.id, [c.remote_id for c in page.items])
-            for index, conversation in enumerate(page.items):
-                last = index == len(page.items) - 1
-                cursor = page.cursors[index] if index < len(page.cursors) else (page.next_cursor if last else None)
-                if self._stopping() or (self.job.limit is not None and handled >= self.job.limit):
-                    break
-                entry: list[Any] = [cursor, False]
-                order.append(entry)
-                if conversation.remote_id in done_before:
-                    entry[1] = True
-                    advance()
-                    continue
-                handled += 1
-                await slots.acquire()
-                task = asyncio.create_task(one(conversation, entry))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            else:
-                if page.next_cursor is not None and not (self.job.limit is not None and handled >= self.job.limit):
-                    after = page.next_cursor
-                    continue
-            break
-        await asyncio.gather(*tasks)
+        try:
+            while not self._stopping():
+                page = await retrying(
+                    lambda: self.source.list_conversations(filter=filter, order=SortOrder.CREATED_ASC, first=LIST_PAGE, after=after, fields=PLAN_FIELDS),
+                    what="listing the source",
+                )
+                done_before = await self.store.handled_among(self.job.id, [c.remote_id for c in page.items])
+                for index, conversation in enumerate(page.items):
+                    last = index == len(page.items) - 1
+                    cursor = page.cursors[index] if index < len(page.cursors) else (page.next_cursor if last else None)
+                    if self._stopping() or (self.job.limit is not None and handled >= self.job.limit):
+                        break
+                    entry: list[Any] = [cursor, False]
+                    order.append(entry)
+                    if conversation.remote_id in done_before:
+                        entry[1] = True
+                        advance()
+                        continue
+                    handled += 1
+                    await slots.acquire()
+                    task = asyncio.create_task(one(conversation, entry))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                else:
+                    if page.next_cursor is not None and not (self.job.limit is not None and handled >= self.job.limit):
+                        after = page.next_cursor
+                        continue
+                break
+        finally:
+            await asyncio.gather(*tasks)  # a failed listing still lets the conversations in flight finish
 
     async def _copy(self, copier: Copier, conversation: Conversation) -> None:
         try:

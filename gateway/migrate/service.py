@@ -99,7 +99,7 @@ class MigrationService:
     async def run(self, job: Job) -> Job:
         """Runs a job this process holds, to its end (the CLI's foreground run)."""
         runner = Runner(self.store, job, self.providers[job.source], self.providers[job.target], owner=self.owner,
-                        lease_seconds=self.settings.lease_seconds)
+                        lease_seconds=self.settings.lease_seconds, concurrency=self.settings.concurrency)
         self.runners[job.id] = runner
         try:
             return await runner.run()
