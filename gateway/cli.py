@@ -1,4 +1,4 @@
-"""`parley serve | sandbox | schema`."""
+"""`parley serve | sandbox | migrate | schema`."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from .logs import redact
 from .settings import DEFAULT_HOST, DEFAULT_PORT
 
 GRACEFUL_SHUTDOWN_SECONDS = 2
+from .migrate import cli as migrate_cli
 
 EXAMPLE_QUERY = '{ conversations(first: 3) { edges { node { id topic status customer { name } lastMessage { text } } } } }'
 
@@ -47,8 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox.add_argument("--latency-ms", type=int, default=0, help="delay before each vendor API request (not /_sandbox)")
     sandbox.add_argument("--log-level", choices=LOG_LEVELS, default="warning", help="what the sandbox and the server log")
     commands.add_parser("schema", help="print the GraphQL schema (SDL)")
+    migrate_cli.add_parser(commands)
     args = parser.parse_args(argv)
-    return {"serve": _serve, "sandbox": _sandbox, "schema": _schema}[args.command](args)
+    return {"serve": _serve, "sandbox": _sandbox, "schema": _schema, "migrate": migrate_cli.run}[args.command](args)
 
 
 def _version() -> str:

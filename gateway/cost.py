@@ -95,6 +95,9 @@ MUTATIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...] | None]] = {
     "closeConversation": ("close", ("id",), None),
 }
 QUERIES = frozenset({"conversations", "conversation", "node", "providers"})  # the root queries costed here
+# Root fields that call no vendor within the request: migrations are read from the store, and a job's
+# vendor calls run in the background under its own pacing (gateway/migrate), not the request's.
+NO_VENDOR_CALLS = frozenset({"migration", "migrations", "startMigration", "cancelMigration"})
 
 
 @dataclass(frozen=True)

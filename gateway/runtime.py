@@ -1,9 +1,10 @@
 """What the app's lifespan opens, reached by resolvers through the context and by the webhook
-endpoint: the settings, the event bus, the providers and what must be closed with them."""
+endpoint: the settings, the event bus, the providers, migrations and what must be closed with them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 from starlette.applications import Starlette
@@ -15,6 +16,9 @@ from .events import Bus
 from .guard import Guard
 from .probes import ReadinessCheck
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .migrate.service import MigrationsHandle
 
 
 @dataclass
@@ -28,6 +32,7 @@ class Runtime:
     webhook_secrets: dict[str, str] = field(default_factory=dict)
     sandboxes: dict[str, Starlette] = field(default_factory=dict)
     closables: list[httpx.AsyncClient] = field(default_factory=list)
+    migrations: MigrationsHandle | None = None  # opened by the lifespan (gateway/migrate)
     guard: Guard | None = None  # the request limits (gateway/limits.py); None: none
     readiness_checks: list[ReadinessCheck] = field(default_factory=list)  # what /ready asks (gateway/probes.py)
     authenticator: Authenticator = field(init=False)

@@ -19,6 +19,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 
 from providers import ProviderError
 
@@ -28,16 +29,20 @@ from .errors import ErrorCode, for_client, graphql_error, should_mask
 from .execution import PlainExecutor
 from .limits import RequestLimits, one_budget_error
 from .lockdown import NO_INTROSPECTION_RULES, QuietValidationCache, quiet_executor
-from .mutations import Mutation
+from .migrate.graphql import MigrationMutation, MigrationQuery, MigrationSubscription
+from .mutations import Mutation as GatewayMutation
+from .queries import Query as GatewayQuery
 from .safety import AnsweredParserCache, GatewaySchema
 from .scalars import SCALAR_MAP
-from .queries import Query
-from .subscriptions import Subscription
+from .subscriptions import Subscription as GatewaySubscription
 from .types import Conversation, Message
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
 CACHE_SIZE = 1024
+Query = merge_types("Query", (GatewayQuery, MigrationQuery))
+Mutation = merge_types("Mutation", (GatewayMutation, MigrationMutation))
+Subscription = merge_types("Subscription", (GatewaySubscription, MigrationSubscription))
 GUARD_RULES = [
     *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
     *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,

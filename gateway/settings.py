@@ -10,6 +10,7 @@ This is the only module that reads the environment. A bad setting fails at start
                         an option `<x>_env = "VAR"` reads option `<x>` from environment variable VAR
     [embedded]          demo_conversations (used when no provider is configured)
     limits and resilience are `[server]` keys too: see limit_settings.py and resilience_settings.py
+    [migrations]        store_path, store_url, lease_seconds (see migration_settings.py)
 
 Environment: PARLEY_CONFIG (path, default ./parley.toml when present), PARLEY_HOST, PARLEY_PORT,
 PARLEY_GRAPHIQL, PARLEY_DEMO_CONVERSATIONS, PARLEY_UPSTREAM_TIMEOUT, PARLEY_BUS_URL, and for one account per vendor without
@@ -43,6 +44,7 @@ from .limit_settings import Limits, load_limits
 from .resilience_settings import load_resilience
 from .logs import redact
 from .operation_settings import Operations, load_operations
+from .migration_settings import MigrationSettings, load_migration_settings
 from .setting_values import SettingsError, boolean, from_env, port, seconds, table, url, whole
 
 DEFAULT_HOST = "127.0.0.1"
@@ -79,6 +81,7 @@ class Settings:
     resilience: ResiliencePolicy = field(default_factory=ResiliencePolicy)  # breakers and retry budgets
     trusted_documents: Mapping[str, str] | None = None  # sha256 hex -> document
     operations: Operations = field(default_factory=Operations)  # log level, who may read the metrics
+    migrations: MigrationSettings = field(default_factory=MigrationSettings)  # the jobs' store
 
     @property
     def embedded(self) -> bool:
@@ -158,6 +161,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         resilience=load_resilience(server, env),
         trusted_documents=_manifest("server.trusted_documents", server.get("trusted_documents"), config_dir),
         operations=load_operations(server, env, main_port=main_port),
+        migrations=load_migration_settings(config, env, config_dir),
     )
     check_exposure(settings, settings.host)
     _check_trusted_only(settings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+import contextvars
 from contextvars import ContextVar
 
 from .errors import CallBudgetExceededError
@@ -58,3 +59,14 @@ def spend(provider: str) -> None:
     budget = _current.get()
     if budget is not None:
         budget.spend(provider)
+
+
+def background_context() -> contextvars.Context:
+    """A copy of the current context without a request's budget or deadline, for work a request
+    starts that outlives it (a migration job): its vendor calls are its own, not the request's."""
+    from . import _deadline
+
+    context = contextvars.copy_context()
+    context.run(_current.set, None)
+    context.run(_deadline._current.set, None)
+    return context

@@ -41,7 +41,8 @@ class Capability(enum.Enum):
     CREATE_CONVERSATION = "CREATE_CONVERSATION"
     LIST_CONVERSATIONS = "LIST_CONVERSATIONS"
     ADD_MESSAGES = "ADD_MESSAGES"
-    ADD_HISTORY = "ADD_HISTORY"  # messages with their original createdAt
+    ADD_HISTORY = "ADD_HISTORY"  # history: messages with their original createdAt, or notes naming it
+    HISTORY_AS_NOTES = "HISTORY_AS_NOTES"  # history is kept as internal notes (original time and author in the text)
     UPDATE_CONVERSATION = "UPDATE_CONVERSATION"
     ASSIGN = "ASSIGN"
     ROUTE = "ROUTE"

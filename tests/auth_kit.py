@@ -3,8 +3,10 @@ bearer token, and the vendor requests each embedded sandbox received."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +15,7 @@ from starlette.testclient import TestClient
 from gateway.app import create_app
 from gateway.client_settings import ClientSettings
 from gateway.limit_settings import Limits
+from gateway.migration_settings import MigrationSettings
 from gateway.settings import Settings
 
 ALL_SCOPES = frozenset({"read", "write", "subscribe", "migrate"})

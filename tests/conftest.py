@@ -4,9 +4,17 @@ helpers tests call directly, are in helpers.py."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import shutil
+import socket
+import subprocess
+import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -115,3 +123,50 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("redis")
     with listening([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)], port):
         yield f"redis://127.0.0.1:{port}/0"
+
+
+@dataclass(frozen=True)
+class Postgres:
+    url: str  # of the server's `postgres` database
+    psql: list[str]  # psql against it, as the user the server runs as
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    """A PostgreSQL server of the tests' own on a free loopback port, in a temporary folder. Debian's
+    server refuses to run as root, so as root it runs as the `postgres` user. `.ci/run` installs
+    PostgreSQL and sets PARLEY_REQUIRE_POSTGRES, so there a missing server fails; elsewhere the
+    tests that need it are skipped, saying why."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    pg_ctl = found[-1] if found else (Path(shutil.which("pg_ctl") or "") if shutil.which("pg_ctl") else None)
+    if pg_ctl is None:
+        if os.environ.get("PARLEY_REQUIRE_POSTGRES"):
+            pytest.fail("PostgreSQL is not installed (apt-get install postgresql)")
+        pytest.skip("PostgreSQL is not installed: the shared migration store tests need it (apt-get install postgresql)")
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    workdir = Path(tempfile.mkdtemp(prefix="parley-pg-"))
+    if as_user:
+        shutil.chown(workdir, "postgres", "postgres")
+    port = free_port()
+    data = workdir / "data"
+    quiet = {"cwd": workdir, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    subprocess.run([*as_user, str(pg_ctl.with_name("initdb")), "-D", str(data), "-A", "trust", "-U", "parley"], check=True, **quiet)
+    options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run([*as_user, str(pg_ctl), "-D", str(data), "-o", options, "-l", str(workdir / "log"), "-w", "start"], check=True, **quiet)
+    try:
+        psql = [str(pg_ctl.with_name("psql")), "-h", "127.0.0.1", "-p", str(port), "-U", "parley", "-d", "postgres", "-q"]
+        yield Postgres(f"postgresql://parley@127.0.0.1:{port}/postgres", psql)
+    finally:
+        subprocess.run([*as_user, str(pg_ctl), "-D", str(data), "-m", "fast", "-w", "stop"], **quiet)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Postgres) -> str:
+    """A fresh database on the tests' PostgreSQL server, for one test."""
+    name = f"parley_{next(_databases)}_{os.getpid()}"
+    subprocess.run([*postgres_server.psql, "-c", f'CREATE DATABASE "{name}"'], check=True, stdout=subprocess.DEVNULL)
+    return postgres_server.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+_databases = itertools.count(1)

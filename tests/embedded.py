@@ -13,7 +13,7 @@ from gateway.app import create_app
 from gateway.events import Bus
 from gateway.settings import Settings
 
-from .conftest import Gateway
+from .helpers import Gateway
 
 PROVIDERS = ("socialboards", "infobip", "clevertap")
 

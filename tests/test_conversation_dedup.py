@@ -24,7 +24,7 @@ from gateway.redis_bus import RedisBus
 from gateway.settings import Settings
 from providers.models import Conversation, ConversationStatus
 
-from .conftest import Gateway
+from .helpers import Gateway
 from .embedded import embedded, one_per_provider
 
 PAYLOAD = "__typename ... on ConversationPayload { conversation { status } }"

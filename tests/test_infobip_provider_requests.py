@@ -888,13 +888,6 @@ async def test_every_message_is_checked_before_any_is_sent(provider, vendor, bad
     assert caught.value.field == field and vendor.requests == []
 
 
-async def test_history_with_original_times_is_unsupported(provider, vendor) -> None:
-    with pytest.raises(UnsupportedOperationError, match="back-dated"):
-        await provider.add_messages("c1", [NewMessage(text="old", created_at=T0)], as_context=True)
-    assert vendor.requests == []
-    assert "ADD_HISTORY" not in {c.value for c in provider.capabilities}
-
-
 async def test_a_new_conversation_sends_its_first_messages_to_the_customer(http, vendor) -> None:
     provider = InfobipProvider(name="ib", http=http, api_key=KEY, senders={"WHATSAPP": "447700900999"})
     new = NewConversation(

@@ -316,3 +316,39 @@ def test_every_root_field_has_a_scoping_case() -> None:
 @pytest.mark.parametrize("root_field", sorted(CASES), ids=lambda f: ".".join(f))
 def test_a_client_scoped_to_infobip_learns_nothing_of_the_other_providers(harness: Harness, root_field: tuple[str, str]) -> None:
     CASES[root_field](harness)
+
+
+# ---- migrations: a job is visible only to a client that may touch both its providers -------------
+
+MIGRATION_FIELDS = "id from to status"
+START = f"""mutation($from: String!, $to: String!) {{ startMigration(input: {{from: $from, to: $to, dryRun: true}}) {{
+  __typename ... on MigrationPayload {{ migration {{ {MIGRATION_FIELDS} }} }} ... on Error {{ code message }} }} }}"""
+
+
+def hidden_job(h: Harness) -> str:
+    """A dry run between two providers the Infobip client cannot see, started by the admin."""
+    started = data(h.client, ADMIN, START, {"from": "clevertap", "to": "socialboards"})
+    return str(started["startMigration"]["migration"]["id"])
+
+
+@case(("Mutation", "startMigration"))
+def start_migration(h: Harness) -> None:
+    answer = h.same_as_nowhere(START, lambda p: {"from": SEEN, "to": p})
+    assert answer["data"]["startMigration"]["code"] == "INVALID_INPUT"
+    answer = h.same_as_nowhere(START, lambda p: {"from": p, "to": SEEN})
+    assert answer["data"]["startMigration"]["code"] == "INVALID_INPUT"
+
+
+@case(("Query", "migration"), ("Query", "migrations"), ("Mutation", "cancelMigration"), ("Subscription", "migrationProgress"))
+def migration_jobs(h: Harness) -> None:
+    job = hidden_job(h)
+    read = f"query($id: ID!) {{ migration(id: $id) {{ {MIGRATION_FIELDS} }} }}"
+    assert h.as_ib(read, {"id": job}) == h.as_ib(read, {"id": "mig-000000000000"}) == {"data": {"migration": None}}
+    listed = h.as_ib(f"{{ migrations(first: 50) {{ edges {{ node {{ {MIGRATION_FIELDS} }} }} }} }}")
+    assert job not in json.dumps(listed) and not leaks(listed)
+    cancel = f"mutation($id: ID!) {{ cancelMigration(id: $id) {{ __typename ... on Error {{ code }} }} }}"
+    assert h.as_ib(cancel, {"id": job}) == h.as_ib(cancel, {"id": "mig-000000000000"})
+    assert h.as_ib(cancel, {"id": job})["data"]["cancelMigration"]["code"] == "NOT_FOUND"
+    progress = "subscription($id: ID!) { migrationProgress(id: $id) { final } }"
+    hidden, unknown = first_frame(h, progress, {"id": job}), first_frame(h, progress, {"id": "mig-000000000000"})
+    assert json.loads(json.dumps(hidden).replace(job, "mig-000000000000")) == unknown and not leaks(hidden)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from gateway.events import Event, EventKind
 
-from .conftest import Gateway
+from .helpers import Gateway
 from .embedded import embedded
 
 SOCIALBOARDS = {

@@ -83,6 +83,8 @@ class CleverTapProvider:
         writes={"update_conversation": 1, "close": 1, "assign": 1},
         per_item={"add_messages": 1},
     )
+    # Why no migration can target CleverTap (a source only): see providers.imports.import_target.
+    import_refusal = "no CleverTap API creates a conversation; they start when a user replies to a campaign"
 
     def __init__(
         self,

@@ -3,7 +3,8 @@
 Implements (www.infobip.com/docs/api/customer-engagement/conversations/...; the older dev.infobip.com
 /conversations pages for full examples): get-conversations, create-conversation, get-conversation,
 update-conversation (PUT), patch-conversation, change-assignment (PUT/DELETE `…/assignee`),
-route-conversation, add/remove tag to conversation, get/create tags, get-messages, create-message.
+route-conversation, add/remove tag to conversation, get/create tags, get-messages, create-message,
+create-note (and the notes list the notes-over-api guide names; its path inferred, see notes.py).
 Authentication: www.infobip.com/docs/essentials/api-essentials/api-authentication (`App <key>`).
 
 Errors come in two shapes: the Conversations service's `{"statusCode": "ERROR", "message"}` and
@@ -37,6 +38,7 @@ ROUTE = f"{CONVERSATION}/route"
 CONVERSATION_TAGS = f"{CONVERSATION}/tags"
 CONVERSATION_TAG = f"{CONVERSATION}/tags/{{tag}}"
 MESSAGES = f"{CONVERSATION}/messages"
+NOTES = f"{CONVERSATION}/notes"
 TAGS = f"{ROOT}/tags"
 ROUTES = Routes(CONVERSATIONS, CONVERSATION, ASSIGNEE, ROUTE, CONVERSATION_TAGS, CONVERSATION_TAG, MESSAGES, TAGS)
 MAX_LIMIT = 999
@@ -165,6 +167,16 @@ class InfobipClient:
 
     async def send_message(self, conversation_id: str, body: dict[str, Any]) -> Any:
         return await self.call("POST", _path(MESSAGES, conversation_id), json=body)
+
+    # ---- notes (internal; never delivered to the customer) -------------------------------------
+
+    async def create_note(self, conversation_id: str, body: dict[str, Any]) -> Any:
+        return await self.call("POST", _path(NOTES, conversation_id), json=body)
+
+    async def list_notes(self, conversation_id: str, *, page: int, limit: int = MAX_LIMIT) -> list[Any]:
+        """One page of a conversation's notes (in the vendor's default order)."""
+        params = {"limit": limit, "page": page}
+        return _rows(await self.call("GET", _path(NOTES, conversation_id), params=params), "notes", self._provider)
 
 
 def unknown_tag(exc: InvalidRequestError) -> bool:

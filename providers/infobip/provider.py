@@ -40,6 +40,7 @@ from ..models import (
 from . import mapping, replies
 from .client import MAX_LIMIT, MAX_SCAN_ROUNDS, InfobipClient, Keyset, scan, unknown_tag
 from .hydration import PARTS, Hydrator, filter_parts, parts_for
+from .importer import InfobipImports
 
 BATCH_IDS = 100  # conversation ids per list call when loading many by id
 
@@ -52,13 +53,15 @@ UNHONOURED_FILTERS = {
 }
 
 
-class InfobipProvider:
+class InfobipProvider(InfobipImports):
     vendor = mapping.VENDOR
     capabilities = frozenset(
         {
             Capability.CREATE_CONVERSATION,
             Capability.LIST_CONVERSATIONS,
             Capability.ADD_MESSAGES,
+            Capability.ADD_HISTORY,
+            Capability.HISTORY_AS_NOTES,
             Capability.UPDATE_CONVERSATION,
             Capability.ASSIGN,
             Capability.ROUTE,
@@ -241,12 +244,12 @@ class InfobipProvider:
     async def add_messages(
         self, remote_id: str, messages: Sequence[NewMessage], *, as_context: bool = False
     ) -> list[Message]:
-        """Replies on the channel of the latest inbound message, to its sender (see `replies.reply_route`)."""
-        if as_context:
-            why = "Infobip stamps every message with its own time; history cannot be back-dated"
-            raise unsupported("addMessages(asContext)", why, provider=self.name)
+        """Replies on the channel of the latest inbound message, to its sender (see `replies.reply_route`).
+        History (`as_context`) becomes internal notes, which never reach the customer."""
         if not messages:
             raise InvalidRequestError("no messages given", provider=self.name, field="messages")
+        if as_context:
+            return await self._add_history(self._id(remote_id), messages)
         self._checked(mapping.check_new_messages, messages)
         conversation_id = self._id(remote_id)
         latest = await self._hydrator.first_message(conversation_id, mapping.LATEST_INBOUND)

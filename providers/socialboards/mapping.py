@@ -143,6 +143,11 @@ def ticket_id(raw: object) -> str | None:
     return str(raw["id"]) if isinstance(raw, Mapping) and "id" in raw else None
 
 
+def ticket_titles(rows: Sequence[object]) -> dict[str, str]:
+    """Ticket id -> title: the conversation's topic, which the chat Conversation object does not carry."""
+    return {str(r["id"]): r["title"] for r in rows if isinstance(r, Mapping) and "id" in r and isinstance(r.get("title"), str)}
+
+
 def has_id(raw: object) -> bool:
     return isinstance(raw, Mapping) and "id" in raw
 

@@ -42,6 +42,7 @@ from ..models import (
 )
 from . import mapping
 from .client import MAX_MESSAGES_TAKE, MAX_TICKETS_TAKE, SocialboardsClient
+from .importer import SocialboardsImports
 
 FUTURE_LEEWAY_SECONDS = 30.0
 HYDRATE_CONCURRENCY = 16  # conversations read at once, each with its latest message alongside: 32 calls
@@ -57,7 +58,7 @@ UNFILTERABLE: dict[str, str] = {
 }
 
 
-class SocialboardsProvider:
+class SocialboardsProvider(SocialboardsImports):
     vendor = mapping.VENDOR
     capabilities = frozenset(
         {
@@ -139,10 +140,14 @@ class SocialboardsProvider:
         for _ in range(MAX_SCAN_ROUNDS):
             needed = first - len(items)
             take = min(MAX_TICKETS_TAKE, needed + 1)  # one extra tells whether another page exists
-            tickets = _ticket_ids(await self._client.list_tickets(body, skip=skip, take=take))
+            rows = await self._client.list_tickets(body, skip=skip, take=take)
+            titles = mapping.ticket_titles(rows)
+            tickets = _ticket_ids(rows)
             batch = tickets[:needed]
             for conversation in await self._hydrate(batch, with_last_message=filter.search is not None):
                 skip += 1
+                if conversation is not None and conversation.topic is None and titles.get(conversation.remote_id):
+                    conversation = replace(conversation, topic=titles[conversation.remote_id])  # the chat object has no title
                 if conversation is not None and filter.matches(conversation):
                     items.append(conversation)
                     cursors.append(self._cursor("conversations", skip))

@@ -40,10 +40,13 @@ def page_response(
     order: query.SortKeys[Any],
     render: Callable[[Any], JsonDict],
     identity: str = "id",
+    tie: Callable[[Any], Any] | None = None,
 ) -> Response:
-    """One page of ``items`` in the documented list shape; ``identity`` is the tie-breaking field."""
+    """One page of ``items`` in the documented list shape; ``identity`` is the default order and what
+    breaks ties, unless ``tie`` (a sort key, not a field clients may order by) is given."""
     paging = query.parse_paging(request.query_params, order, identity)
-    found, total = query.page_of(items, paging, order, identity)
+    keys = order if tie is None else {**order, "": tie}
+    found, total = query.page_of(items, paging, keys, identity if tie is None else "")
     return JSONResponse(query.page_json(plural, [render(item) for item in found], total, paging))
 
 

@@ -110,6 +110,7 @@ class Note:
     type: str
     content: str
     created_at: datetime
+    sequence: int = 0  # the order notes were written in: ties of createdAt are listed in it
 
 
 @dataclass(slots=True)

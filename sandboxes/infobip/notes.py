@@ -55,6 +55,7 @@ NOTE_ORDER: query.SortKeys[Note] = {
 }
 
 
+
 @dataclass(frozen=True, slots=True)
 class NoteDraft:
     content: str
@@ -97,14 +98,16 @@ async def create_note(request: Request) -> Response:
     conversation = sandbox.writable(path_param(request, "id"))
     if draft.agent_id is not None:
         sandbox.account.agent(draft.agent_id)
-    note = Note(sandbox.new_id(), conversation.id, draft.agent_id, draft.type, draft.content, sandbox.now())
+    note = Note(sandbox.new_id(), conversation.id, draft.agent_id, draft.type, draft.content, sandbox.now(),
+                sequence=len(conversation.notes))
     conversation.notes.append(note)
     return JSONResponse(note_json(note))
 
 
 async def list_notes(request: Request) -> Response:
     conversation = sandbox_of(request).get(path_param(request, "id"))
-    return page_response(request, "notes", conversation.notes, NOTE_ORDER, note_json)
+    return page_response(request, "notes", conversation.notes, NOTE_ORDER, note_json,
+                         tie=lambda note: note.sequence)  # equal times: in the order written
 
 
 async def get_note(request: Request) -> Response:
