@@ -529,7 +529,7 @@ async def test_a_reply_is_sent_as_the_author_or_else_the_configured_agent(http, 
         "id": first, "agent": {"email": ANA}, "message": {"type": "text", "text": "Hello!"},
     }
     assert sent.author is not None and (sent.author.id, sent.author.role) == (ANA, Role.AGENT)
-    by_ben = NewMessage(text="Ben here", author=ParticipantInput(email=BEN))  # role left at its default
+    by_ben = NewMessage(text="Ben here", author=ParticipantInput(email=BEN, role=Role.AGENT))
     await provider.add_messages(second, [by_ben])
     assert json.loads(vendor.calls("/1/conversation/reply.json")[1].content)["agent"] == {"email": BEN}
     by_id = NewMessage(text="again", author=ParticipantInput(id=BEN, role=Role.AGENT))  # assignee.id is the email
@@ -549,14 +549,21 @@ async def test_with_no_agent_anywhere_the_error_says_to_configure_agent_email(ht
     [
         ([], "no messages"),
         ([NewMessage(text="ok"), NewMessage(text="  ")], "message 2 has no text"),
-        ([NewMessage(text="as Mia", author=ParticipantInput(name="Mia"))], "only agent replies"),
-        ([NewMessage(text="a", author=ParticipantInput(email=ANA)), NewMessage(text="b", author=ParticipantInput(email=BEN))],
-         "one agent at a time"),
+        ([NewMessage(text="a", author=ParticipantInput(email=ANA, role=Role.AGENT)),
+          NewMessage(text="b", author=ParticipantInput(email=BEN, role=Role.AGENT))], "one agent at a time"),
+        ([NewMessage(text="then", created_at=datetime(2024, 1, 1, tzinfo=UTC))], "stamps a reply with the time it is sent"),
     ],
 )
 async def test_replies_are_validated_before_anything_is_sent(provider, vendor, messages, match) -> None:
     with pytest.raises(InvalidRequestError, match=match):
         await provider.add_messages("cv_1", messages)
+    assert vendor.requests == []
+
+
+@pytest.mark.parametrize("role", [Role.CUSTOMER, Role.BOT, Role.SYSTEM])
+async def test_a_message_of_another_role_than_an_agents_is_unsupported_naming_agent(provider, vendor, role: Role) -> None:
+    with pytest.raises(UnsupportedOperationError, match=f"a {role.value} message; it writes AGENT messages only"):
+        await provider.add_messages("cv_1", [NewMessage(text="as Mia", author=ParticipantInput(name="Mia", role=role))])
     assert vendor.requests == []
 
 

@@ -875,7 +875,6 @@ async def test_a_reply_that_cannot_be_routed_says_what_to_configure_and_sends_no
         (NewMessage(text="x" * 1001), "text"),
         (NewMessage(text="  "), "text"),
         (NewMessage(text="old", created_at=T0), "createdAt"),
-        (NewMessage(text="me", author=ParticipantInput(name="Eve")), "author"),
     ],
 )
 async def test_every_message_is_checked_before_any_is_sent(provider, vendor, bad: NewMessage, field: str) -> None:
@@ -884,6 +883,15 @@ async def test_every_message_is_checked_before_any_is_sent(provider, vendor, bad
     with pytest.raises(InvalidRequestError) as caught:
         await provider.add_messages(cid, [NewMessage(text="fine"), bad])
     assert caught.value.field == field and vendor.requests == []
+
+
+@pytest.mark.parametrize("role", [Role.CUSTOMER, Role.BOT, Role.SYSTEM])
+async def test_only_agent_messages_are_written_and_another_role_is_unsupported_before_any_call(provider, vendor, role: Role) -> None:
+    cid = vendor.conversation()
+    vendor.inbound(cid, "hi")
+    with pytest.raises(UnsupportedOperationError, match=f"message 2 is a {role.value} message; it writes AGENT messages only"):
+        await provider.add_messages(cid, [NewMessage(text="fine"), NewMessage(text="me", author=ParticipantInput(name="Eve", role=role))])
+    assert vendor.requests == []
 
 
 async def test_history_with_original_times_is_unsupported(provider, vendor) -> None:

@@ -6,7 +6,8 @@ Implements (developers.socialboards.com/docs/apis/):
   get-conversation-queue-information, get-takeover-state, change-takeover-state,
   update-conversation-feedback, update-conversation-latest-url, close-conversation
 - tickets/authorization-headers/access-tokens-v2 (Bearer tokens from the refresh grant)
-- tickets/reference/endpoints/list-tickets-add-example (listing; body decided in docs/socialboards.md)
+- tickets/reference/endpoints/list-tickets-add-example (listing, and tickets by id with `ticketIds`;
+  the rest of the body decided in docs/socialboards.md)
 
 Every response is the envelope `{"data", "errorCode", "errorText"}`; `errorCode != -1` is a failure
 whatever the HTTP status. Paths the public docs do not show are the constants below.
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit
 from .._http import decode_json, error_for_status, retry_after_seconds, send
 from .._wire import Client, Response, transport
 from ..echo import VENDOR_TEXT_LIMIT, cut
-from ..errors import MalformedResponseError, ProviderAuthError
+from ..errors import MalformedResponseError, NotFoundError, ProviderAuthError
 
 CONVERSATIONS = "chat/conversations"
 QUEUE_PATH = "chat/conversations/{id}/queue"
@@ -185,6 +186,14 @@ class SocialboardsClient:
         """One page of tickets: `body` is the filter and order (`mapping.build_ticket_filter`)."""
         page = {**body, "skip": skip, "take": take}
         return self._list(await self.call("POST", TICKET_LIST_PATH, json=page, idempotent=True))  # a read
+
+    async def get_ticket(self, conversation_id: str) -> dict[str, Any]:
+        """The ticket of a conversation (same id), by `ticketIds` on the list: the Ticket API's way to
+        fetch tickets by id. Raises NotFoundError when there is none."""
+        rows = await self.list_tickets({"ticketIds": [int(conversation_id)]}, skip=0, take=1)
+        if not rows or not isinstance(rows[0], dict):
+            raise NotFoundError(f"no ticket {conversation_id}", provider=self._provider, status_code=404)
+        return rows[0]
 
     async def probe(self) -> None:
         """One cheap authenticated read (a one-ticket page); raises ProviderError when it fails."""
