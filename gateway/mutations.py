@@ -92,6 +92,8 @@ async def _guard(awaitable: Awaitable[T]) -> T | ResultError:
         typed = result_error(exc)
         if typed is None:
             raise graphql_error(exc) from exc
+        if isinstance(typed, NotFoundError):  # every write names one conversation; the vendor's word is in vendorMessage
+            typed.message = f"{exc.provider}: no such conversation"
         return typed
 
 

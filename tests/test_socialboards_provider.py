@@ -74,9 +74,9 @@ async def test_an_error_envelope_with_http_200_is_a_failure() -> None:
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(vendor), base_url=SB_BASE) as http:
         provider = SocialboardsProvider(name="sb", http=http, client_id="c", refresh_token="r")
-        with pytest.raises(InvalidRequestError, match="Conversation is archived") as caught:
+        with pytest.raises(InvalidRequestError, match="the vendor refused the request") as caught:
             await provider.get_conversation("12")
-    assert caught.value.vendor_code == "7"
+    assert (caught.value.vendor_code, caught.value.vendor_message) == ("7", "Conversation is archived")
 
 
 async def test_history_keeps_its_time_and_sorts_before_live_messages(sb_provider) -> None:

@@ -133,7 +133,9 @@ class SocialboardsClient:
                     "the token endpoint refused the client id / refresh token", provider=self._provider,
                     status_code=response.status_code,
                 )
-            raise error_for_status(response.status_code, "token endpoint failed", provider=self._provider)
+            raise error_for_status(
+                response.status_code, None, provider=self._provider, message=f"the token endpoint failed (HTTP {response.status_code})"
+            )
         body = decode_json(response, provider=self._provider)
         body = body.get("data", body) if isinstance(body, dict) and "errorCode" in body else body
         token = body.get("access_token") if isinstance(body, dict) else None
@@ -205,9 +207,9 @@ class SocialboardsClient:
         return data
 
 
-def _error_text(envelope: dict[str, Any] | None, status: int) -> tuple[str, str | None]:
+def _error_text(envelope: dict[str, Any] | None, status: int) -> tuple[str | None, str | None]:
+    """The vendor's own text (None: it gave none) and code, from the envelope."""
     if envelope is None:
-        return f"the vendor answered HTTP {status}", None
-    code = envelope.get("errorCode")
-    text = envelope.get("errorText") or f"error code {code}"
-    return cut(str(text), VENDOR_TEXT_LIMIT), None if code is None else str(code)
+        return None, None
+    code, text = envelope.get("errorCode"), envelope.get("errorText")
+    return (cut(str(text), VENDOR_TEXT_LIMIT) if text else None), None if code is None else str(code)

@@ -6,6 +6,7 @@ queued (waiting for an agent); position -1 -> active (an agent handles it).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import fields as dataclass_fields, replace
 from datetime import datetime
@@ -336,6 +337,15 @@ def participant_input(person: Participant) -> ParticipantInput:
 
 def too_far_ahead(created_at: datetime, now: datetime, *, leeway_seconds: float) -> bool:
     return (created_at - now).total_seconds() > leeway_seconds
+
+
+def is_guid(value: str) -> bool:
+    """Whether `value` is a GUID, as Socialboards user ids (`assigneeId`) are."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _field_id(value: str) -> int | str:

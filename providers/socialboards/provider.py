@@ -274,6 +274,10 @@ class SocialboardsProvider:
                 "Socialboards cannot unassign an agent; hand the conversation to the bot with setBotActive instead",
                 provider=self.name, field="agentId",
             )
+        if not mapping.is_guid(agent_id):
+            raise InvalidRequestError(
+                f"agentId {echo(agent_id)} is not a Socialboards user id (a GUID)", provider=self.name, field="agentId"
+            )
         await self._client.set_takeover(self._id(remote_id), bot=False, assignee_id=agent_id)
         return await self.get_conversation(remote_id)
 
