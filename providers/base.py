@@ -86,8 +86,8 @@ def refuse_roles(messages: Sequence[NewMessage], writable: frozenset[Role], *, p
     for index, message in enumerate(messages, start=1):
         if message.role not in writable:
             can = ", ".join(role.value for role in Role if role in writable)
-            why = f"message {index} is a {message.role.value} message; it writes {can} messages only"
-            raise UnsupportedOperationError(f"{operation} is not supported by {provider}: {why}", provider=provider, operation=operation)
+            text = f"{operation}: message {index} is a {message.role.value} message, and {provider} writes {can} messages only"
+            raise UnsupportedOperationError(text, provider=provider, operation=operation)
 
 
 def unsupported(operation: str, why: str, *, provider: str) -> UnsupportedOperationError:

@@ -566,7 +566,7 @@ async def test_replies_are_validated_before_anything_is_sent(provider, vendor, m
 
 @pytest.mark.parametrize("role", [Role.CUSTOMER, Role.BOT, Role.SYSTEM])
 async def test_a_message_of_another_role_than_an_agents_is_unsupported_naming_agent(provider, vendor, role: Role) -> None:
-    with pytest.raises(UnsupportedOperationError, match=f"a {role.value} message; it writes AGENT messages only"):
+    with pytest.raises(UnsupportedOperationError, match=f"a {role.value} message, and ct writes AGENT messages only"):
         await provider.add_messages("cv_1", [NewMessage(text="as Mia", author=ParticipantInput(name="Mia", role=role))])
     assert vendor.requests == []
 

@@ -894,7 +894,7 @@ async def test_every_message_is_checked_before_any_is_sent(provider, vendor, bad
 async def test_only_agent_messages_are_written_and_another_role_is_unsupported_before_any_call(provider, vendor, role: Role) -> None:
     cid = vendor.conversation()
     vendor.inbound(cid, "hi")
-    with pytest.raises(UnsupportedOperationError, match=f"message 2 is a {role.value} message; it writes AGENT messages only"):
+    with pytest.raises(UnsupportedOperationError, match=f"message 2 is a {role.value} message, and ib writes AGENT messages only"):
         await provider.add_messages(cid, [NewMessage(text="fine"), NewMessage(text="me", author=ParticipantInput(name="Eve", role=role))])
     assert vendor.requests == []
 

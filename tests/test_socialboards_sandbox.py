@@ -436,6 +436,17 @@ async def test_ticket_list_orders_filters_and_pages(api: httpx.AsyncClient) -> N
     error(await api.post("/tickets/list", json={"orderBy": "title"}), 400, 1)
 
 
+async def test_ticket_ids_fetch_tickets_by_id_with_their_titles(api: httpx.AsyncClient) -> None:
+    """Documented on list-tickets: `ticketIds` "can be used to fetch tickets by id(s)"; it is where a
+    conversation's title is, as the Conversation object has none."""
+    ids = [(await create(api, title=title))["id"] for title in ("a", "b", "c")]
+    assert "title" not in data(await api.get(f"{CONVERSATIONS}/{ids[1]}"))
+    picked = data(await api.post("/tickets/list", json={"ticketIds": [ids[2], ids[0]], "orderBy": "creation_time_asc"}))
+    assert [(t["id"], t["title"]) for t in picked] == [(ids[0], "a"), (ids[2], "c")]
+    assert data(await api.post("/tickets/list", json={"ticketIds": [999999]})) == []
+    assert "ticketIds must be an array of integers" in error(await api.post("/tickets/list", json={"ticketIds": ["1"]}), 400, 1)
+
+
 async def test_ticket_list_defaults_to_25_and_accepts_an_empty_body() -> None:
     async with sandbox_client(demo_conversations=30) as client:
         await login(client)

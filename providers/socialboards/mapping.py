@@ -309,6 +309,21 @@ def build_message_payload(message: NewMessage, author: ParticipantInput) -> dict
     }
 
 
+def writer(message: NewMessage, *, customer: ParticipantInput | None, agent_email: str | None) -> ParticipantInput | None:
+    """Who a message is written as: its author when the author identifies a user, else the
+    conversation's `customer` (a CUSTOMER message) or the team member `agent_email` (an AGENT one),
+    keeping a name the author gave; None when there is nobody to write an AGENT message as."""
+    author = message.author
+    if identifies(author) or message.role is Role.BOT:
+        return author or ParticipantInput(role=Role.BOT)
+    name = author.name if author is not None else None
+    if message.role is Role.CUSTOMER and customer is not None:
+        return replace(customer, name=name or customer.name)
+    if message.role is Role.AGENT and agent_email is not None:
+        return ParticipantInput(email=agent_email, name=name, role=Role.AGENT)
+    return None
+
+
 def identifies(person: ParticipantInput | None) -> bool:
     """Whether a User value can find or create a user from it (the docs need id, email or customIdentifier)."""
     return person is not None and any(v is not None for v in (person.id, person.email, person.external_id))

@@ -358,22 +358,14 @@ class SocialboardsProvider:
         return replace(conversation, missing=left - mapping.known(conversation))
 
     def _writer(self, message: NewMessage, *, customer: ParticipantInput | None) -> ParticipantInput:
-        """Who a message is written as: its author when the author identifies a user, else the
-        conversation's customer (a CUSTOMER message) or the configured `agent_email` (an AGENT one),
-        keeping a name the author gave."""
-        author = message.author
-        if mapping.identifies(author) or message.role is Role.BOT:
-            return author or ParticipantInput(role=Role.BOT)
-        name = author.name if author is not None else None
-        if message.role is Role.CUSTOMER and customer is not None:
-            return replace(customer, name=name or customer.name)
-        if message.role is Role.AGENT and self._agent_email is not None:
-            return ParticipantInput(email=self._agent_email, name=name, role=Role.AGENT)
-        raise InvalidRequestError(
-            "an AGENT message needs an author with an id, email or externalId of a team member, "
-            "or agent_email configured for this provider",
-            provider=self.name, field="author",
-        )
+        found = mapping.writer(message, customer=customer, agent_email=self._agent_email)
+        if found is None:
+            raise InvalidRequestError(
+                "an AGENT message needs an author with an id, email or externalId of a team member, "
+                "or agent_email configured for this provider",
+                provider=self.name, field="author",
+            )
+        return found
 
     def _check_times(self, messages: Sequence[NewMessage]) -> None:
         now = self._now()
