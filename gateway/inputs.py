@@ -48,7 +48,8 @@ class MessageInput:
     )
 
     def to_model(self) -> m.NewMessage:
-        # The role travels on the author; a role-only author names nobody (`NewMessage.identified`).
+        # The role travels on the author (`NewMessage.role`); a role-only author names nobody, and the
+        # adapter stands in the conversation's customer or its configured agent.
         author = self.author.to_model(self.role) if self.author else m.ParticipantInput(role=self.role)
         return m.NewMessage(text=self.text, author=author, created_at=self.created_at)
 

@@ -49,7 +49,7 @@ def check_page_size(first: int) -> None:
 
 @strawberry.type(description="Someone who writes in a conversation: a customer, an agent, a bot or the system.")
 class Participant:
-    id: str | None = strawberry.field(description="The vendor's id; on Infobip the address they write from (a phone number, ...).")
+    id: str | None = strawberry.field(description="The vendor's id; on Infobip the address they write from, e.g. a phone number.")
     name: str | None = strawberry.field(
         description="Null where the vendor records none: Infobip's Conversations API names a customer nowhere "
         "(its messages carry only the sender's address, in `id`), nor the agent who sent a message."

@@ -156,14 +156,18 @@ async def test_providers_say_whose_messages_they_write(gateway: Gateway) -> None
 
 
 async def test_a_value_the_vendor_changes_is_a_value_changed_notice(gateway: Gateway) -> None:
-    body = await gateway.execute(CREATE, {"input": {"provider": "sb", "customer": {"name": "John", "externalId": "CUS-12345"},
-                                                    "topic": "Chat API Client Problems"}})
+    create = CREATE.replace("topic customer", "topic sentiment categoryId customer")
+    body = await gateway.execute(create, {"input": {"provider": "sb", "customer": {"name": "John", "externalId": "CUS-12345"},
+                                                    "topic": "Chat API Client Problems", "sentiment": "Question", "categoryId": "1505"}})
     conversation = body["data"]["createConversation"]["conversation"]
     assert conversation["customer"]["externalId"] == "cus-12345" and conversation["topic"] == "Chat API Client Problems"
-    assert notices(body) == [{
-        "code": "VALUE_CHANGED", "provider": "sb", "field": "input.customer.externalId", "sent": "CUS-12345", "kept": "cus-12345",
-        "message": "sb keeps input.customer.externalId as 'cus-12345', not 'CUS-12345' as sent", "path": ["createConversation"],
-    }]
+    assert (conversation["sentiment"], conversation["categoryId"]) == ("question", "1505")  # from the ticket, as the title
+    assert notices(body) == [
+        {"code": "VALUE_CHANGED", "provider": "sb", "field": "input.sentiment", "sent": "Question", "kept": "question",
+         "message": "sb keeps input.sentiment as 'question', not 'Question' as sent", "path": ["createConversation"]},
+        {"code": "VALUE_CHANGED", "provider": "sb", "field": "input.customer.externalId", "sent": "CUS-12345", "kept": "cus-12345",
+         "message": "sb keeps input.customer.externalId as 'cus-12345', not 'CUS-12345' as sent", "path": ["createConversation"]},
+    ]
 
 
 async def test_a_value_the_vendor_does_not_keep_is_a_field_dropped_notice(gateway: Gateway, apps: dict[str, Starlette]) -> None:

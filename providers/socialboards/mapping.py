@@ -122,18 +122,19 @@ def parse_custom_fields(raw: object) -> tuple[CustomField, ...] | None:
     )
 
 
-# A chat conversation is a ticket with the same id. The Conversation object has no title; the ticket
-# (`tickets/list` rows, and a row by id with `ticketIds`) has it, and it is what `title` set at creation.
-TICKET_FIELDS = frozenset({"provider", "vendor", "remote_id", "created_at", "updated_at", "topic"})
+# A chat conversation is a ticket with the same id. The Conversation object has no title, sentiment
+# or category, which creation sets; the ticket (`tickets/list` rows, and rows by id with `ticketIds`)
+# has them.
+FROM_TICKET = frozenset({"topic", "sentiment", "category_id"})  # what a read by id needs the ticket for
+TICKET_FIELDS = frozenset({"provider", "vendor", "remote_id", "created_at", "updated_at"}) | FROM_TICKET
 NOT_IN_TICKET = frozenset(f.name for f in dataclass_fields(Conversation)) - TICKET_FIELDS - {"missing"}
-FROM_TICKET = frozenset({"topic"})  # what a conversation read by id needs its ticket for
 FROM_LATEST = frozenset({"last_message", "last_message_at"})  # what needs the latest message
 
 
 def parse_ticket(raw: Mapping[str, Any], *, provider: str) -> Conversation:
-    """A `tickets/list` row as a conversation that carries its id, times and title (the rest is in
-    `missing`: the ticket's closed flag is not the chat conversation's status)."""
-    return Conversation(
+    """A `tickets/list` row as a conversation that carries its id, times, title, sentiment and
+    category (the rest is in `missing`: the ticket's closed flag is not the chat conversation's status)."""
+    row = Conversation(
         provider=provider,
         vendor=VENDOR,
         remote_id=str(raw["id"]),
@@ -141,14 +142,20 @@ def parse_ticket(raw: Mapping[str, Any], *, provider: str) -> Conversation:
         vendor_status=None,
         created_at=parse_datetime(raw.get("creationTime")),
         updated_at=parse_datetime(raw.get("lastModifiedTime")),
-        topic=_str(raw.get("title")),
         missing=NOT_IN_TICKET,
     )
+    return with_ticket(row, raw)
 
 
 def with_ticket(conversation: Conversation, ticket: Mapping[str, Any]) -> Conversation:
-    """The conversation with what only its ticket says: the title."""
-    return replace(conversation, topic=_str(ticket.get("title")))
+    """The conversation with what only its ticket says."""
+    category = ticket.get("category")
+    return replace(
+        conversation,
+        topic=_str(ticket.get("title")),
+        sentiment=_str(ticket.get("sentiment")),
+        category_id=_str(category.get("id")) if isinstance(category, Mapping) else None,
+    )
 
 
 def with_latest(conversation: Conversation, latest: Message | None) -> Conversation:

@@ -121,8 +121,9 @@ class SocialboardsProvider:
     # ---- reads ----------------------------------------------------------------------------------
 
     async def get_conversation(self, remote_id: str, *, fields: frozenset[str] | None = None) -> Conversation:
-        """The Conversation object; with `topic` in `fields` its ticket (the title is there), with
-        `last_message` or `last_message_at` its latest message, each read alongside (None: both)."""
+        """The Conversation object; with `topic`, `sentiment` or `category_id` in `fields` its ticket
+        (they are there), with `last_message` or `last_message_at` its latest message, each read
+        alongside (None: both)."""
         return await self._read(remote_id, fields)
 
     async def list_conversations(
@@ -348,7 +349,7 @@ class SocialboardsProvider:
             results.append(result)
         conversation = self._conversation(results[0])
         if row is not None:
-            conversation = replace(conversation, topic=row.topic)
+            conversation = replace(conversation, topic=row.topic, sentiment=row.sentiment, category_id=row.category_id)
         elif ticket:
             conversation = mapping.with_ticket(conversation, results[1])
         if latest:
