@@ -28,6 +28,7 @@ class MemoryProvider:
     capabilities: frozenset[Any] = frozenset()
     writable_statuses: frozenset[Any] = frozenset()
     updatable_fields: frozenset[str] = frozenset()
+    writable_roles: frozenset[Any] = frozenset()
 
     async def get_conversation(self, remote_id: str, *, fields: Any = None) -> m.Conversation:
         return m.Conversation("memory", "memory", remote_id, m.ConversationStatus.OPEN, "open", NOW, NOW, topic="Topic")

@@ -11,8 +11,9 @@ with graphql-core's types and argument coercion (aliases, fragments, inline frag
   refill rounds when a cursor is given; plus `first` rows at the costliest provider's reads for the
   fields selected, plus what each row's selection costs (`messages`, ...).
 - `conversation(id)` / `node(id)`: the provider named by the id (every provider in scope when the id
-  does not say), one read with the selected fields' reads, nothing when only the id's own parts are
-  selected; a Message id scans its conversation's messages.
+  does not say), one read with the selected fields' reads (an id alone too: an unknown one is
+  NOT_FOUND), none when only the id's own parts and messages are selected (the page tells an unknown
+  id); a Message id scans its conversation's messages.
 - `messages(first)`: a page per conversation, plus `first` times what each message selects;
   `Message.conversation` is one full read per page, not per message (the request's loader reads a
   conversation once).
@@ -268,7 +269,9 @@ class _Walker:
             below = self.selections(node.selection_set, type_, scope).total()
             if kind_name == "Conversation":
                 selected = _selected([fields])
-                read = 0 if selected <= WITHOUT_READING else scope.most(lambda c: c.by_id(selected))
+                # Even an id alone is read (an unknown one is NOT_FOUND), unless a messages page tells it.
+                paged = not node_field and any(f.name.value == "messages" for f in fields)
+                read = 0 if selected <= WITHOUT_READING and paged else scope.most(lambda c: c.by_id(selected))
             else:
                 read = scope.most(lambda c: c.messages) * (MAX_MESSAGE_SCAN // MAX_PAGE_SIZE)
             self._touch(scope, read + below)

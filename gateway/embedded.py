@@ -4,6 +4,8 @@ their webhooks straight back into the gateway, so live subscriptions work out of
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +37,13 @@ def embedded_vendor_names() -> tuple[str, ...]:
 
 def embedded_providers(settings: Settings, *, gateway: Callable[[], ASGIApp]) -> list[EmbeddedVendor]:
     async def late_gateway(scope: Scope, receive: Receive, send: Send) -> None:
-        await gateway()(scope, receive, send)  # the gateway app exists only after the sandboxes
+        # The gateway app exists only after the sandboxes. A webhook a sandbox sends while serving a
+        # gateway request must not run inside that request's context (its vendor-call budget closes
+        # with it): it runs in a fresh one, as a webhook arriving over the network would.
+        async def deliver() -> None:
+            await gateway()(scope, receive, send)
+
+        await asyncio.create_task(deliver(), context=contextvars.Context())
 
     vendors: list[EmbeddedVendor] = []
     for vendor in embedded_vendor_names():

@@ -12,6 +12,7 @@ import logging
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.utils.str_converters import to_camel_case
 
 from providers import cut
 from providers import errors as perr
@@ -42,6 +43,12 @@ class ErrorCode(enum.Enum):
     PERSISTED_QUERY_NOT_ALLOWED = "PERSISTED_QUERY_NOT_ALLOWED"
 
 
+VENDOR_MESSAGE = (
+    "The vendor's own text about the failure, when it gave one: for people, in the vendor's words and "
+    "language, which change without notice. `message` says what happened in Parley's words."
+)
+
+
 @strawberry.interface(description="An expected failure of a mutation.")
 class Error:
     code: ErrorCode
@@ -51,6 +58,7 @@ class Error:
 @strawberry.type
 class NotFoundError(Error):
     provider: str | None = None
+    vendor_message: str | None = strawberry.field(default=None, description=VENDOR_MESSAGE)
 
 
 @strawberry.type
@@ -62,12 +70,14 @@ class UnsupportedError(Error):
 @strawberry.type
 class ConflictError(Error):
     provider: str | None = None
+    vendor_message: str | None = strawberry.field(default=None, description=VENDOR_MESSAGE)
 
 
 @strawberry.type
 class InvalidInputError(Error):
     field: str | None = None
     provider: str | None = None
+    vendor_message: str | None = strawberry.field(default=None, description=VENDOR_MESSAGE)
 
 
 ResultError = NotFoundError | UnsupportedError | ConflictError | InvalidInputError
@@ -92,21 +102,26 @@ def code_for(exc: perr.ProviderError) -> ErrorCode:
 
 def result_error(exc: perr.ProviderError) -> ResultError | None:
     """The typed result member for an expected failure, or None for an infrastructure failure."""
-    message = str(exc)
+    message, said = str(exc), exc.vendor_message
     if isinstance(exc, perr.NotFoundError):
-        return NotFoundError(code=ErrorCode.NOT_FOUND, message=message, provider=exc.provider)
+        return NotFoundError(code=ErrorCode.NOT_FOUND, message=message, provider=exc.provider, vendor_message=said)
     if isinstance(exc, perr.UnsupportedOperationError):
         return UnsupportedError(code=ErrorCode.UNSUPPORTED, message=message, provider=exc.provider, operation=exc.operation)
     if isinstance(exc, perr.ConflictError):
-        return ConflictError(code=ErrorCode.CONFLICT, message=message, provider=exc.provider)
+        return ConflictError(code=ErrorCode.CONFLICT, message=message, provider=exc.provider, vendor_message=said)
     if isinstance(exc, perr.InvalidRequestError):
-        return InvalidInputError(code=ErrorCode.INVALID_INPUT, message=message, field=exc.field, provider=exc.provider)
+        field = to_camel_case(exc.field) if exc.field else None  # as clients name it, whatever the adapter wrote
+        return InvalidInputError(code=ErrorCode.INVALID_INPUT, message=message, field=field, provider=exc.provider, vendor_message=said)
     return None
 
 
 def graphql_error(exc: perr.ProviderError) -> GraphQLError:
     """A top-level error for a provider failure, with code and provider in `extensions`."""
     extensions: dict[str, object] = {"code": code_for(exc).value, "provider": exc.provider}
+    if exc.vendor_message is not None:
+        extensions["vendorMessage"] = exc.vendor_message
+    if exc.vendor_code is not None:
+        extensions["vendorCode"] = exc.vendor_code
     if isinstance(exc, perr.RateLimitedError | perr.CircuitOpenError) and exc.retry_after is not None:
         extensions["retryAfter"] = exc.retry_after  # seconds; for an open breaker, until its next probe
     if isinstance(exc, perr.CallBudgetExceededError):

@@ -12,32 +12,46 @@ from providers import models as m
 from .types import Channel, ConversationStatus, Priority, Role
 
 
-@strawberry.input
+@strawberry.input(description="Who someone is, by any of the identifiers the vendor knows them by.")
 class ParticipantInput:
     name: str | None = None
     email: str | None = None
     external_id: str | None = None
     id: str | None = None
     avatar_url: str | None = None
-    role: Role = m.Role.CUSTOMER
 
-    def to_model(self) -> m.ParticipantInput:
+    def to_model(self, role: m.Role = m.Role.CUSTOMER) -> m.ParticipantInput:
         return m.ParticipantInput(
             name=self.name, email=self.email, external_id=self.external_id, id=self.id,
-            avatar_url=self.avatar_url, role=self.role,
+            avatar_url=self.avatar_url, role=role,
         )
+
+
+ROLE_DESCRIPTION = (
+    "Whose message this is, on every vendor alike: AGENT (the default: what an agent console writes), "
+    "CUSTOMER, BOT or SYSTEM. A provider writes only the roles in `Provider.writableRoles` and refuses "
+    "another with UNSUPPORTED naming those it writes; a message is never written as someone else."
+)
 
 
 @strawberry.input
 class MessageInput:
     text: str
-    author: ParticipantInput | None = None
+    role: Role = strawberry.field(default=m.DEFAULT_MESSAGE_ROLE, description=ROLE_DESCRIPTION)
+    author: ParticipantInput | None = strawberry.field(
+        default=None,
+        description="Which agent or customer wrote it, where the vendor records it. Without one, a CUSTOMER "
+        "message is the conversation's customer's and an AGENT message the provider's configured agent's.",
+    )
     created_at: datetime | None = strawberry.field(
         default=None, description="The original time, for history; at most 30 s in the future."
     )
 
     def to_model(self) -> m.NewMessage:
-        return m.NewMessage(text=self.text, author=self.author.to_model() if self.author else None, created_at=self.created_at)
+        # The role travels on the author (`NewMessage.role`); a role-only author names nobody, and the
+        # adapter stands in the conversation's customer or its configured agent.
+        author = self.author.to_model(self.role) if self.author else m.ParticipantInput(role=self.role)
+        return m.NewMessage(text=self.text, author=author, created_at=self.created_at)
 
 
 @strawberry.input

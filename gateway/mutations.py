@@ -18,6 +18,7 @@ from providers import Capability, ProviderError, echo
 from providers import Conversation as ConversationModel
 from providers import Provider as ProviderModel
 
+from . import readback
 from .context import Info
 from .errors import (
     ConflictError,
@@ -91,6 +92,8 @@ async def _guard(awaitable: Awaitable[T]) -> T | ResultError:
         typed = result_error(exc)
         if typed is None:
             raise graphql_error(exc) from exc
+        if isinstance(typed, NotFoundError):  # every write names one conversation; the vendor's word is in vendorMessage
+            typed.message = f"{exc.provider}: no such conversation"
         return typed
 
 
@@ -129,9 +132,11 @@ class Mutation:
             return invalid_input(f"no provider named {echo(input.provider)}; configured providers: {known}", field="provider")
         if Capability.CREATE_CONVERSATION not in provider.capabilities:
             return unsupported(provider.name, "createConversation")
-        result = await _guard(provider.create_conversation(input.to_model()))
+        new = input.to_model()
+        result = await _guard(provider.create_conversation(new))
         if not isinstance(result, ConversationModel):
             return result
+        info.context.notices.extend(readback.created(new, result, path=info.path.as_list()))
         return await _changed(info, result)
 
     @strawberry.mutation(description="Adds live messages, or history with original times when `asContext`.")
@@ -145,9 +150,11 @@ class Mutation:
         provider, remote_id = target
         if not messages:
             return invalid_input("messages: give at least one message", field="messages", provider=provider.name)
-        result = await _guard(provider.add_messages(remote_id, [m.to_model() for m in messages], as_context=as_context))
+        sent = [m.to_model() for m in messages]
+        result = await _guard(provider.add_messages(remote_id, sent, as_context=as_context))
         if not isinstance(result, list):
             return result
+        info.context.notices.extend(readback.added(sent, result, provider=provider.name, path=info.path.as_list()))
         for message in result:
             await _announce(info, Event(EventKind.MESSAGE_ADDED, provider.name, remote_id, message=message))
         return AddMessagesPayload(conversation_id=conversation_id, messages=[Message.from_model(m) for m in result])
@@ -159,8 +166,12 @@ class Mutation:
         changes = input.to_model()
         if not changes.changed():
             return invalid_input("input: give at least one field to change", field="input")
-        return await _update(info, id, Capability.UPDATE_CONVERSATION, "updateConversation",
-                             lambda p, rid: p.update_conversation(rid, changes))
+        async def update(provider: ProviderModel, remote_id: str) -> ConversationModel:
+            kept = await provider.update_conversation(remote_id, changes)
+            info.context.notices.extend(readback.updated(changes, kept, path=info.path.as_list()))
+            return kept
+
+        return await _update(info, id, Capability.UPDATE_CONVERSATION, "updateConversation", update)
 
     @strawberry.mutation(description="Assigns an agent; `agentId: null` unassigns where the vendor allows.")
     async def assign_conversation(

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import strawberry
+from graphql import GraphQLError
 from strawberry import relay
 from strawberry.types.nodes import Selection
 
-from providers import NotFoundError, Provider as ProviderModel, SortOrder as SortOrderModel, cut, echo
+from providers import NotFoundError, Provider as ProviderModel, ProviderError, SortOrder as SortOrderModel, cut, echo
 from providers import models as m
 
-from .context import Info
+from .context import Info, MessagesKey
 from .errors import ErrorCode, client_error, graphql_error
 from .ids import decode_global_id, parse_conversation_id, split_conversation_node_id, split_message_node_id
 from .inbox import list_inbox
@@ -57,7 +58,7 @@ async def load_conversation(info: Info, provider: str, remote_id: str, fields: f
     try:
         model = await info.context.loaders.conversation.load((provider, remote_id, fields))
     except NotFoundError:
-        raise client_error(f"no conversation {echo(remote_id)} on provider {echo(provider)}", ErrorCode.NOT_FOUND, provider=provider) from None
+        raise _no_conversation(provider, remote_id) from None
     return Conversation.from_model(model)
 
 
@@ -73,13 +74,35 @@ def _selections(info: Info) -> list[Selection]:
     return [s for f in info.selected_fields for s in f.selections]
 
 
-def _prefetch_messages(info: Info, selections: list[Selection], provider: str, remote_id: str) -> None:
-    """Starts the `messages` pages selected in `selections`, so they load while the conversation is read."""
+def _prefetch_messages(info: Info, selections: list[Selection], provider: str, remote_id: str) -> list[MessagesKey]:
+    """Starts the `messages` pages selected in `selections`, so they load while the conversation is
+    read; returns the pages started (none when the request's loaders keep nothing)."""
+    loaders = info.context.loaders
+    started: list[MessagesKey] = []
     for field in named(selections, "messages"):
         args = field.arguments  # literals come as their source text, variables as values
         first, after, newest_first = str(args.get("first", MESSAGES_FIRST)), args.get("after"), args.get("newestFirst", False)
-        if first.isdigit() and 1 <= int(first) <= MAX_PAGE_SIZE and isinstance(newest_first, bool):  # else the resolver reports it
-            info.context.loaders.prefetch(info.context.loaders.messages, (provider, remote_id, int(first), after, newest_first))
+        if first.isdigit() and 1 <= int(first) <= MAX_PAGE_SIZE and isinstance(newest_first, bool) and loaders.cached:
+            key = (provider, remote_id, int(first), after, newest_first)  # else the resolver reports it
+            loaders.prefetch(loaders.messages, key)
+            started.append(key)
+    return started
+
+
+async def _known(info: Info, provider: str, remote_id: str, page: MessagesKey) -> None:
+    """Raises NOT_FOUND when the vendor does not know the conversation: listing its messages says so as
+    well as reading it would, and the page is what the query asked for anyway. Any other failure is
+    the `messages` field's to report."""
+    try:
+        await info.context.loaders.messages.load(page)
+    except NotFoundError:
+        raise _no_conversation(provider, remote_id) from None
+    except ProviderError:
+        pass
+
+
+def _no_conversation(provider: str, remote_id: str) -> GraphQLError:
+    return client_error(f"no conversation {echo(remote_id)} on provider {echo(provider)}", ErrorCode.NOT_FOUND, provider=provider)
 
 
 async def find_message(info: Info, node_id: str) -> Message:
@@ -116,11 +139,13 @@ class Query:
         provider, remote_id = parse_conversation_id(id)
         selections = _selections(info)
         fields = conversation_fields(selections)
-        if fields <= WITHOUT_READING:
-            # Nothing selected needs the conversation itself: its messages are one call, not two.
-            vendor = provider_named(info, provider, argument="id").vendor
+        vendor = provider_named(info, provider, argument="id").vendor
+        pages = _prefetch_messages(info, selections, provider, remote_id)
+        if fields <= WITHOUT_READING and pages:
+            # Nothing selected needs the conversation itself: its messages page is one call, not two,
+            # and tells an unknown id as surely as reading the conversation would.
+            await _known(info, provider, remote_id, pages[0])
             return Conversation.from_model(m.Conversation(provider, vendor, remote_id, m.ConversationStatus.UNKNOWN, None, None, None))
-        _prefetch_messages(info, selections, provider, remote_id)
         return await load_conversation(info, provider, remote_id, fields)
 
     @strawberry.field(description="Conversations of every selected provider, merged by `orderBy`.")

@@ -5,6 +5,12 @@ becomes a naive datetime that cannot be compared with a vendor's aware times, an
 pushes it past year 1 or 9999 in UTC overflows the first time it is converted. Here a time without
 an offset is UTC (for every vendor alike), and a time with no UTC equivalent is refused as input.
 How far each vendor reaches is the adapters' to say (`providers/_time.py`).
+
+Every answer has one form, whatever the vendor wrote (Socialboards seven fractional digits and an
+offset, Infobip milliseconds, CleverTap whole seconds): UTC with `Z` and exactly six fractional
+digits. Six, because a Python datetime holds microseconds: every instant Parley holds is written
+exactly, so a time a client reads and sends back (`updatedAfter`, `since`, a message's `createdAt`)
+is the same instant, never one rounded to either side of it.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from providers import echo
 
 DESCRIPTION = (
     "A date and time in ISO-8601, such as `2024-01-31T09:30:00Z` or `2024-01-31T11:30:00+02:00`. "
-    "A value without an offset is taken as UTC. Answers are in the vendor's offset, usually UTC."
+    "A value without an offset is taken as UTC. Every answer is UTC with exactly six fractional digits "
+    "(`2024-01-31T09:30:00.000000Z`) on every vendor, so a time read can be sent back as the same instant."
 )
 EXAMPLE = "2024-01-31T09:30:00Z"
 
@@ -48,7 +55,10 @@ def parse_datetime(value: object) -> datetime:
 
 
 def serialize_datetime(value: datetime) -> str:
-    return value.isoformat()
+    """`YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC; a naive value (none should reach here) is taken as UTC."""
+    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    # By hand, not strftime: %Y writes year 1 as "1" on glibc, and isoformat drops a zero microsecond.
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond:06d}Z"
 
 
 DATETIME: ScalarDefinition = strawberry.scalar(

@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
+from strawberry.utils.str_converters import to_camel_case
 
 from providers import deadline
 from providers import models as m
@@ -48,10 +49,13 @@ def check_page_size(first: int) -> None:
         raise client_error(f"first must be between 1 and {MAX_PAGE_SIZE}, got {first}", field="first")
 
 
-@strawberry.type
+@strawberry.type(description="Someone who writes in a conversation: a customer, an agent, a bot or the system.")
 class Participant:
-    id: str | None
-    name: str | None
+    id: str | None = strawberry.field(description="The vendor's id; on Infobip the address they write from, e.g. a phone number.")
+    name: str | None = strawberry.field(
+        description="Null where the vendor records none: Infobip's Conversations API names a customer nowhere "
+        "(its messages carry only the sender's address, in `id`), nor the agent who sent a message."
+    )
     role: Role
     email: str | None
     external_id: str | None
@@ -243,7 +247,12 @@ class Provider:
     vendor: str
     capabilities: list[Capability]
     writable_statuses: list[ConversationStatus]
-    updatable_fields: list[str]
+    updatable_fields: list[str] = strawberry.field(
+        description="The `UpdateConversationInput` fields `updateConversation` changes, named as sent (`queueId`)."
+    )
+    writable_roles: list[Role] = strawberry.field(
+        description="Whose messages `addMessages` and `createConversation` write here (`MessageInput.role`)."
+    )
 
     @strawberry.field(description=(
         "Whether the vendor answers an authenticated request right now: false at once while its circuit "
@@ -259,5 +268,6 @@ def provider_from_model(p: ProviderModel) -> Provider:
         vendor=p.vendor,
         capabilities=sorted(p.capabilities, key=lambda c: c.value),
         writable_statuses=sorted(p.writable_statuses, key=lambda s: s.value),
-        updatable_fields=sorted(p.updatable_fields),
+        updatable_fields=sorted(to_camel_case(name) for name in p.updatable_fields),
+        writable_roles=[role for role in m.Role if role in p.writable_roles],
     )

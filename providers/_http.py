@@ -19,6 +19,7 @@ made). The request's deadline
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -185,29 +186,61 @@ def decode_json(response: Response, *, provider: str) -> Any:
         ) from exc
 
 
+# What Parley says of a vendor's refusal, by its HTTP status; the vendor's own text goes alongside.
+STATUS_WORDS = {
+    401: "the vendor refused Parley's credentials",
+    403: "the vendor refused Parley's credentials for this operation",
+    404: "the vendor has no such object",
+    409: "the vendor refused the change: the conversation's state forbids it",
+    429: "the vendor's rate limit was reached",
+    504: "the vendor gave no answer in time",
+}
+
+
+CLOSED = re.compile(r"\bclosed\b", re.IGNORECASE)
+CLOSED_WORDS = "the conversation is closed: the vendor changes nothing on it and adds no message to it"
+
+
+def vendor_words(status: int, vendor_message: str | None = None) -> str:
+    """Parley's words for a vendor's answer with `status` (and text `vendor_message`): a refusal
+    that says the conversation is closed is worded so, as every vendor refuses changes to one."""
+    if status == 400 and vendor_message is not None and CLOSED.search(vendor_message):
+        return CLOSED_WORDS
+    if status in STATUS_WORDS:
+        return STATUS_WORDS[status]
+    if status >= 500:
+        return f"the vendor failed (HTTP {status})"
+    return f"the vendor refused the request (HTTP {status})"
+
+
 def error_for_status(
     status: int,
-    message: str,
+    vendor_message: str | None,
     *,
     provider: str,
     vendor_code: str | None = None,
     retry_after: float | None = None,
+    message: str | None = None,
 ) -> ProviderError:
-    """The most specific `ProviderError` for an HTTP status the vendor answered with."""
-    kw: dict[str, Any] = {"provider": provider, "status_code": status, "vendor_code": vendor_code}
+    """The most specific `ProviderError` for an HTTP status the vendor answered with: `message` (or
+    Parley's words for the status) as its message, the vendor's text as `vendor_message`."""
+    kw: dict[str, Any] = {
+        "provider": provider, "status_code": status, "vendor_code": vendor_code, "vendor_message": vendor_message,
+    }
+    words = message or vendor_words(status, vendor_message)
     if status == 429:
-        return RateLimitedError(message, retry_after=retry_after, **kw)
+        return RateLimitedError(words, retry_after=retry_after, **kw)
     if status in (401, 403):
-        return ProviderAuthError(message, **kw)
+        return ProviderAuthError(words, **kw)
     if status == 404:
-        return NotFoundError(message, **kw)
+        return NotFoundError(words, **kw)
     if status == 409:
-        return ConflictError(message, **kw)
+        return ConflictError(words, **kw)
     if status == 504:
-        return ProviderTimeoutError(message, **kw)
+        return ProviderTimeoutError(words, **kw)
     if status >= 500:
-        return ProviderUnavailableError(message, **kw)
-    return InvalidRequestError(message, **kw)
+        return ProviderUnavailableError(words, **kw)
+    return InvalidRequestError(words, **kw)
 
 
 class WebhookParser(Protocol):

@@ -20,4 +20,4 @@ def parse_datetime(value: object) -> datetime | None:
 
 def format_datetime(value: datetime) -> str:
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat(timespec="milliseconds")
+    return aware.astimezone(UTC).isoformat(timespec="microseconds")  # all a datetime holds: the instant sent is the one kept

@@ -32,6 +32,7 @@ from .models import (
     NewMessage,
     Page,
     QueueInfo,
+    Role,
     SortOrder,
     VendorEvent,
 )
@@ -72,6 +73,22 @@ class Capability(enum.Enum):
 
 # ConversationFilter attribute -> its name in the GraphQL filter, for errors that name the filter.
 FILTER_NAMES = {"queue_ids": "queueId", "remote_ids": "remoteId", "assignee_id": "assigneeId"}
+
+
+def input_name(attribute: str) -> str:
+    """A neutral input's attribute as clients send it (`queue_id` -> `queueId`), for errors that name it."""
+    head, *rest = attribute.split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+def refuse_roles(messages: Sequence[NewMessage], writable: frozenset[Role], *, provider: str, operation: str) -> None:
+    """Raises UnsupportedOperationError for the first message whose role the provider cannot write,
+    naming the roles it can: a message is never written as someone other than who it says."""
+    for index, message in enumerate(messages, start=1):
+        if message.role not in writable:
+            can = ", ".join(role.value for role in Role if role in writable)
+            text = f"{operation}: message {index} is a {message.role.value} message, and {provider} writes {can} messages only"
+            raise UnsupportedOperationError(text, provider=provider, operation=operation)
 
 
 def unsupported(operation: str, why: str, *, provider: str) -> UnsupportedOperationError:
@@ -129,6 +146,7 @@ class Provider(Protocol):
     capabilities: frozenset[Capability]
     writable_statuses: frozenset[ConversationStatus]
     updatable_fields: frozenset[str]  # names of ConversationChanges fields `update_conversation` accepts
+    writable_roles: frozenset[Role]  # whose messages `add_messages` and `create_conversation` write
 
     async def get_conversation(self, remote_id: str, *, fields: frozenset[str] | None = None) -> Conversation:
         """The conversation as the vendor has it now (at least `fields`). Raises NotFoundError."""
@@ -159,7 +177,8 @@ class Provider(Protocol):
         ...
 
     async def create_conversation(self, new: NewConversation) -> Conversation:
-        """Creates the conversation and then its first messages. Raises InvalidRequestError."""
+        """Creates the conversation and then its first messages (their roles as in `add_messages`).
+        Raises InvalidRequestError, UnsupportedOperationError."""
         ...
 
     async def add_messages(
@@ -167,8 +186,10 @@ class Provider(Protocol):
     ) -> list[Message]:
         """Adds messages in order; `as_context` imports history with its original times.
 
-        All or nothing where the vendor allows: inputs are validated before anything is sent.
-        Raises NotFoundError, InvalidRequestError (e.g. a closed conversation, a future time).
+        All or nothing where the vendor allows: inputs are validated before anything is sent. Each
+        message is written as its `role` (`NewMessage.role`); a role outside `writable_roles` raises
+        UnsupportedOperationError before any call. Raises NotFoundError, InvalidRequestError (e.g. a
+        closed conversation, a future time).
         """
         ...
 

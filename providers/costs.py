@@ -24,6 +24,7 @@ class Read:
 
     fields: frozenset[str] | None
     calls: int = 1
+    rows: bool = True  # False: listed rows carry these fields; only a read by id makes the call
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,9 @@ class CallCosts:
     def row_reads(self, fields: frozenset[str]) -> int:
         """Calls per listed row to give it `fields`."""
         lacking = fields & self._explicit() if self.listed is None else fields - ALWAYS_LISTED - self.listed
-        return sum(r.calls for r in self.reads if (r.fields is None and lacking) or (r.fields is not None and r.fields & fields))
+        return sum(
+            r.calls for r in self.reads if r.rows and ((r.fields is None and lacking) or (r.fields is not None and r.fields & fields))
+        )
 
     def by_id(self, fields: frozenset[str] | None) -> int:
         """Calls to read one conversation by id with `fields` (None: all of them)."""

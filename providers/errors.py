@@ -14,8 +14,11 @@
     ├── ConflictError                 the vendor's state forbids it (another agent owns it)
     └── CallBudgetExceededError       the request that made the call has spent its vendor calls
 
-Each error carries the provider name and, where known, the HTTP status and the vendor's own code.
-Messages never contain credentials or whole response bodies.
+Each error carries the provider name and, where known, the HTTP status and the vendor's own code
+and text. The message is Parley's own words, saying what happened; the vendor's text (cut short) is
+kept apart in `vendor_message`, for a reader who wants the vendor's reason: a vendor's wording and
+language change without notice, so clients must not have to parse it. Messages never contain
+credentials or whole response bodies.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class ProviderError(Exception):
         status_code: int | None = None,
         vendor_code: str | None = None,
         field: str | None = None,
+        vendor_message: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -37,6 +41,7 @@ class ProviderError(Exception):
         self.status_code = status_code
         self.vendor_code = vendor_code
         self.field = field
+        self.vendor_message = vendor_message
 
     def __str__(self) -> str:
         return f"{self.provider}: {self.message}"
@@ -82,8 +87,11 @@ class RateLimitedError(ProviderError):
         status_code: int | None = None,
         vendor_code: str | None = None,
         field: str | None = None,
+        vendor_message: str | None = None,
     ) -> None:
-        super().__init__(message, provider=provider, status_code=status_code, vendor_code=vendor_code, field=field)
+        super().__init__(
+            message, provider=provider, status_code=status_code, vendor_code=vendor_code, field=field, vendor_message=vendor_message
+        )
         self.retry_after = retry_after
 
 

@@ -194,11 +194,21 @@ class ParticipantInput:
     role: Role = Role.CUSTOMER
 
 
+DEFAULT_MESSAGE_ROLE = Role.AGENT  # a message that names no author: what an agent console writes
+
+
 @dataclass(frozen=True, slots=True)
 class NewMessage:
+    """A message to write. Its role is its author's, or `DEFAULT_MESSAGE_ROLE` without an author; a
+    provider writes only the roles in its `writable_roles` and refuses the others before any call."""
+
     text: str
     author: ParticipantInput | None = None
     created_at: datetime | None = None
+
+    @property
+    def role(self) -> Role:
+        return self.author.role if self.author is not None else DEFAULT_MESSAGE_ROLE
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ def _clevertap(**kw: Any) -> Provider:
 VENDORS: dict[str, ProviderFactory] = {"socialboards": _socialboards, "infobip": _infobip, "clevertap": _clevertap}
 VENDOR_OPTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # vendor: (required options, optional options)
-    "socialboards": (("client_id", "refresh_token"), ("token_url",)),
+    "socialboards": (("client_id", "refresh_token"), ("token_url", "agent_email")),
     "infobip": (("api_key",), ("senders", "create_missing_tags")),
     "clevertap": (("account_id", "passcode"), ("agent_email", "max_concurrency")),
 }

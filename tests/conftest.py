@@ -33,7 +33,7 @@ from .helpers import (
     IB_BASE,
     IB_HEADERS,
     SB_BASE,
-    SB_CREDENTIALS,
+    SB_OPTIONS,
     SB_PROVIDER,
     SHORT_TIMEOUT,
     FrozenClock,
@@ -64,7 +64,7 @@ async def sb_hooks(sb_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def sb_provider(sb_app: Starlette) -> AsyncIterator[SocialboardsProvider]:
     async with asgi_client(sb_app, SB_BASE, timeout=PROVIDER_TIMEOUT) as http:
-        yield SocialboardsProvider(name="sb", http=http, **SB_CREDENTIALS)
+        yield SocialboardsProvider(name="sb", http=http, **SB_OPTIONS)
 
 
 @pytest.fixture

@@ -47,6 +47,8 @@ SHORT_TIMEOUT = 0.5
 
 SB_BASE = "http://sb.test/"
 SB_CREDENTIALS = {"client_id": "test-client", "refresh_token": "test-refresh"}
+SB_AGENT = "ana@agents.example.com"  # the team member an AGENT message without an author is written as
+SB_OPTIONS = {**SB_CREDENTIALS, "agent_email": SB_AGENT}
 IB_BASE = "http://ib.test/"
 IB_API_KEY = "test-key"
 IB_HEADERS = {"Authorization": f"App {IB_API_KEY}"}
@@ -58,7 +60,7 @@ ASHA, BEN = "asha.rao@example.com", "ben.okafor@example.com"  # Agents in the Cl
 SPRING = 1700000101  # a default CleverTap campaign
 
 PROVIDERS = {  # one provider per vendor, configured for the sandboxes below
-    "sb": ProviderSettings("sb", "socialboards", SB_BASE, SB_CREDENTIALS),
+    "sb": ProviderSettings("sb", "socialboards", SB_BASE, SB_OPTIONS),
     "ib": ProviderSettings("ib", "infobip", IB_BASE, {"api_key": IB_API_KEY}),
     "ct": ProviderSettings("ct", "clevertap", CT_BASE, CT_CREDENTIALS),
 }

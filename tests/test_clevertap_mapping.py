@@ -233,3 +233,17 @@ def test_write_payloads_are_the_documented_bodies() -> None:
     ]
     with pytest.raises(KeyError):
         mapping.build_ticket_status_payload("cv_1", ConversationStatus.SOLVED)
+
+
+def test_a_records_last_message_shown_without_its_agent_is_its_owners() -> None:
+    """A record's `last_message` carries no `agent`; only the agent who holds a conversation replies in
+    it (first agent wins), so an outbound one is the owner's, as the same message in the history says."""
+    owner = {"id": "u_1", "email": "asha.rao@example.com", "name": "Asha Rao"}
+    record = {"id": "cv_1", "agent": owner, "last_message": {"id": "msg_1", "text": "On it", "ts": 1709294580, "direction": "outbound"}}
+    last = mapping.parse_conversation(record, provider="ct").last_message
+    assert last is not None and last.author == Participant(id="asha.rao@example.com", name="Asha Rao", role=Role.AGENT,
+                                                           email="asha.rao@example.com", external_id="u_1")
+    unowned = mapping.parse_conversation({**record, "agent": None}, provider="ct").last_message
+    assert unowned is not None and unowned.author is not None and unowned.author.role is Role.SYSTEM  # CleverTap's own
+    full = mapping.parse_message({**record["last_message"], "agent": owner}, provider="ct")
+    assert full.author == last.author

@@ -240,9 +240,9 @@ async def test_every_request_carries_the_account_headers_and_json_content_type(p
 async def test_a_wrong_passcode_is_an_auth_error(http, vendor) -> None:
     [cid] = vendor.add(1)
     wrong = CleverTapProvider(name="ct", http=http, account_id=ACCOUNT, passcode="nope")
-    with pytest.raises(ProviderAuthError, match="Invalid credentials") as caught:
+    with pytest.raises(ProviderAuthError, match="the vendor refused Parley's credentials") as caught:
         await wrong.get_conversation(cid)
-    assert caught.value.status_code == 401
+    assert caught.value.status_code == 401 and "Invalid credentials" in (caught.value.vendor_message or "")
 
 
 @pytest.mark.parametrize(
@@ -252,9 +252,11 @@ async def test_a_wrong_passcode_is_an_auth_error(http, vendor) -> None:
 )
 async def test_fail_bodies_become_typed_errors_with_the_vendor_message(provider, vendor, status, error) -> None:
     vendor.scripted = [fail(status, "Something specific went wrong")]
-    with pytest.raises(error, match="Something specific went wrong") as caught:
+    with pytest.raises(error) as caught:
         await provider.get_conversation("cv_x")
     assert type(caught.value) is error
+    assert caught.value.vendor_message == "Something specific went wrong"  # the vendor's text, apart
+    assert "Something" not in caught.value.message and caught.value.message.startswith("the vendor")  # Parley's words
     assert (caught.value.status_code, caught.value.vendor_code) == (status, str(status))
 
 
@@ -313,9 +315,10 @@ async def test_a_write_is_retried_on_429_too_since_the_vendor_did_nothing(provid
 async def test_a_persistent_429_is_rate_limited_without_a_retry_after(provider, vendor, monkeypatch) -> None:
     monkeypatch.setattr(_retry, "BACKOFF_BASE", 0.001)
     vendor.scripted = [fail(429, "Too many concurrent requests")] * 3
-    with pytest.raises(RateLimitedError, match="Too many concurrent requests") as caught:
+    with pytest.raises(RateLimitedError, match="rate limit") as caught:
         await provider.get_conversation("cv_x")
     assert caught.value.retry_after is None and len(vendor.requests) == 3
+    assert caught.value.vendor_message == "Too many concurrent requests"
 
 
 async def test_a_retry_after_longer_than_the_wait_limit_is_handed_to_the_caller(provider, vendor) -> None:
@@ -355,8 +358,9 @@ async def test_get_maps_the_record_and_an_unknown_id_is_not_found(provider, vend
     conversation = await provider.get_conversation(cid)
     assert (conversation.remote_id, conversation.status, conversation.channel) == (cid, ConversationStatus.PENDING, Channel.SMS)
     assert vendor.calls("/1/conversation.json")[0].url.params["id"] == cid
-    with pytest.raises(NotFoundError, match="Conversation not found"):
+    with pytest.raises(NotFoundError) as caught:
         await provider.get_conversation("cv_missing")
+    assert "Conversation not found" in (caught.value.vendor_message or "")
 
 
 async def test_the_first_page_opens_a_listing_with_batch_size_first_then_reads_its_cursor(provider, vendor) -> None:
@@ -529,7 +533,7 @@ async def test_a_reply_is_sent_as_the_author_or_else_the_configured_agent(http, 
         "id": first, "agent": {"email": ANA}, "message": {"type": "text", "text": "Hello!"},
     }
     assert sent.author is not None and (sent.author.id, sent.author.role) == (ANA, Role.AGENT)
-    by_ben = NewMessage(text="Ben here", author=ParticipantInput(email=BEN))  # role left at its default
+    by_ben = NewMessage(text="Ben here", author=ParticipantInput(email=BEN, role=Role.AGENT))
     await provider.add_messages(second, [by_ben])
     assert json.loads(vendor.calls("/1/conversation/reply.json")[1].content)["agent"] == {"email": BEN}
     by_id = NewMessage(text="again", author=ParticipantInput(id=BEN, role=Role.AGENT))  # assignee.id is the email
@@ -549,14 +553,21 @@ async def test_with_no_agent_anywhere_the_error_says_to_configure_agent_email(ht
     [
         ([], "no messages"),
         ([NewMessage(text="ok"), NewMessage(text="  ")], "message 2 has no text"),
-        ([NewMessage(text="as Mia", author=ParticipantInput(name="Mia"))], "only agent replies"),
-        ([NewMessage(text="a", author=ParticipantInput(email=ANA)), NewMessage(text="b", author=ParticipantInput(email=BEN))],
-         "one agent at a time"),
+        ([NewMessage(text="a", author=ParticipantInput(email=ANA, role=Role.AGENT)),
+          NewMessage(text="b", author=ParticipantInput(email=BEN, role=Role.AGENT))], "one agent at a time"),
+        ([NewMessage(text="then", created_at=datetime(2024, 1, 1, tzinfo=UTC))], "stamps a reply with the time it is sent"),
     ],
 )
 async def test_replies_are_validated_before_anything_is_sent(provider, vendor, messages, match) -> None:
     with pytest.raises(InvalidRequestError, match=match):
         await provider.add_messages("cv_1", messages)
+    assert vendor.requests == []
+
+
+@pytest.mark.parametrize("role", [Role.CUSTOMER, Role.BOT, Role.SYSTEM])
+async def test_a_message_of_another_role_than_an_agents_is_unsupported_naming_agent(provider, vendor, role: Role) -> None:
+    with pytest.raises(UnsupportedOperationError, match=f"a {role.value} message, and ct writes AGENT messages only"):
+        await provider.add_messages("cv_1", [NewMessage(text="as Mia", author=ParticipantInput(name="Mia", role=role))])
     assert vendor.requests == []
 
 
@@ -571,8 +582,9 @@ async def test_a_reply_to_a_conversation_another_agent_holds_is_a_conflict(provi
     [cid] = vendor.add(1)
     await provider.assign(cid, agent_id=BEN)
     vendor.scripted = [httpx.Response(409, json=ERRORS[0])]
-    with pytest.raises(ConflictError, match="handled by another agent"):
+    with pytest.raises(ConflictError, match="another agent handles this conversation") as caught:
         await provider.add_messages(cid, [NewMessage(text="Mine now")])
+    assert "handled by another agent" in (caught.value.vendor_message or "")
 
 
 async def test_history_cannot_be_imported(provider, vendor) -> None:

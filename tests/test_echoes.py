@@ -61,14 +61,15 @@ async def test_request_values_in_errors_and_logs_are_cut(query: str, variables: 
 async def test_a_vendor_text_that_repeats_the_request_is_cut() -> None:
     """Socialboards answers `body.assigneeId '<what was sent>' is not a GUID`; CleverTap names the agent."""
     query = """mutation($id: ID!, $agent: String) { assignConversation(id: $id, agentId: $agent) {
-      __typename ... on Error { message } } }"""
+      __typename ... on Error { message } ... on InvalidInputError { vendorMessage } } }"""
     async with embedded(demo_conversations=6) as gateway:
         ids = await one_per_provider(gateway, status=["NEW", "OPEN", "PENDING"])
         answers = [await gateway.execute(query, {"id": ids[name], "agent": LONG}) for name in ("socialboards", "clevertap")]
     for body in answers:
-        [message] = messages(body)
-        assert body["data"]["assignConversation"]["__typename"] == "InvalidInputError"
-        assert "x" * 301 not in message and "…" in message, message
+        answer = body["data"]["assignConversation"]
+        assert answer["__typename"] == "InvalidInputError"
+        for text in (answer["message"], answer["vendorMessage"]):  # Parley's words name the agent; a vendor's may repeat it
+            assert text is None or ("x" * 301 not in text and "…" in text), text
 
 
 async def test_a_webhook_for_a_long_unknown_provider_is_answered_with_its_name_cut() -> None:

@@ -30,6 +30,7 @@ class FakeProvider:
     capabilities: frozenset[Any] = frozenset()
     writable_statuses: frozenset[Any] = frozenset()
     updatable_fields: frozenset[str] = frozenset()
+    writable_roles: frozenset[Any] = frozenset()
 
     def __init__(self, messages: list[m.Message]) -> None:
         self.messages = messages

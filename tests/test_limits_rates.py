@@ -22,9 +22,9 @@ from gateway.limit_settings import Limits
 from gateway.settings import ProviderSettings, Settings
 from gateway.view import GatewayGraphQL
 
-from .helpers import SB_BASE, SB_CREDENTIALS, Gateway, free_port, socialboards_app as sandbox_app
+from .helpers import SB_BASE, SB_OPTIONS, Gateway, free_port, socialboards_app as sandbox_app
 
-SB = ProviderSettings("sb", "socialboards", SB_BASE, SB_CREDENTIALS)
+SB = ProviderSettings("sb", "socialboards", SB_BASE, SB_OPTIONS)
 CLIENT_HEADER = "x-test-client"
 QUERY = "{ providers { name } }"
 
@@ -81,7 +81,7 @@ async def test_a_client_over_its_request_rate_gets_429_with_retry_after_and_othe
 
 
 async def test_the_cost_rate_charges_each_requests_estimate() -> None:
-    six = "{ conversations(first: 5) { edges { node { topic } } } }"  # one listing, five reads
+    six = "{ conversations(first: 5) { edges { node { status } } } }"  # one listing, five reads
     async with limited(cost_rate_limit="10/minute") as gateway:
         first = await gateway.client.post("/graphql", json={"query": six, "extensions": {"cost": True}})
         assert first.json()["extensions"]["cost"]["estimated"] == 7  # and a sign-in

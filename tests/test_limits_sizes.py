@@ -17,13 +17,13 @@ from gateway.app import create_app
 from gateway.limit_settings import Limits
 from gateway.settings import ProviderSettings, Settings
 
-from .helpers import SB_BASE, SB_CREDENTIALS, Gateway, socialboards_app as sandbox_app
+from .helpers import SB_BASE, SB_OPTIONS, Gateway, socialboards_app as sandbox_app
 from .helpers import create_conversation as create
 from .test_gateway_wire import served
 
 MEGABYTE = 1024 * 1024
 CHUNK = 64 * 1024
-SB = ProviderSettings("sb", "socialboards", SB_BASE, SB_CREDENTIALS, "hook-secret")
+SB = ProviderSettings("sb", "socialboards", SB_BASE, SB_OPTIONS, "hook-secret")
 
 
 @contextlib.asynccontextmanager

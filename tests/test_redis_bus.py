@@ -215,7 +215,7 @@ def received(ws: Any) -> dict[str, Any]:
 def test_a_subscriber_on_one_gateway_gets_the_messages_added_through_another_and_catches_up_on_a_third(
     redis_url: str, sandbox_url: str
 ) -> None:
-    credentials = {"client_id": "sandbox-client", "refresh_token": "sandbox-refresh"}
+    credentials = {"client_id": "sandbox-client", "refresh_token": "sandbox-refresh", "agent_email": "ana@agents.example.com"}
     settings = Settings(providers=(ProviderSettings("sb", "socialboards", sandbox_url, credentials),), graphiql=False,
                         bus_url=redis_url.rsplit("/", 1)[0] + "/1")  # a database of its own
     with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b, TestClient(create_app(settings)) as c:
@@ -254,13 +254,14 @@ class UnreachableBus:
 
 def test_without_the_bus_a_mutation_still_answers_what_the_vendor_did_and_a_webhook_is_refused_for_redelivery() -> None:
     with TestClient(create_app(Settings(demo_conversations=2, graphiql=False), bus=UnreachableBus())) as client:
-        conversation, _ = new_conversation(client, "socialboards")
+        conversation, remote_id = new_conversation(client, "socialboards")
         added = client.post("/graphql", json={"query": ADD, "variables": {"id": conversation, "text": "kept"}}).json()
         assert added == {"data": {"addMessages": {"__typename": "AddMessagesPayload"}}}
         secret = client.app.state.runtime.webhook_secrets["socialboards"]  # type: ignore[attr-defined]
-        webhook = {"CommunityName": "c", "EventType": "conversation_created", "TicketId": 7, "Events": [{
-            "ConversationId": 7, "EventTime": "2023-10-25T13:39:57+03:00",
-            "Conversation": {"Id": 7, "IsClosed": False, "CreationTime": "2023-10-25T13:39:57+03:00",
+        known = int(remote_id)  # the gateway reads the conversation a Socialboards webhook names before publishing it
+        webhook = {"CommunityName": "c", "EventType": "conversation_created", "TicketId": known, "Events": [{
+            "ConversationId": known, "EventTime": "2023-10-25T13:39:57+03:00",
+            "Conversation": {"Id": known, "IsClosed": False, "CreationTime": "2023-10-25T13:39:57+03:00",
                              "LastModifiedTime": "2023-10-25T13:39:57+03:00", "Messages": [], "TotalMessagesCount": 0}}]}
         refused = client.post(f"/webhooks/socialboards?secret={secret}", json=webhook)
         assert refused.status_code == 503 and refused.json()["error"]["code"] == "UNAVAILABLE"

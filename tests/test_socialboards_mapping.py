@@ -131,11 +131,11 @@ def test_seed_request_is_what_the_adapter_builds_for_the_same_conversation() -> 
 def test_message_payload_marks_team_messages_and_writes_utc_times() -> None:
     when = datetime(2023, 10, 19, 10, 0, 58, 840000, tzinfo=UTC)
     agent = ParticipantInput(name="Ana", email="ana@example.test", role=Role.AGENT)
-    payload = mapping.build_message_payload(NewMessage(text="Hello", author=agent, created_at=when), default_author=agent)
+    payload = mapping.build_message_payload(NewMessage(text="Hello", author=agent, created_at=when), agent)
     assert payload == {
         "author": {"email": "ana@example.test", "name": "Ana"},
         "message": "Hello",
-        "creationTime": "2023-10-19T10:00:58.840+00:00",
+        "creationTime": "2023-10-19T10:00:58.840000+00:00",
         "isByTeam": True,
     }
 

@@ -431,9 +431,22 @@ async def test_ticket_list_orders_filters_and_pages(api: httpx.AsyncClient) -> N
     assert await titles(isClosed=True) == ["b"] and await titles(isClosed=False) == ["a", "d", "c"]
     assert await titles(modifiedAfter="2024-03-01T12:03:00+00:00") == ["b", "a"]
     first = data(await api.post("/tickets/list", json={"take": 1}))[0]
-    assert set(first) == {"id", "title", "isClosed", "creationTime", "lastModifiedTime"} and first["isClosed"]
+    assert set(first) == {"id", "title", "isClosed", "creationTime", "lastModifiedTime", "sentiment", "category"} and first["isClosed"]
     assert "between 1 and 50" in error(await api.post("/tickets/list", json={"take": 51}), 400, 1)
     error(await api.post("/tickets/list", json={"orderBy": "title"}), 400, 1)
+
+
+async def test_ticket_ids_fetch_tickets_by_id_with_their_titles(api: httpx.AsyncClient) -> None:
+    """Documented on list-tickets: `ticketIds` "can be used to fetch tickets by id(s)"; the ticket is
+    where a conversation's title, sentiment and category are, as the Conversation object has none."""
+    ids = [(await create(api, title=title, sentiment="Complaint", categoryId=7))["id"] for title in ("a", "b", "c")]
+    assert {"title", "sentiment", "categoryId", "category"}.isdisjoint(data(await api.get(f"{CONVERSATIONS}/{ids[1]}")))
+    picked = data(await api.post("/tickets/list", json={"ticketIds": [ids[2], ids[0]], "orderBy": "creation_time_asc"}))
+    assert [(t["id"], t["title"], t["sentiment"], t["category"]) for t in picked] == [
+        (ids[0], "a", "complaint", {"id": 7}), (ids[2], "c", "complaint", {"id": 7}),
+    ]
+    assert data(await api.post("/tickets/list", json={"ticketIds": [999999]})) == []
+    assert "ticketIds must be an array of integers" in error(await api.post("/tickets/list", json={"ticketIds": ["1"]}), 400, 1)
 
 
 async def test_ticket_list_defaults_to_25_and_accepts_an_empty_body() -> None:

@@ -56,7 +56,7 @@ def test_a_message_reaches_a_graphql_transport_ws_subscriber_exactly_once(client
         post(client, ADD, {"id": conversation, "text": "one"})  # the sandbox also echoes it as a webhook
         post(client, ADD, {"id": conversation, "text": "two"})
         first, second = next_payload(ws), next_payload(ws)
-    assert first["data"]["messageAdded"]["message"] == {"text": "one", "direction": "INBOUND"}
+    assert first["data"]["messageAdded"]["message"] == {"text": "one", "direction": "OUTBOUND"}  # an AGENT message: the default
     assert second["data"]["messageAdded"]["message"]["text"] == "two"
 
 
@@ -165,7 +165,7 @@ def test_a_subscriber_to_one_conversation_gets_no_message_of_another(client: Tes
         ws_subscribe(ws, {"id": mine, "since": from_the_start(client)})
         post(client, ADD, {"id": mine, "text": "to mine"})
         message = next_payload(ws)["data"]["messageAdded"]["message"]
-    assert message == {"text": "to mine", "direction": "INBOUND"}
+    assert message == {"text": "to mine", "direction": "OUTBOUND"}
 
 
 def test_a_subscriber_to_some_providers_gets_no_message_of_another_provider(client: TestClient) -> None:

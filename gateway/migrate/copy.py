@@ -80,7 +80,7 @@ class Copier:
                     what="applying status and tags",
                 )
         except REFUSED as exc:
-            return Outcome("FAILED", sum(written.values()), error=exc.message if hasattr(exc, "message") else str(exc))
+            return Outcome("FAILED", sum(written.values()), error=_refusal(exc))
         outcome = "CREATED" if mapped is None else "UPDATED" if count or first or add or remove or moved else "UNCHANGED"
         if outcome != "UNCHANGED":
             written.update(_keys(draft.notes + extra))
@@ -278,3 +278,10 @@ def _look(draft: ImportDraft) -> int:
     person, new = draft.new.customer, draft.new
     parts = (new.topic, new.summary, person.email, person.external_id, person.name, new.url)
     return zlib.crc32("\x1f".join(str(v) for v in parts).encode())
+
+
+def _refusal(exc: Exception) -> str:
+    """What the report says of a refused conversation: Parley's words, then the vendor's own."""
+    text = str(getattr(exc, "message", None) or exc)
+    vendor = getattr(exc, "vendor_message", None)
+    return f"{text} ({vendor})" if vendor else text

@@ -100,8 +100,8 @@ class CleverTapClient:
         if isinstance(unprocessed, list) and unprocessed:
             entry = unprocessed[0] if isinstance(unprocessed[0], Mapping) else {}
             code = _int_code(entry.get("code"))
-            reason = cut(str(entry.get("error") or f"code {code}"), VENDOR_TEXT_LIMIT)
-            raise self._coded_failure(code, f"CleverTap did not process the record: {reason}")
+            reason = entry.get("error")
+            raise self._coded_failure(code, cut(str(reason), VENDOR_TEXT_LIMIT) if reason else None, "CleverTap did not process the record")
         if body.get("status") not in ("success", "partial"):
             raise MalformedResponseError(f"HTTP {status} without `status: success`", provider=self._provider, status_code=status)
         return body
@@ -112,14 +112,17 @@ class CleverTapClient:
             status, message, provider=self._provider, vendor_code=code, retry_after=retry_after_seconds(response)
         )
 
-    def _coded_failure(self, code: int | None, message: str) -> ProviderError:
+    def _coded_failure(self, code: int | None, vendor_message: str | None, message: str | None = None) -> ProviderError:
         """A failure inside a 2xx body: HTTP-like codes as their status; CleverTap's record codes
         (509-555) are input errors, except 555, its miscellaneous server error."""
         vendor_code = None if code is None else str(code)
         if code in HTTP_LIKE_CODES:
-            return error_for_status(code, message, provider=self._provider, vendor_code=vendor_code)
-        kind = ProviderUnavailableError if code == SERVER_RECORD_CODE else InvalidRequestError
-        return kind(message, provider=self._provider, vendor_code=vendor_code)
+            return error_for_status(code, vendor_message, provider=self._provider, vendor_code=vendor_code, message=message)
+        if code == SERVER_RECORD_CODE:
+            words = message or f"the vendor failed (its code {code})"
+            return ProviderUnavailableError(words, provider=self._provider, vendor_code=vendor_code, vendor_message=vendor_message)
+        words = message or "the vendor refused the request" + (f" (its code {code})" if code is not None else "")
+        return InvalidRequestError(words, provider=self._provider, vendor_code=vendor_code, vendor_message=vendor_message)
 
     # ---- operations -----------------------------------------------------------------------------
 
@@ -161,8 +164,8 @@ class CleverTapClient:
                 raise
             raise InvalidRequestError(
                 f"CleverTap accepts replies only within 24 hours of the user's last message, and this conversation "
-                f"is inactive; it reopens when the user writes again ({exc.message})",
-                provider=self._provider, status_code=422, vendor_code=exc.vendor_code,
+                "is inactive; it reopens when the user writes again",
+                provider=self._provider, status_code=422, vendor_code=exc.vendor_code, vendor_message=exc.vendor_message,
             ) from exc
         return self._record(answer)
 
@@ -177,8 +180,9 @@ class CleverTapClient:
                 raise
             raise InvalidRequestError(
                 f"CleverTap no longer knows this list's cursor (its cursors expire); start again from the first "
-                f"page ({exc.message})",
+                "page",
                 provider=self._provider, status_code=400, vendor_code=exc.vendor_code, field="after",
+                vendor_message=exc.vendor_message,
             ) from exc
 
     async def _as_agent(self, call: Any, *, agent: str, field: str) -> dict[str, Any]:
@@ -190,14 +194,15 @@ class CleverTapClient:
             if exc.status_code == 403:
                 raise InvalidRequestError(
                     f"CleverTap refused agent {echo(agent)}: only dashboard users with the Agent or Admin role may "
-                    f"take or answer conversations ({exc.message})",
+                    "take or answer conversations",
                     provider=self._provider, status_code=403, vendor_code=exc.vendor_code, field=field,
+                    vendor_message=exc.vendor_message,
                 ) from exc
             if isinstance(exc, ConflictError):
                 raise ConflictError(
-                    f"another agent handles this conversation; on CleverTap the first agent to take it keeps it "
-                    f"({exc.message})",
+                    "another agent handles this conversation; on CleverTap the first agent to take it keeps it",
                     provider=self._provider, status_code=exc.status_code, vendor_code=exc.vendor_code,
+                    vendor_message=exc.vendor_message,
                 ) from exc
             raise
 
@@ -227,12 +232,12 @@ class CleverTapClient:
         return MalformedResponseError(f"the vendor's {what} is not in the documented shape", provider=self._provider)
 
 
-def _fail_text(body: Any, status: int) -> tuple[str, str | None]:
+def _fail_text(body: Any, status: int) -> tuple[str | None, str | None]:
+    """The vendor's text (None: it gave none) and code of a `fail` body."""
     if not isinstance(body, Mapping):
-        return f"the vendor answered HTTP {status}", None
-    code = body.get("code")
-    text = body.get("error") or f"the vendor answered HTTP {status}"
-    return cut(str(text), VENDOR_TEXT_LIMIT), None if code is None else str(code)
+        return None, None
+    code, text = body.get("code"), body.get("error")
+    return (cut(str(text), VENDOR_TEXT_LIMIT) if text else None), None if code is None else str(code)
 
 
 def _int_code(value: object) -> int | None:

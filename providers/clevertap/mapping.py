@@ -104,11 +104,18 @@ def parse_customer(raw: Mapping[str, Any]) -> Participant | None:
 
 
 def parse_message(
-    raw: Mapping[str, Any], *, provider: str, conversation_id: str | None = None, customer: Participant | None = None
+    raw: Mapping[str, Any],
+    *,
+    provider: str,
+    conversation_id: str | None = None,
+    customer: Participant | None = None,
+    owner: Participant | None = None,
 ) -> Message:
     """Inbound messages are the customer's; outbound ones the agent's, or CleverTap's own (SYSTEM:
-    a campaign or autoresponder) when no agent sent them. `customer` fills in the inbound author."""
-    agent = parse_agent(raw.get("agent"))
+    a campaign or autoresponder) when no agent sent them. `customer` fills in the inbound author;
+    `owner` the outbound one of a message shown without its `agent` (a record's `last_message`):
+    only the agent who holds a conversation replies in it (first agent wins)."""
+    agent = parse_agent(raw.get("agent")) if "agent" in raw else owner
     direction = DIRECTION_FROM_VENDOR.get(str(raw.get("direction")), Direction.INBOUND if agent is None else Direction.OUTBOUND)
     if direction is Direction.INBOUND:
         author = customer or Participant(id=None, name=None, role=Role.CUSTOMER)
@@ -134,10 +141,10 @@ def parse_conversation(raw: Mapping[str, Any], *, provider: str) -> Conversation
     """Raises KeyError without an `id`; every other field is read leniently."""
     remote_id = str(raw["id"])
     vendor_status = _text(raw.get("ticket_status"))
-    customer = parse_customer(raw)
+    customer, owner = parse_customer(raw), parse_agent(raw.get("agent"))
     last = raw.get("last_message")
     last_message = (
-        parse_message(last, provider=provider, conversation_id=remote_id, customer=customer)
+        parse_message(last, provider=provider, conversation_id=remote_id, customer=customer, owner=owner)
         if isinstance(last, Mapping)
         else None
     )
@@ -151,7 +158,7 @@ def parse_conversation(raw: Mapping[str, Any], *, provider: str) -> Conversation
         updated_at=parse_time(raw.get("updated_ts")),
         channel=parse_channel(raw.get("channel")),
         customer=customer,
-        assignee=parse_agent(raw.get("agent")),
+        assignee=owner,
         tags=tuple(label for label in raw.get("labels") or () if isinstance(label, str)),
         campaign=parse_campaign(raw),
         active=ACTIVE_FROM_STATE.get(str(raw.get("state"))),

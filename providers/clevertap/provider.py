@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from .._http import webhook_events
 from .._wire import Client
-from ..base import Capability, refuse_unfilterable, unsupported
+from ..base import Capability, input_name, refuse_roles, refuse_unfilterable, unsupported
 from ..costs import CallCosts
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import (
@@ -74,6 +74,9 @@ class CleverTapProvider:
     )
     writable_statuses = frozenset(mapping.STATUS_TO_VENDOR)
     updatable_fields = frozenset({"status"})
+    # An agent's free-form reply is the only message the API writes: customers write from the
+    # campaign's channel, and campaigns and autoresponders are CleverTap's own (read as SYSTEM).
+    writable_roles = frozenset({Role.AGENT})
     # Records carry every field; a listing and a message history are a cursor opened, then read.
     call_costs = CallCosts(
         listing_rows=MAX_BATCH_SIZE,
@@ -178,12 +181,14 @@ class CleverTapProvider:
     async def add_messages(
         self, remote_id: str, messages: Sequence[NewMessage], *, as_context: bool = False
     ) -> list[Message]:
-        """Each message is a free-form agent reply, sent in order as one agent (the authors' email,
-        else `agent_email`). A reply also claims an unowned conversation (first agent wins)."""
+        """Each message is a free-form AGENT reply (other roles are refused), sent in order as one agent
+        (the authors' email, else `agent_email`). A reply also claims an unowned conversation (first
+        agent wins)."""
         if as_context:
             raise unsupported(
                 "addMessages(asContext)", "CleverTap cannot import history: replies are sent now, as an agent", provider=self.name
             )
+        refuse_roles(messages, self.writable_roles, provider=self.name, operation="addMessages")
         agent = self._replying_agent(messages)
         sent = []
         for message in messages:
@@ -193,7 +198,7 @@ class CleverTapProvider:
 
     async def update_conversation(self, remote_id: str, changes: ConversationChanges) -> Conversation:
         fields = changes.changed()
-        refused = sorted(set(fields) - self.updatable_fields)
+        refused = sorted(input_name(name) for name in set(fields) - self.updatable_fields)
         if refused:
             raise InvalidRequestError(
                 f"CleverTap cannot change {', '.join(refused)}; it accepts only: status ({ACCEPTED_STATUSES})",
@@ -312,6 +317,11 @@ class CleverTapProvider:
         for index, message in enumerate(messages):
             if not message.text or not message.text.strip():
                 raise InvalidRequestError(f"message {index + 1} has no text", provider=self.name, field="text")
+            if message.created_at is not None:
+                raise InvalidRequestError(
+                    f"message {index + 1} has a createdAt; CleverTap stamps a reply with the time it is sent",
+                    provider=self.name, field="createdAt",
+                )
             agents.add(self._agent_of(message.author))
         if len(agents) > 1:
             raise InvalidRequestError(
@@ -329,12 +339,6 @@ class CleverTapProvider:
                 return author.email
             if author.id and "@" in author.id:
                 return author.id
-            if author.role is Role.CUSTOMER:
-                raise InvalidRequestError(
-                    "CleverTap takes only agent replies: customer messages arrive from the campaign's channel. "
-                    "Give the author an agent's email, or no author to reply as the configured agent",
-                    provider=self.name, field="author",
-                )
         if self._agent_email is None:
             raise InvalidRequestError(
                 "no agent to reply as: give the author's email, or configure agent_email for this provider",

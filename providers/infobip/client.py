@@ -88,10 +88,11 @@ class InfobipClient:
             else:
                 return body
         message, code = _error_text(response)
-        reference = UNKNOWN_REFERENCE.match(message) if status == 404 else None
+        reference = UNKNOWN_REFERENCE.match(message or "") if status == 404 else None
         if reference is not None:
             raise InvalidRequestError(
-                message, provider=self._provider, status_code=status, vendor_code=code, field=reference.group(1)
+                f"the vendor knows no such {reference.group(1)}", provider=self._provider, status_code=status,
+                vendor_code=code, field=reference.group(1), vendor_message=message,
             )
         raise error_for_status(
             status, message, provider=self._provider, vendor_code=code, retry_after=retry_after_seconds(response)
@@ -145,7 +146,7 @@ class InfobipClient:
         try:
             await self.call("POST", TAGS, json={"name": name})
         except (InvalidRequestError, ConflictError) as exc:
-            if "already exists" not in exc.message.casefold():
+            if "already exists" not in (exc.vendor_message or "").casefold():
                 raise
 
     # ---- messages -------------------------------------------------------------------------------
@@ -196,8 +197,8 @@ def _rows(body: Any, key: str, provider: str) -> list[Any]:
     return rows
 
 
-def _error_text(response: Response) -> tuple[str, str | None]:
-    """The vendor's message and code from either error shape; never the whole body."""
+def _error_text(response: Response) -> tuple[str | None, str | None]:
+    """The vendor's message (None: it gave none) and code from either error shape; never the whole body."""
     try:
         body = response.json() if response.content else None
     except ValueError:
@@ -210,7 +211,7 @@ def _error_text(response: Response) -> tuple[str, str | None]:
         else:
             text = body.get("message")
     if not isinstance(text, str) or not text:
-        return f"the vendor answered HTTP {response.status_code}", None if code is None else str(code)
+        return None, None if code is None else str(code)
     return cut(text, VENDOR_TEXT_LIMIT), None if code is None else str(code)
 
 

@@ -73,6 +73,9 @@ MAX_TEXT = 1000
 LATEST_MS = datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC)  # times travel to the millisecond
 MAX_TAG_NAME = 100
 UNSTORABLE = ("url", "sentiment", "categoryId", "customFields", "botActive")
+# The messages endpoint sends as the business, and a message read back is OUTBOUND, the agent's: the
+# only role Parley can write and read back the same. (Customers write in over their channel.)
+WRITABLE_ROLES = frozenset({Role.AGENT})
 
 
 # The webhook body as the sandbox pins it (docs/infobip.md): ids, times and enum values are strings.
@@ -345,11 +348,6 @@ def check_new_messages(messages: Sequence[NewMessage]) -> None:
             raise InputError(f"message {index} has {len(message.text)} characters; Infobip takes at most {MAX_TEXT}", "text")
         if message.created_at is not None:
             raise InputError(f"message {index} has a createdAt; Infobip stamps messages with its own time", "createdAt")
-        if message.author is not None and message.author.role is Role.CUSTOMER:
-            raise InputError(
-                f"message {index} is authored by the customer; Infobip adds only outbound messages (agent, bot or system)",
-                "author",
-            )
 
 
 def _check_values(priority: Priority | None, channel: Channel | None) -> None:

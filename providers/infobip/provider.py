@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from .._http import webhook_events
 from .._wire import Client
 from ..echo import echo
-from ..base import Capability, refuse_unfilterable, unsupported
+from ..base import Capability, input_name, refuse_roles, refuse_unfilterable, unsupported
 from ..costs import CallCosts, Read
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import (
@@ -80,6 +80,7 @@ class InfobipProvider(InfobipImports):
     )
     writable_statuses = frozenset(mapping.STATUS_TO_VENDOR)
     updatable_fields = frozenset({"topic", "summary", "status", "priority", "channel", "queue_id"})
+    writable_roles = mapping.WRITABLE_ROLES
     # A listed row is the whole conversation object; tags, customer and latest message are a read
     # each. A write's result is read again whole (1 + 3); each tag may need creating (3 calls).
     call_costs = CallCosts(
@@ -228,6 +229,7 @@ class InfobipProvider(InfobipImports):
         """Creates the conversation, then sends its messages to the customer (`customer.id`, else
         `externalId`) on `channel` from the configured sender: Infobip has no inbound message yet."""
         self._checked(mapping.check_new_conversation, new)
+        refuse_roles(new.messages, self.writable_roles, provider=self.name, operation="createConversation")
         route = None
         if new.messages:
             self._checked(mapping.check_new_messages, new.messages)
@@ -250,6 +252,7 @@ class InfobipProvider(InfobipImports):
             raise InvalidRequestError("no messages given", provider=self.name, field="messages")
         if as_context:
             return await self._add_history(self._id(remote_id), messages)
+        refuse_roles(messages, self.writable_roles, provider=self.name, operation="addMessages")
         self._checked(mapping.check_new_messages, messages)
         conversation_id = self._id(remote_id)
         latest = await self._hydrator.first_message(conversation_id, mapping.LATEST_INBOUND)
@@ -264,7 +267,7 @@ class InfobipProvider(InfobipImports):
         return sent
 
     async def update_conversation(self, remote_id: str, changes: ConversationChanges) -> Conversation:
-        refused = sorted(set(changes.changed()) - self.updatable_fields)
+        refused = sorted(input_name(name) for name in set(changes.changed()) - self.updatable_fields)
         if refused:
             raise InvalidRequestError(f"Infobip cannot change {', '.join(refused)}", provider=self.name, field=refused[0])
         self._checked(mapping.check_changes, changes)

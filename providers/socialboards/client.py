@@ -6,7 +6,8 @@ Implements (developers.socialboards.com/docs/apis/):
   get-conversation-queue-information, get-takeover-state, change-takeover-state,
   update-conversation-feedback, update-conversation-latest-url, close-conversation
 - tickets/authorization-headers/access-tokens-v2 (Bearer tokens from the refresh grant)
-- tickets/reference/endpoints/list-tickets-add-example (listing; body decided in docs/socialboards.md)
+- tickets/reference/endpoints/list-tickets-add-example (listing, and tickets by id with `ticketIds`;
+  the rest of the body decided in docs/socialboards.md)
 
 Every response is the envelope `{"data", "errorCode", "errorText"}`; `errorCode != -1` is a failure
 whatever the HTTP status. Paths the public docs do not show are the constants below.
@@ -25,7 +26,7 @@ from .._http import decode_json, error_for_status, retry_after_seconds, send
 from .._observe import Routes
 from .._wire import Client, Response, transport
 from ..echo import VENDOR_TEXT_LIMIT, cut
-from ..errors import MalformedResponseError, ProviderAuthError
+from ..errors import MalformedResponseError, NotFoundError, ProviderAuthError
 
 CONVERSATIONS = "chat/conversations"
 QUEUE_PATH = "chat/conversations/{id}/queue"
@@ -137,7 +138,9 @@ class SocialboardsClient:
                     "the token endpoint refused the client id / refresh token", provider=self._provider,
                     status_code=response.status_code,
                 )
-            raise error_for_status(response.status_code, "token endpoint failed", provider=self._provider)
+            raise error_for_status(
+                response.status_code, None, provider=self._provider, message=f"the token endpoint failed (HTTP {response.status_code})"
+            )
         body = decode_json(response, provider=self._provider)
         body = body.get("data", body) if isinstance(body, dict) and "errorCode" in body else body
         token = body.get("access_token") if isinstance(body, dict) else None
@@ -191,6 +194,14 @@ class SocialboardsClient:
         page = {**body, "skip": skip, "take": take}
         return self._list(await self.call("POST", TICKET_LIST_PATH, json=page, idempotent=True))  # a read
 
+    async def get_ticket(self, conversation_id: str) -> dict[str, Any]:
+        """The ticket of a conversation (same id), by `ticketIds` on the list: the Ticket API's way to
+        fetch tickets by id. Raises NotFoundError when there is none."""
+        rows = await self.list_tickets({"ticketIds": [int(conversation_id)]}, skip=0, take=1)
+        if not rows or not isinstance(rows[0], dict):
+            raise NotFoundError(f"no ticket {conversation_id}", provider=self._provider, status_code=404)
+        return rows[0]
+
     async def probe(self) -> None:
         """One cheap authenticated read (a one-ticket page); raises ProviderError when it fails."""
         await self.list_tickets({}, skip=0, take=1)
@@ -201,9 +212,9 @@ class SocialboardsClient:
         return data
 
 
-def _error_text(envelope: dict[str, Any] | None, status: int) -> tuple[str, str | None]:
+def _error_text(envelope: dict[str, Any] | None, status: int) -> tuple[str | None, str | None]:
+    """The vendor's own text (None: it gave none) and code, from the envelope."""
     if envelope is None:
-        return f"the vendor answered HTTP {status}", None
-    code = envelope.get("errorCode")
-    text = envelope.get("errorText") or f"error code {code}"
-    return cut(str(text), VENDOR_TEXT_LIMIT), None if code is None else str(code)
+        return None, None
+    code, text = envelope.get("errorCode"), envelope.get("errorText")
+    return (cut(str(text), VENDOR_TEXT_LIMIT) if text else None), None if code is None else str(code)

@@ -20,7 +20,7 @@ from typing import Any
 from .._time import parse_datetime
 from ..errors import InvalidRequestError, MalformedResponseError, NotFoundError
 from ..imports import Change, FieldNote, HistoryDraft, ImportDraft, Known
-from ..models import Conversation, ConversationStatus, Message, Participant
+from ..models import Conversation, ConversationStatus, Message, Participant, ParticipantInput
 from . import mapping, plans
 from .client import MAX_MESSAGES_TAKE, MAX_TICKETS_TAKE, SocialboardsClient
 
@@ -81,7 +81,9 @@ class SocialboardsImports:
         return same_person and raw.get("initialPageUrl") == draft.new.url
 
     async def import_history(self, remote_id: str, entries: Sequence[HistoryDraft]) -> list[str]:
-        items = [mapping.build_message_payload(entry.message) for entry in entries]
+        # history is written as its source author wrote it (no stand-in for an unnamed writer)
+        items = [mapping.build_message_payload(entry.message, entry.message.author or ParticipantInput(role=entry.message.role))
+                 for entry in entries]
         written = await self._client.add_messages(remote_id, items, as_context=True)
         if len(written) != len(entries) or not all(mapping.has_id(w) for w in written):
             raise MalformedResponseError("the vendor did not answer one message per message sent", provider=self.name)

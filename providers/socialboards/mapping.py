@@ -6,6 +6,7 @@ queued (waiting for an agent); position -1 -> active (an agent handles it).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import fields as dataclass_fields, replace
 from datetime import datetime
@@ -44,7 +45,9 @@ WEBHOOK_EVENT_TYPES = frozenset(
 )
 ROLE_FROM_USER_STATUS: dict[str, Role] = {"client": Role.CUSTOMER}
 ROLE_FALLBACK = Role.AGENT  # any non-client, non-bot user is a team member
-TEAM_ROLES = frozenset({Role.AGENT, Role.SYSTEM})
+# Whose messages Socialboards writes: a client's (isByTeam false), a team member's (isByTeam true), or
+# its system bot's (isBot). It has no system author, and reads any other team member back as an agent.
+WRITABLE_ROLES = frozenset({Role.CUSTOMER, Role.AGENT, Role.BOT})
 TICKET_ORDER: dict[SortOrder, str] = {
     SortOrder.UPDATED_DESC: "last_modified_time_desc",
     SortOrder.UPDATED_ASC: "last_modified_time_asc",
@@ -119,14 +122,19 @@ def parse_custom_fields(raw: object) -> tuple[CustomField, ...] | None:
     )
 
 
-TICKET_FIELDS = frozenset({"provider", "vendor", "remote_id", "created_at", "updated_at"})
+# A chat conversation is a ticket with the same id. The Conversation object has no title, sentiment
+# or category, which creation sets; the ticket (`tickets/list` rows, and rows by id with `ticketIds`)
+# has them.
+FROM_TICKET = frozenset({"topic", "sentiment", "category_id"})  # what a read by id needs the ticket for
+TICKET_FIELDS = frozenset({"provider", "vendor", "remote_id", "created_at", "updated_at"}) | FROM_TICKET
 NOT_IN_TICKET = frozenset(f.name for f in dataclass_fields(Conversation)) - TICKET_FIELDS - {"missing"}
+FROM_LATEST = frozenset({"last_message", "last_message_at"})  # what needs the latest message
 
 
 def parse_ticket(raw: Mapping[str, Any], *, provider: str) -> Conversation:
-    """A `tickets/list` summary as a conversation that carries only its id and times (the rest is in
-    `missing`: the ticket's title and closed flag are not the chat conversation's topic and status)."""
-    return Conversation(
+    """A `tickets/list` row as a conversation that carries its id, times, title, sentiment and
+    category (the rest is in `missing`: the ticket's closed flag is not the chat conversation's status)."""
+    row = Conversation(
         provider=provider,
         vendor=VENDOR,
         remote_id=str(raw["id"]),
@@ -136,16 +144,28 @@ def parse_ticket(raw: Mapping[str, Any], *, provider: str) -> Conversation:
         updated_at=parse_datetime(raw.get("lastModifiedTime")),
         missing=NOT_IN_TICKET,
     )
+    return with_ticket(row, raw)
 
 
-def ticket_id(raw: object) -> str | None:
-    """A `tickets/list` row's id; None for a row without one."""
-    return str(raw["id"]) if isinstance(raw, Mapping) and "id" in raw else None
+def with_ticket(conversation: Conversation, ticket: Mapping[str, Any]) -> Conversation:
+    """The conversation with what only its ticket says."""
+    category = ticket.get("category")
+    return replace(
+        conversation,
+        topic=_str(ticket.get("title")),
+        sentiment=_str(ticket.get("sentiment")),
+        category_id=_str(category.get("id")) if isinstance(category, Mapping) else None,
+    )
 
 
-def ticket_titles(rows: Sequence[object]) -> dict[str, str]:
-    """Ticket id -> title: the conversation's topic, which the chat Conversation object does not carry."""
-    return {str(r["id"]): r["title"] for r in rows if isinstance(r, Mapping) and "id" in r and isinstance(r.get("title"), str)}
+def with_latest(conversation: Conversation, latest: Message | None) -> Conversation:
+    """The conversation with its latest message inline, and that message's time as `last_message_at`."""
+    return replace(conversation, last_message=latest, last_message_at=latest.created_at if latest is not None else None)
+
+
+def known(conversation: Conversation) -> frozenset[str]:
+    """Fields known without reading them: a conversation without messages has no latest one."""
+    return FROM_LATEST if conversation.message_count == 0 else frozenset()
 
 
 def has_id(raw: object) -> bool:
@@ -171,7 +191,7 @@ def parse_conversation(raw: Mapping[str, Any], *, provider: str) -> Conversation
         vendor_status=state,
         created_at=parse_datetime(raw.get("creationTime")),
         updated_at=parse_datetime(raw.get("lastModifiedTime")),
-        topic=raw.get("title"),
+        topic=_str(raw.get("title")),  # not in the documented object (the ticket has it): read when present
         channel=Channel.LIVE_CHAT,
         customer=parse_participant(raw.get("author")),
         queue=parse_queue(raw.get("queuePositionInfo")),
@@ -216,7 +236,9 @@ def _webhook_event(item: Mapping[str, Any], provider: str) -> VendorEvent:
         if isinstance(raw_message, Mapping) and "id" in raw_message
         else None
     )
-    return VendorEvent(conversation_remote_id=conversation_id, conversation=conversation, message=message)
+    # The webhook's Conversation lacks the title (its ticket has it) and the latest message: the
+    # gateway reads the conversation before publishing it, so it says what a read by id says.
+    return VendorEvent(conversation_remote_id=conversation_id, conversation=conversation, message=message, partial=conversation is not None)
 
 
 # The webhook body as the docs give it (PascalCase): ids are integers, except users' (GUID strings).
@@ -283,17 +305,35 @@ def build_user_value(person: ParticipantInput) -> dict[str, Any]:
     return {key: item for key, item in value.items() if item is not None}
 
 
-def build_message_payload(message: NewMessage, *, default_author: ParticipantInput | None = None) -> dict[str, Any]:
-    """Raises ValueError for a message that names no author when there is no `default_author`."""
-    author = message.author or default_author
-    if author is None:
-        raise ValueError("a message without an author, and no default author")
+def build_message_payload(message: NewMessage, author: ParticipantInput) -> dict[str, Any]:
+    """`author` identifies the writer (the message's own, or the one the provider stands in with);
+    the message's role says which side wrote it: `isByTeam` for an agent, the system bot for a bot."""
     return {
-        "author": build_user_value(author),
+        "author": {"isBot": True} if message.role is Role.BOT else build_user_value(replace(author, role=message.role)),
         "message": message.text,
         "creationTime": format_datetime(message.created_at) if message.created_at else None,
-        "isByTeam": author.role in TEAM_ROLES,
+        "isByTeam": message.role is Role.AGENT,
     }
+
+
+def writer(message: NewMessage, *, customer: ParticipantInput | None, agent_email: str | None) -> ParticipantInput | None:
+    """Who a message is written as: its author when the author identifies a user, else the
+    conversation's `customer` (a CUSTOMER message) or the team member `agent_email` (an AGENT one),
+    keeping a name the author gave; None when there is nobody to write an AGENT message as."""
+    author = message.author
+    if identifies(author) or message.role is Role.BOT:
+        return author or ParticipantInput(role=Role.BOT)
+    name = author.name if author is not None else None
+    if message.role is Role.CUSTOMER and customer is not None:
+        return replace(customer, name=name or customer.name)
+    if message.role is Role.AGENT and agent_email is not None:
+        return ParticipantInput(email=agent_email, name=name, role=Role.AGENT)
+    return None
+
+
+def identifies(person: ParticipantInput | None) -> bool:
+    """Whether a User value can find or create a user from it (the docs need id, email or customIdentifier)."""
+    return person is not None and any(v is not None for v in (person.id, person.email, person.external_id))
 
 
 def build_conversation_payload(new: NewConversation) -> dict[str, Any]:
@@ -319,6 +359,15 @@ def participant_input(person: Participant) -> ParticipantInput:
 
 def too_far_ahead(created_at: datetime, now: datetime, *, leeway_seconds: float) -> bool:
     return (created_at - now).total_seconds() > leeway_seconds
+
+
+def is_guid(value: str) -> bool:
+    """Whether `value` is a GUID, as Socialboards user ids (`assigneeId`) are."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _field_id(value: str) -> int | str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from .._http import webhook_events
 from .._wire import Client
 from .._time import format_datetime
 from ..echo import echo
-from ..base import Capability, refuse_unfilterable, unsupported
+from ..base import Capability, input_name, refuse_roles, refuse_unfilterable, unsupported
 from ..costs import CallCosts, Read
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import (
@@ -36,7 +36,9 @@ from ..models import (
     NewConversation,
     NewMessage,
     Page,
+    ParticipantInput,
     QueueInfo,
+    Role,
     SortOrder,
     VendorEvent,
 )
@@ -79,16 +81,18 @@ class SocialboardsProvider(SocialboardsImports):
     )
     writable_statuses = frozenset({ConversationStatus.CLOSED})
     updatable_fields = frozenset({"status"})
-    # A ticket row has ids and times; its conversation is one GET, its latest message another.
-    # Writes: the call, then the conversation read again (or first, for an author to default to).
+    writable_roles = mapping.WRITABLE_ROLES
+    # A ticket row has ids, times and the title; its conversation is one GET, its latest message
+    # another; by id, the title is the ticket's (one more). Writes: the call, then the conversation
+    # read again whole (the three reads, concurrently), or first (a customer to write as).
     call_costs = CallCosts(
         listing_rows=MAX_TICKETS_TAKE,
         listed=mapping.TICKET_FIELDS,
-        reads=(Read(None), Read(frozenset({"last_message"}))),
+        reads=(Read(None), Read(mapping.FROM_LATEST), Read(mapping.FROM_TICKET, rows=False)),
         scan_rounds=MAX_SCAN_ROUNDS,
         session=1,
-        writes={"create_conversation": 3, "add_messages": 2, "update_conversation": 2, "close": 2, "assign": 2,
-                "set_bot_active": 2, "set_feedback": 2, "set_latest_page_url": 2},
+        writes={"create_conversation": 5, "add_messages": 2, "update_conversation": 3, "close": 3, "assign": 4,
+                "set_bot_active": 4, "set_feedback": 4, "set_latest_page_url": 3},
     )
 
     def __init__(
@@ -99,9 +103,12 @@ class SocialboardsProvider(SocialboardsImports):
         client_id: str,
         refresh_token: str,
         token_url: str | None = None,
+        agent_email: str | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """`agent_email`: the team member an AGENT message that names no author is written as."""
         self.name = name
+        self._agent_email = agent_email or None
         self._client = SocialboardsClient(
             http,
             provider=name,
@@ -115,11 +122,10 @@ class SocialboardsProvider(SocialboardsImports):
     # ---- reads ----------------------------------------------------------------------------------
 
     async def get_conversation(self, remote_id: str, *, fields: frozenset[str] | None = None) -> Conversation:
-        """With `last_message` in `fields`, the latest message is read alongside and carried inline."""
-        if fields is not None and "last_message" in fields:
-            return await self._with_last_message(remote_id)
-        raw = await self._client.get_conversation(self._id(remote_id))
-        return self._conversation(raw)
+        """The Conversation object; with `topic`, `sentiment` or `category_id` in `fields` its ticket
+        (they are there), with `last_message` or `last_message_at` its latest message, each read
+        alongside (None: both)."""
+        return await self._read(remote_id, fields)
 
     async def list_conversations(
         self,
@@ -140,14 +146,11 @@ class SocialboardsProvider(SocialboardsImports):
         for _ in range(MAX_SCAN_ROUNDS):
             needed = first - len(items)
             take = min(MAX_TICKETS_TAKE, needed + 1)  # one extra tells whether another page exists
-            rows = await self._client.list_tickets(body, skip=skip, take=take)
-            titles = mapping.ticket_titles(rows)
-            tickets = _ticket_ids(rows)
+            tickets = self._tickets(await self._client.list_tickets(body, skip=skip, take=take))
             batch = tickets[:needed]
-            for conversation in await self._hydrate(batch, with_last_message=filter.search is not None):
+            wanted = mapping.FROM_LATEST if filter.search is not None else fields  # search reads the latest text
+            for conversation in await self._hydrate(batch, wanted):
                 skip += 1
-                if conversation is not None and conversation.topic is None and titles.get(conversation.remote_id):
-                    conversation = replace(conversation, topic=titles[conversation.remote_id])  # the chat object has no title
                 if conversation is not None and filter.matches(conversation):
                     items.append(conversation)
                     cursors.append(self._cursor("conversations", skip))
@@ -167,7 +170,7 @@ class SocialboardsProvider(SocialboardsImports):
             tickets = await self._client.list_tickets(body, skip=skip, take=take)
             for row in tickets[:need]:
                 skip += 1
-                if mapping.ticket_id(row) is not None:
+                if mapping.has_id(row):
                     items.append(mapping.parse_ticket(row, provider=self.name))
                     cursors.append(self._cursor("conversations", skip))
             if len(tickets) < take:
@@ -176,10 +179,10 @@ class SocialboardsProvider(SocialboardsImports):
                 return Page(tuple(items), self._cursor("conversations", skip), tuple(cursors))
 
     async def hydrate(self, conversations: Sequence[Conversation], fields: frozenset[str] | None) -> list[Conversation | None]:
-        """Reads each conversation whose missing fields `fields` needs (one GET each, concurrently)."""
+        """Reads each conversation whose missing fields `fields` needs (one GET each, and its latest
+        message when asked for, concurrently); the title stays the one its ticket row carried."""
         wanted = [c for c in conversations if c.missing & (fields if fields is not None else c.missing)]
-        with_last_message = fields is None or "last_message" in fields
-        read = dict(zip((c.remote_id for c in wanted), await self._hydrate([c.remote_id for c in wanted], with_last_message=with_last_message)))
+        read = dict(zip((c.remote_id for c in wanted), await self._hydrate(wanted, fields)))
         return [read[c.remote_id] if c.remote_id in read else c for c in conversations]
 
     async def list_messages(
@@ -214,29 +217,36 @@ class SocialboardsProvider(SocialboardsImports):
     # ---- writes ---------------------------------------------------------------------------------
 
     async def create_conversation(self, new: NewConversation) -> Conversation:
+        refuse_roles(new.messages, self.writable_roles, provider=self.name, operation="createConversation")
         self._check_times(new.messages)
         if new.category_id is not None and not new.category_id.isdigit():
             raise InvalidRequestError("categoryId must be a whole number", provider=self.name, field="categoryId")
+        items = [mapping.build_message_payload(m, self._writer(m, customer=new.customer)) for m in new.messages]
         created = self._conversation(await self._client.create_conversation(mapping.build_conversation_payload(new)))
-        if not new.messages:
-            return created
-        items = [mapping.build_message_payload(m, default_author=new.customer) for m in new.messages]
-        await self._client.add_messages(created.remote_id, items, as_context=False)
-        return await self.get_conversation(created.remote_id)
+        if items:
+            await self._client.add_messages(created.remote_id, items, as_context=False)
+            return await self.get_conversation(created.remote_id)
+        # The answer is the Conversation object, which has no title: the ticket has it.
+        return await self._read(created.remote_id, mapping.FROM_TICKET, raw=created.vendor_data)
 
     async def add_messages(
         self, remote_id: str, messages: Sequence[NewMessage], *, as_context: bool = False
     ) -> list[Message]:
         if not messages:
             raise InvalidRequestError("no messages given", provider=self.name, field="messages")
+        operation = "addMessages(asContext)" if as_context else "addMessages"
+        refuse_roles(messages, self.writable_roles, provider=self.name, operation=operation)
         self._check_times(messages)
-        default_author = None
-        if any(m.author is None for m in messages):
-            customer = (await self.get_conversation(remote_id)).customer
-            if customer is None:
-                raise InvalidRequestError("the conversation has no author; give each message an author", provider=self.name, field="author")
-            default_author = mapping.participant_input(customer)
-        items = [mapping.build_message_payload(m, default_author=default_author) for m in messages]
+        customer = None
+        if any(m.role is Role.CUSTOMER and not mapping.identifies(m.author) for m in messages):
+            found = (await self.get_conversation(remote_id, fields=frozenset({"customer"}))).customer
+            if found is None:
+                raise InvalidRequestError(
+                    "the conversation has no author to write as; give each CUSTOMER message an author", provider=self.name,
+                    field="author",
+                )
+            customer = mapping.participant_input(found)
+        items = [mapping.build_message_payload(m, self._writer(m, customer=customer)) for m in messages]
         raw = await self._client.add_messages(self._id(remote_id), items, as_context=as_context)
         return [
             mapping.parse_message(r, provider=self.name, conversation_id=remote_id, imported=as_context)
@@ -245,7 +255,7 @@ class SocialboardsProvider(SocialboardsImports):
 
     async def update_conversation(self, remote_id: str, changes: ConversationChanges) -> Conversation:
         fields = changes.changed()
-        refused = sorted(set(fields) - self.updatable_fields)
+        refused = sorted(input_name(name) for name in set(fields) - self.updatable_fields)
         if refused:
             raise InvalidRequestError(
                 f"Socialboards cannot change {', '.join(refused)}; it accepts only: status (CLOSED)",
@@ -265,6 +275,10 @@ class SocialboardsProvider(SocialboardsImports):
             raise InvalidRequestError(
                 "Socialboards cannot unassign an agent; hand the conversation to the bot with setBotActive instead",
                 provider=self.name, field="agentId",
+            )
+        if not mapping.is_guid(agent_id):
+            raise InvalidRequestError(
+                f"agentId {echo(agent_id)} is not a Socialboards user id (a GUID)", provider=self.name, field="agentId"
             )
         await self._client.set_takeover(self._id(remote_id), bot=False, assignee_id=agent_id)
         return await self.get_conversation(remote_id)
@@ -300,38 +314,60 @@ class SocialboardsProvider(SocialboardsImports):
         return mapping.parse_conversation(raw, provider=self.name)
 
     async def _conversation_or_reload(self, remote_id: str, raw: Any) -> Conversation:
-        if mapping.is_conversation(raw):
-            return self._conversation(raw)
-        return await self.get_conversation(remote_id)
+        return await self._read(remote_id, None, raw=raw if mapping.is_conversation(raw) else None)
 
-    async def _hydrate(self, ids: list[str], *, with_last_message: bool = False) -> list[Conversation | None]:
-        """Full conversations for listed ids; `with_last_message` also reads each one's latest message
-        (search needs its text, a query may select it), which then rides along inline."""
+    async def _hydrate(self, rows: Sequence[Conversation], fields: frozenset[str] | None) -> list[Conversation | None]:
+        """Full conversations for listed ticket rows (which carry the title)."""
 
-        async def one(remote_id: str) -> Conversation | None:
+        async def one(row: Conversation) -> Conversation | None:
             async with self._hydrate_slots:
                 try:
-                    if with_last_message:
-                        return await self._with_last_message(remote_id)
-                    return await self.get_conversation(remote_id)
+                    return await self._read(row.remote_id, fields, row=row)
                 except NotFoundError:
                     return None  # deleted between listing and reading
 
-        return list(await asyncio.gather(*(one(i) for i in ids)))
+        return list(await asyncio.gather(*(one(r) for r in rows)))
 
-    async def _with_last_message(self, remote_id: str) -> Conversation:
-        """The conversation and its latest message, read concurrently."""
-        both = await asyncio.gather(
-            self._client.get_conversation(self._id(remote_id)),
-            self.list_messages(remote_id, first=1, after=None, newest_first=True),
-            return_exceptions=True,
-        )
-        read, latest = both  # in two steps: mypy cannot type the pair unpacked straight from the await
-        if isinstance(read, BaseException):
-            raise read
-        if isinstance(latest, BaseException):
-            raise latest
-        return replace(self._conversation(read), last_message=latest.items[0] if latest.items else None)
+    async def _read(
+        self, remote_id: str, fields: frozenset[str] | None, *, row: Conversation | None = None, raw: Any = None
+    ) -> Conversation:
+        """The Conversation object (`raw` when a write answered with it), and alongside it what `fields`
+        needs from elsewhere: the title from the ticket (unless `row`, a ticket row, brought it) and
+        the latest message. One call each, concurrently; what was not read is named in `missing`."""
+        conversation_id = self._id(remote_id)
+        ticket = row is None and _needs(fields, mapping.FROM_TICKET)
+        latest = _needs(fields, mapping.FROM_LATEST)
+        calls: list[Awaitable[Any]] = [self._client.get_conversation(conversation_id) if raw is None else _given(raw)]
+        if ticket:
+            calls.append(self._client.get_ticket(conversation_id))
+        if latest:
+            calls.append(self.list_messages(remote_id, first=1, after=None, newest_first=True))
+        gathered = await asyncio.gather(*calls, return_exceptions=True)
+        results: list[Any] = []
+        for result in gathered:
+            if isinstance(result, BaseException):
+                raise result
+            results.append(result)
+        conversation = self._conversation(results[0])
+        if row is not None:
+            conversation = replace(conversation, topic=row.topic, sentiment=row.sentiment, category_id=row.category_id)
+        elif ticket:
+            conversation = mapping.with_ticket(conversation, results[1])
+        if latest:
+            page: Page[Message] = results[-1]
+            conversation = mapping.with_latest(conversation, page.items[0] if page.items else None)
+        left = (frozenset() if ticket or row is not None else mapping.FROM_TICKET) | (frozenset() if latest else mapping.FROM_LATEST)
+        return replace(conversation, missing=left - mapping.known(conversation))
+
+    def _writer(self, message: NewMessage, *, customer: ParticipantInput | None) -> ParticipantInput:
+        found = mapping.writer(message, customer=customer, agent_email=self._agent_email)
+        if found is None:
+            raise InvalidRequestError(
+                "an AGENT message needs an author with an id, email or externalId of a team member, "
+                "or agent_email configured for this provider",
+                provider=self.name, field="author",
+            )
+        return found
 
     def _check_times(self, messages: Sequence[NewMessage]) -> None:
         now = self._now()
@@ -345,6 +381,9 @@ class SocialboardsProvider(SocialboardsImports):
                     f"more than {FUTURE_LEEWAY_SECONDS:.0f} s in the future; Socialboards refuses it",
                     provider=self.name, field="createdAt",
                 )
+
+    def _tickets(self, rows: list[Any]) -> list[Conversation]:
+        return [mapping.parse_ticket(row, provider=self.name) for row in rows if mapping.has_id(row)]
 
     def _id(self, remote_id: str) -> str:
         if not remote_id.isdigit():
@@ -366,5 +405,9 @@ class SocialboardsProvider(SocialboardsImports):
 
 
 
-def _ticket_ids(tickets: list[Any]) -> list[str]:
-    return [i for i in map(mapping.ticket_id, tickets) if i is not None]
+async def _given(value: Any) -> Any:
+    return value
+
+
+def _needs(fields: frozenset[str] | None, some: frozenset[str]) -> bool:
+    return fields is None or not fields.isdisjoint(some)

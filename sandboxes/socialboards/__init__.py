@@ -2,7 +2,8 @@
 
 from .app import create_app
 
-CREDENTIALS = {"client_id": "sandbox-client", "refresh_token": "sandbox-refresh"}
+# agent_email: a demo team member, whom a provider writes an AGENT message as when it names no author.
+CREDENTIALS = {"client_id": "sandbox-client", "refresh_token": "sandbox-refresh", "agent_email": "maria.lund@agents.example.com"}
 AUTH_HINT = "token: POST /token with client_id=sandbox-client, refresh_token=sandbox-refresh"
 DEFAULT_PORT = 8101
 

@@ -67,6 +67,7 @@ class TicketQuery:
     is_closed: bool | None
     modified_after: datetime | None
     order_by: str
+    ticket_ids: frozenset[int] | None = None  # documented: "It can be used to fetch tickets by id(s)"
 
 
 def invalid(text: str) -> SandboxError:
@@ -181,7 +182,15 @@ def parse_ticket_query(raw: object) -> TicketQuery:
     if order not in TICKET_ORDERS:
         raise invalid(f"body.orderBy {order!r} is not one of {', '.join(TICKET_ORDERS)}")
     modified_after = parse_time(after, "body.modifiedAfter") if after else None
-    return TicketQuery(skip, take, opt_bool(obj, "isClosed", "body"), modified_after, order)
+    return TicketQuery(skip, take, opt_bool(obj, "isClosed", "body"), modified_after, order, _ticket_ids(obj.get("ticketIds")))
+
+
+def _ticket_ids(raw: object) -> frozenset[int] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in raw):
+        raise invalid(f"body.ticketIds must be an array of integers, got {json_kind(raw)}")
+    return frozenset(raw)
 
 
 def query_order(params: Mapping[str, str], names: tuple[str, ...]) -> str:

@@ -215,11 +215,15 @@ def conversation_json(conversation: Conversation, queue: QueueInfo, messages: li
 
 
 def ticket_json(conversation: Conversation) -> JsonDict:
-    """Ticket summary returned by ``POST tickets/list`` (shape fixed in docs/socialboards.md)."""
+    """Ticket summary returned by ``POST tickets/list`` (shape fixed in docs/socialboards.md): the
+    Ticket object's title, sentiment and category, which the chat Conversation object lacks."""
+    category = conversation.category_id
     return {
         "id": conversation.id,
         "title": conversation.title,
         "isClosed": conversation.is_closed,
         "creationTime": format_time(conversation.creation_time),
         "lastModifiedTime": format_time(conversation.last_modified_time),
+        "sentiment": conversation.sentiment,
+        "category": None if category is None else {"id": category},  # a Category model; only its id is known
     }

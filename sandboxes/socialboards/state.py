@@ -126,6 +126,7 @@ class Sandbox:
             for item in self.conversations.values()
             if (query.is_closed is None or item.is_closed == query.is_closed)
             and (query.modified_after is None or item.last_modified_time > query.modified_after)
+            and (query.ticket_ids is None or item.id in query.ticket_ids)
         ]
         by_creation = query.order_by.startswith("creation_time")
         found.sort(
