@@ -32,6 +32,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/run.py --cost-model
+	$(BIN)/python bench/shapes.py
 	$(BIN)/python bench/execute.py
 
 schema: $(STAMP)
