@@ -104,7 +104,8 @@ def _serve(args: argparse.Namespace) -> int:
     )
     app = "gateway.app:app_from_env" if args.workers > 1 else create_app(settings)
     return serving.run(app, announce=announce, factory=args.workers > 1, host=host, port=port, workers=args.workers,
-                       log_level=args.log_level, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
+                       log_level=args.log_level, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+                       ws_per_message_deflate=False)
 
 
 def _sandbox(args: argparse.Namespace) -> int:
