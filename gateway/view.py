@@ -17,11 +17,12 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from .admission import LegacyWSHandler, TransportWSHandler, admit_http, principal_of, unauthenticated
+from .admission import LegacyWSHandler, admit_http, principal_of, unauthenticated
 from .auth import AuthenticationError, visible_providers
 from .context import Context, make_loaders
 from .graphiql import offline_page
 from .limits import within_deadline
+from .live import LiveTransportWSHandler
 from .runtime import Runtime
 from .schema import schema_for
 
@@ -44,7 +45,7 @@ def _json_post(scope: Scope) -> bool:
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_transport_ws_handler_class = LiveTransportWSHandler  # subscribers of one subscription share its execution
     graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
