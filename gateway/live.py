@@ -51,7 +51,7 @@ OVERFLOW_MESSAGE = f"subscriber fell more than {QUEUE_SIZE} events behind; recon
 OVERFLOW = object()
 _END = object()
 
-GroupKey = tuple[int, str, bytes, str | None, Principal, tuple[str, ...]]
+GroupKey = tuple[int, str, str, str | None, Principal, tuple[str, ...]]
 
 
 class JoinSignal:
@@ -90,7 +90,7 @@ class Member:
     def __init__(self, handler: LiveTransportWSHandler, operation: Operation[Context, None]) -> None:
         self.handler, self.operation = handler, operation
         self.prefix = f'{{"id":{orjson.dumps(operation.id).decode()},"type":"next","payload":'
-        self.pending: deque[str] = deque()
+        self.pending: deque[str] | None = None  # created on the first wait: an empty deque is 760 bytes
         self.draining: asyncio.Task[None] | None = None  # sending what waits behind a send that blocked
         self.end: object = None  # _END, a PreExecutionError, OVERFLOW, or the exception a send raised
         self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -101,6 +101,8 @@ class Member:
         if not isinstance(payload, str):  # the group's stream is over
             self._finish(payload)
         elif self.draining is not None:
+            if self.pending is None:
+                self.pending = deque()
             if len(self.pending) >= QUEUE_SIZE:
                 self._finish(OVERFLOW)
             else:
@@ -219,14 +221,7 @@ class Hub:
         self.groups: dict[GroupKey, Group] = {}
 
     async def serve(self, handler: LiveTransportWSHandler, operation: Operation[Context, None], context: Context) -> None:
-        key: GroupKey = (id(handler.schema), operation.query, orjson.dumps(operation.variables, option=orjson.OPT_SORT_KEYS),
-                         operation.operation_name, context.principal, tuple(sorted(context.providers)))
-        group = self.groups.get(key)
-        if group is None:
-            # The group's own context: the member's principal and providers, its own loaders, no request
-            # limits (each member was admitted under its own).
-            own = replace(context, loaders=make_loaders(context.providers, cache=False), guard=None, partial_errors=[], notices=[])
-            group = self.groups[key] = Group(self, key, handler, operation, own)
+        group = self._group(handler, operation, context)
         member = Member(handler, operation)
         group.members.add(member)
         try:
@@ -237,7 +232,21 @@ class Hub:
             group.members.discard(member)
             if not group.members and not group.task.done():
                 group.task.cancel()
-                self.groups.pop(key, None)
+                self.groups.pop(group.key, None)
+
+    def _group(self, handler: LiveTransportWSHandler, operation: Operation[Context, None], context: Context) -> Group:
+        # orjson's bytes keep a 4 KiB buffer: the key holds text
+        variables = orjson.dumps(operation.variables, option=orjson.OPT_SORT_KEYS).decode()
+        key: GroupKey = (id(handler.schema), operation.query, variables, operation.operation_name, context.principal,
+                         tuple(sorted(context.providers)))
+        group = self.groups.get(key)
+        if group is None:
+            # The group's own context: the member's principal and providers, its own loaders, no request
+            # limits (each member was admitted under its own).
+            own = replace(context, loaders=make_loaders(context.providers, cache=False), guard=None, partial_errors=[], notices=[])
+            group = self.groups[key] = Group(self, key, handler, operation, own)
+        operation.query = group.key[1]  # one copy of the document's text per group, not per member
+        return group
 
 
 def hub_of(view: object) -> Hub:
@@ -256,25 +265,9 @@ class LiveTransportWSHandler(TransportWSHandler):
         if context.request.headers.get(COST_HEADER, "").lower() in ("1", "true"):
             await super().run_operation(operation)
             return
-        signal = JoinSignal(context.bus)
-        own = replace(context, bus=signal)
         try:
-            source = await self.schema.stream(
-                operation.query, variable_values=operation.variables, context_value=own,
-                root_value=self.root_value, operation_name=operation.operation_name,
-            )
-            async with contextlib.aclosing(source):
-                first: asyncio.Future[Any] = asyncio.ensure_future(anext(source, _END))
-                await asyncio.wait((first, signal.joined), return_when=asyncio.FIRST_COMPLETED)
-                if not first.done():
-                    first.cancel()
-                    await asyncio.gather(first, return_exceptions=True)
-                    await hub_of(self.view).serve(self, operation, replace(context, bus=signal.bus))
-                    return
-                signal.joined.cancel()
-                if first.result() is not _END:
-                    await self._send_result_stream(operation, _starting_with(first.result(), source))
-            await operation.send_operation_message(CompleteMessage(id=operation.id, type="complete"))
+            if await self._own_stream(operation):
+                await hub_of(self.view).serve(self, operation, context)
         except _OperationStreamClosed:
             return
         except Exception as error:  # as strawberry's run_operation: logged, the operation completed
@@ -283,6 +276,28 @@ class LiveTransportWSHandler(TransportWSHandler):
                 await operation.send_operation_message({"id": operation.id, "type": "complete"})
             self.operations.pop(operation.id, None)
             raise
+
+    async def _own_stream(self, operation: Operation[Context, None]) -> bool:
+        """Runs the subscription as strawberry's handler does, until it either ends (answered as before:
+        False) or its resolver subscribes to the bus without `since` (True: it can join a group). Its own
+        stream is closed then; nothing of it outlives this call, so a member holds only what it needs."""
+        signal = JoinSignal(self.context.bus)
+        source = await self.schema.stream(
+            operation.query, variable_values=operation.variables, context_value=replace(self.context, bus=signal),
+            root_value=self.root_value, operation_name=operation.operation_name,
+        )
+        async with contextlib.aclosing(source):
+            first: asyncio.Future[Any] = asyncio.ensure_future(anext(source, _END))
+            await asyncio.wait((first, signal.joined), return_when=asyncio.FIRST_COMPLETED)
+            if not first.done():
+                first.cancel()
+                await asyncio.gather(first, return_exceptions=True)
+                return True
+            signal.joined.cancel()
+            if first.result() is not _END:
+                await self._send_result_stream(operation, _starting_with(first.result(), source))
+        await operation.send_operation_message(CompleteMessage(id=operation.id, type="complete"))
+        return False
 
     def encode(self, value: object) -> str:
         encoded = self.view.encode_json(value)
