@@ -19,6 +19,7 @@ from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_
 from providers import build_provider
 from providers._http import make_client
 
+from . import tuning
 from .admission import health_report
 from .cors import BrowserOrigins
 from .embedded import embedded_providers
@@ -78,6 +79,7 @@ def create_app(
             stack.push_async_callback(runtime.bus.stop)
             if runtime.guard is not None:
                 stack.push_async_callback(runtime.guard.aclose)
+            tuning.after_startup()
             yield
         runtime.providers.clear()
 
@@ -114,5 +116,6 @@ def app_from_env() -> Starlette:
     """Factory for `uvicorn --factory gateway.app:app_from_env` (used by `parley serve --workers`)."""
     from .settings import load_settings
 
+    tuning.enable()
     return create_app(load_settings())
 

@@ -58,7 +58,7 @@ def _logging(level: str) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from . import serving
+    from . import serving, tuning
     from .app import create_app
     from .embedded import embedded_vendor_names
     from .settings import SettingsError, check_exposure, load_settings
@@ -102,6 +102,7 @@ def _serve(args: argparse.Namespace) -> int:
         f"  curl -s http://{host}:{port}/graphql -H 'content-type: application/json' \\",
         f"       -d '{{\"query\": \"{EXAMPLE_QUERY}\"}}'",
     )
+    tuning.enable()  # each worker's app_from_env does the same
     app = "gateway.app:app_from_env" if args.workers > 1 else create_app(settings)
     return serving.run(app, announce=announce, factory=args.workers > 1, host=host, port=port, workers=args.workers,
                        log_level=args.log_level, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
