@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test typecheck bench schema clean install
+.PHONY: serve test typecheck bench bench-fanout schema clean install
 
 # One install at a time: `make serve` and `make test` started together share .venv, so the second
 # waits for the first's lock and then finds the stamp fresh.
@@ -32,8 +32,13 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/run.py --cost-model
+	$(BIN)/python bench/shapes.py
 	$(BIN)/python bench/execute.py
 	$(BIN)/python bench/migrate.py
+	$(BIN)/python bench/fanout.py
+
+bench-fanout: $(STAMP)
+	$(BIN)/python bench/fanout.py
 
 schema: $(STAMP)
 	$(BIN)/parley schema > schema.graphql

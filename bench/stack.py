@@ -26,6 +26,7 @@ START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PARLEY = str(Path(sys.executable).with_name("parley"))
+CHECKOUT = str(Path(__file__).resolve().parent.parent)
 
 CREDENTIALS = {
     "socialboards": 'client_id = "sandbox-client"\nrefresh_token = "sandbox-refresh"',
@@ -50,43 +51,50 @@ def free_port() -> int:
         return port
 
 
-def parley_toml(sandboxes: dict[str, str]) -> str:
+def parley_toml(sandboxes: dict[str, str], server: str = "", provider: str = "") -> str:
+    """`server` and `provider`: more lines for the [server] table and for every provider's."""
     tables = [
-        f'[providers.{vendor}]\nvendor = "{vendor}"\nbase_url = "{url}"\n{CREDENTIALS[vendor]}\n'
+        f'[providers.{vendor}]\nvendor = "{vendor}"\nbase_url = "{url}"\n{CREDENTIALS[vendor]}\n{provider}'
         for vendor, url in sandboxes.items()
     ]
     # The load generator is one address standing for many frontends: no per-client rate limits.
-    return '[server]\ngraphiql = false\nrate_limit = ""\ncost_rate_limit = ""\n\n' + "\n".join(tables)
+    return '[server]\ngraphiql = false\nrate_limit = ""\ncost_rate_limit = ""\n' + server + "\n" + "\n".join(tables)
 
 
 @contextmanager
-def running(*, latency_ms: int, workers: int, workdir: Path) -> Iterator[Stack]:
-    """Sandboxes with `latency_ms` before each API request, and Parley with `workers` processes."""
+def running(
+    *, latency_ms: int, workers: int, workdir: Path, vendors: tuple[str, ...] = VENDORS, server: str = ""
+) -> Iterator[Stack]:
+    """Sandboxes of `vendors` with `latency_ms` before each API request, and Parley with `workers`
+    processes (`server`: more [server] settings)."""
     with ExitStack() as stack:
         sandboxes, pids = {}, []
-        for vendor in VENDORS:
+        for vendor in vendors:
             port = free_port()
             command = ["sandbox", vendor, "--host", HOST, "--port", str(port),
                        "--demo", str(DEMO_CONVERSATIONS), "--latency-ms", str(latency_ms)]
             ready = f"http://{HOST}:{port}/_sandbox/clock"
-            pids.append(stack.enter_context(_process(command, workdir / f"{vendor}.log", ready)).pid)
+            pids.append(stack.enter_context(process(command, workdir / f"{vendor}.log", ready)).pid)
             sandboxes[vendor] = f"http://{HOST}:{port}/"
         config = workdir / "parley.toml"
-        config.write_text(parley_toml(sandboxes), encoding="utf-8")
+        config.write_text(parley_toml(sandboxes, server), encoding="utf-8")
         port = free_port()
         graphql_url = f"http://{HOST}:{port}/graphql"
         command = ["serve", "--host", HOST, "--port", str(port), "--workers", str(workers)]
-        parley = stack.enter_context(_process(command, workdir / "parley.log", graphql_url, {"PARLEY_CONFIG": str(config)}))
+        parley = stack.enter_context(process(command, workdir / "parley.log", graphql_url, {"PARLEY_CONFIG": str(config)}))
         yield Stack(sandboxes, tuple(pids), graphql_url, parley.pid, workers)
 
 
 @contextmanager
-def _process(
+def process(
     args: list[str], log: Path, ready_url: str, env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`parley <args>`, its output in `log`, until `ready_url` answers 200; terminated on exit."""
     with log.open("wb") as output:
-        environment = {**os.environ, **(env or {})}
+        # The checkout this file is in comes first on the path: a venv installed from another
+        # checkout (a git worktree sharing one .venv) would otherwise run that checkout's code.
+        path = os.pathsep.join(filter(None, (CHECKOUT, os.environ.get("PYTHONPATH"))))
+        environment = {**os.environ, "PYTHONPATH": path, **(env or {})}
         process = subprocess.Popen([PARLEY, *args], stdout=output, stderr=subprocess.STDOUT, env=environment)
     try:
         _wait_until_ready(process, ready_url, log)

@@ -183,6 +183,8 @@ class OperationMetrics(SchemaExtension):
 
     def _observe(self, started: float, span: Any, *, cancelled: bool) -> None:
         context = self.execution_context
+        if getattr(context.context, "shared", False):
+            return  # a stream shared by subscribers: each subscriber's own admission is what counts
         try:
             kind = context.operation_type.value
         except Exception:  # no operation could be found in the document: refused as a bad request

@@ -22,6 +22,7 @@ from providers._observe import set_observer
 
 from . import metrics, tracing
 from .access import RequestScope, VendorObserver
+from . import tuning
 from .admission import health_report
 from .cors import BrowserOrigins
 from .embedded import embedded_providers
@@ -96,6 +97,7 @@ def create_app(
             runtime.migrations = MigrationsHandle(settings.migrations, runtime.providers)
             stack.push_async_callback(runtime.migrations.close)
             await runtime.migrations.start()
+            tuning.after_startup()
             yield
         runtime.providers.clear()
         runtime.breakers.clear()
@@ -136,6 +138,7 @@ def app_from_env() -> Starlette:
     """Factory for `uvicorn --factory gateway.app:app_from_env` (used by `parley serve --workers`)."""
     from .settings import load_settings
 
+    tuning.enable()
     settings = load_settings()
     configure_logging(settings.operations.log_level)  # a worker process starts without its parent's logging
     return create_app(settings)

@@ -66,7 +66,7 @@ def _bad_setting(message: object) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from . import serving
+    from . import serving, tuning
     from .app import create_app
     from .embedded import embedded_vendor_names
     from .metrics import serve_on_port as serve_metrics
@@ -117,10 +117,12 @@ def _serve(args: argparse.Namespace) -> int:
                 serve_metrics(host, metrics_port)
             except OSError as exc:
                 return _bad_setting(f"PARLEY_METRICS_PORT / server.metrics_port: cannot listen on {host}:{metrics_port} ({exc.strerror})")
+        tuning.enable()  # each worker's app_from_env does the same
         app = "gateway.app:app_from_env" if args.workers > 1 else create_app(settings)
         return serving.run(app, announce=announce, factory=args.workers > 1, host=host, port=port, workers=args.workers,
                            log_level=log_level, log_config=None, access_log=False,  # logging is gateway.logs'
-                           timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
+                           timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+                           ws_per_message_deflate=False)  # a zlib state per socket costs more than it saves
 
 
 @contextlib.contextmanager

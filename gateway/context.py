@@ -50,6 +50,7 @@ class Context:
     bus: Bus
     loaders: Loaders
     principal: Principal = ANONYMOUS  # who is calling (gateway/auth.py)
+    shared: bool = False  # a stream run once for many subscribers (gateway/live.py): counted per subscriber, not here
     guard: Guard | None = None  # the app's request limits (gateway/limits.py); None: unlimited
     connection_params: dict[str, Any] | None = None  # strawberry copies connection_init here
     partial_errors: list[Any] = field(default_factory=list)

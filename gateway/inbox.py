@@ -144,8 +144,11 @@ async def list_inbox(
     first: int,
     after: str | None,
     fields: frozenset[str] | None = None,
+    edge_cursors: bool = True,
 ) -> InboxPage:
-    """`fields`: the Conversation fields the caller reads (None: all)."""
+    """`fields`: the Conversation fields the caller reads (None: all). `edge_cursors=False`: the caller
+    reads no item's cursor (only `end_cursor`), so each item's is left empty instead of encoded (about a
+    tenth of a one-provider page of 20)."""
     start = _resume(after, order)
     active = [p for p in providers if p.name not in start.done]
     results = await asyncio.gather(
@@ -170,7 +173,7 @@ async def list_inbox(
     by_name = {p.name: p for p in active}
     hydrated: dict[tuple[str, str], Conversation | None] = {}
     while True:
-        page = _merge(pages, start, first=first, failures=failures)
+        page = _merge(pages, start, first=first, failures=failures, edge_cursors=edge_cursors)
         failed = await _hydrate([c for c, _ in page.items], by_name, fields, hydrated)
         if not failed:
             break
@@ -267,7 +270,8 @@ def _marked(marks: dict[str, Mark], item: Conversation, order: SortOrder, merged
 
 
 def _merge(
-    pages: dict[str, Page[Conversation]], start: InboxCursor, *, first: int, failures: list[ProviderError]
+    pages: dict[str, Page[Conversation]], start: InboxCursor, *, first: int, failures: list[ProviderError],
+    edge_cursors: bool = True,
 ) -> InboxPage:
     order = start.order
     descending = order in (SortOrder.UPDATED_DESC, SortOrder.CREATED_DESC)
@@ -285,8 +289,11 @@ def _merge(
         positions[name] = page.cursors[index]
         emitted[name] = index + 1
         _marked(marks, page.items[index], order, pages)
-        after_item = InboxCursor(order, dict(positions), start.done | _finished(pages, emitted), dict(marks))
-        items.append((page.items[index], after_item.encode()))
+        if edge_cursors:
+            after_item = InboxCursor(order, dict(positions), start.done | _finished(pages, emitted), dict(marks))
+            items.append((page.items[index], after_item.encode()))
+        else:
+            items.append((page.items[index], ""))
     for name, page in pages.items():
         if _used_up_with_more({name: page}, emitted):
             positions[name] = page.next_cursor

@@ -65,11 +65,6 @@ async def load_conversation(info: Info, provider: str, remote_id: str, fields: f
 WITHOUT_READING = frozenset({"remote_id", "provider", "vendor"})  # known from the id itself
 
 
-def _selected_fields(info: Info, *path: str) -> frozenset[str]:
-    """The Conversation model fields selected under this field (following `path`)."""
-    return conversation_fields(under(_selections(info), path))
-
-
 def _selections(info: Info) -> list[Selection]:
     return [s for f in info.selected_fields for s in f.selections]
 
@@ -159,9 +154,11 @@ class Query:
     ) -> ConversationConnection:
         check_page_size(first)
         chosen = selected_providers(info.context.providers, filter)
+        selections = _selections(info)
         page = await list_inbox(
             chosen, filter=(filter.to_model() if filter else ConversationFilter().to_model()),
-            order=order_by, first=first, after=after, fields=_selected_fields(info, "edges", "node"),
+            order=order_by, first=first, after=after, fields=conversation_fields(under(selections, ("edges", "node"))),
+            edge_cursors=bool(named(under(selections, ("edges",)), "cursor")),  # fragments and aliases followed
         )
         info.context.partial_errors.extend((graphql_error(exc), info.path) for exc in page.failures)
         info.context.notices.extend(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from .helpers import free_port
 
@@ -55,10 +58,23 @@ def test_parley_serve_answers_the_readme_query_with_demo_data(tmp_path: Path) ->
         data = httpx.post(f"http://127.0.0.1:{port}/graphql", json=everything, timeout=5).json()["data"]
         assert sorted(p["name"] for p in data["providers"]) == ["clevertap", "infobip", "socialboards"]
         assert {e["node"]["provider"] for e in data["conversations"]["edges"]} == {"clevertap", "infobip", "socialboards"}
+        assert asyncio.run(websocket_extensions(f"ws://127.0.0.1:{port}/graphql")) is None
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=10)
     assert f"http://127.0.0.1:{port}/graphql" in output
+
+
+async def websocket_extensions(url: str) -> str | None:
+    """The extensions `parley serve` accepts from a client offering permessage-deflate (as browsers do),
+    after a graphql-transport-ws handshake. None: it declines compression, which costs a zlib state per
+    socket (about 40 KiB) and a compression per frame and subscriber."""
+    async with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+        assert ws.request is not None and "permessage-deflate" in ws.request.headers.get("Sec-WebSocket-Extensions", "")
+        await ws.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        assert ws.response is not None
+        return ws.response.headers.get("Sec-WebSocket-Extensions")
 
 
 @pytest.mark.parametrize(

@@ -42,9 +42,7 @@ class Hydrator:
         return self.parsed(raw, hydration, parts)
 
     def parsed(self, raw: dict[str, Any], hydration: mapping.Hydration, parts: frozenset[str]) -> Conversation:
-        conversation = mapping.parse_conversation(raw, provider=self._provider, hydration=hydration)
-        missing = frozenset().union(*(PARTS[p] for p in ALL_PARTS - parts))
-        return replace(conversation, missing=missing) if missing else conversation
+        return _missing(mapping.parse_conversation(raw, provider=self._provider, hydration=hydration), ALL_PARTS - parts)
 
     async def hydration(
         self, conversation_id: str, parts: frozenset[str], *, tags: tuple[str, ...] | None = None
@@ -67,9 +65,14 @@ class Hydrator:
         return mapping.Hydration(tags=got.get("tags", names), first_inbound=got.get("customer"), latest=latest, message_count=count)
 
     async def many(
-        self, rows: list[dict[str, Any]], parts: frozenset[str], tags: tuple[str, ...] | None
+        self, rows: list[tuple[dict[str, Any], Conversation]], parts: frozenset[str], tags: tuple[str, ...] | None
     ) -> list[Conversation | None]:
-        """Each listed row with its reads; None for one deleted since, or without any of `tags`."""
+        """Each listed row (its object and that object parsed alone) with its reads; None for one
+        deleted since, or without any of `tags`."""
+        if not parts and tags is None:
+            # Nothing to read: the row parsed alone is the conversation, short of what it misses (one
+            # object per row instead of three, and no task).
+            return [_missing(listed, ALL_PARTS) for _, listed in rows]
 
         async def one(raw: dict[str, Any]) -> Conversation | None:
             try:
@@ -78,7 +81,7 @@ class Hydrator:
                 return None  # deleted between listing and reading
             return None if hydration is None else self.parsed(raw, hydration, parts | ({"tags"} if tags else set()))
 
-        return await gather_all(*(one(raw) for raw in rows))
+        return await gather_all(*(one(raw) for raw, _ in rows))
 
     async def fill(self, conversations: Sequence[Conversation], fields: frozenset[str] | None) -> list[Conversation | None]:
         """Reads the parts of `fields` each conversation is missing, and only those."""
@@ -113,6 +116,20 @@ class Hydrator:
     async def _latest(self, conversation_id: str) -> tuple[dict[str, Any] | None, int | None]:
         async with self._slots:
             return await self._client.message_head(conversation_id, mapping.LATEST)
+
+
+def _missing(fresh: Conversation, unread: frozenset[str]) -> Conversation:
+    """`fresh`, just parsed and seen by nobody yet, naming the fields of the parts not read. Set in
+    place: a `replace` would build the 35-field conversation a second time for every row."""
+    missing = _MISSING.get(unread)
+    if missing is None:
+        missing = _MISSING[unread] = frozenset().union(*(PARTS[p] for p in unread))
+    if missing:
+        object.__setattr__(fresh, "missing", missing)
+    return fresh
+
+
+_MISSING: dict[frozenset[str], frozenset[str]] = {}
 
 
 def parts_for(fields: frozenset[str] | None) -> frozenset[str]:

@@ -166,12 +166,16 @@ class InfobipProvider(InfobipImports):
             alone lets through, and only as many as could still fit."""
             index = 0
             while index < len(rows) and need():
-                chunk: list[tuple[dict[str, Any], bool]] = []
-                while index < len(rows) and sum(keep for _, keep in chunk) < need():
+                chunk: list[tuple[dict[str, Any], Conversation, bool]] = []
+                kept = 0
+                while index < len(rows) and kept < need():
                     row, index = rows[index], index + 1
-                    chunk.append((row, cheap.matches(mapping.parse_conversation(row, provider=self.name))))
-                hydrated = iter(await self._hydrator.many([row for row, keep in chunk if keep], parts, filter.tags))
-                for row, keep in chunk:
+                    listed = mapping.parse_conversation(row, provider=self.name)
+                    keep = cheap.matches(listed)
+                    chunk.append((row, listed, keep))
+                    kept += keep
+                hydrated = iter(await self._hydrator.many([(row, listed) for row, listed, keep in chunk if keep], parts, filter.tags))
+                for row, _, keep in chunk:
                     position.advance(row)
                     conversation = next(hydrated) if keep else None
                     if conversation is not None and filter.matches(conversation):
