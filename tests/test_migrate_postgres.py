@@ -31,8 +31,8 @@ WATCH = """subscription W($id: ID!) { migrationProgress(id: $id) { final
 async def test_a_job_started_on_one_instance_is_cancelled_from_another(tmp_path: Path, postgres_url: str) -> None:
     from gateway.migrate.service import MigrationService
 
-    async with vendor("socialboards", "src", demo=60) as a, vendor("socialboards", "dst") as b:
-        await b.hooks.post("/_sandbox/faults", json={"latencyMs": 100, "pathContains": "/chat/conversations"})
+    async with vendor("socialboards", "src", demo=200) as a, vendor("socialboards", "dst") as b:
+        await b.hooks.post("/_sandbox/faults", json={"latencyMs": 300, "pathContains": "/chat/conversations"})
         providers = {"src": a.provider, "dst": b.provider}
         settings = MigrationSettings(store_url=postgres_url, lease_seconds=5)
         first, second = await MigrationService.open(settings, providers), await MigrationService.open(settings, providers)
@@ -45,7 +45,7 @@ async def test_a_job_started_on_one_instance_is_cancelled_from_another(tmp_path:
             assert (await second.cancel(job.id)).status == "CANCELLING"
             async for state in second.watch(job.id):
                 final = state
-            assert final.status == "CANCELLED" and 2 <= final.report["conversations"]["created"] < 60  # type: ignore[index]
+            assert final.status == "CANCELLED" and 2 <= final.report["conversations"]["created"] < 200  # type: ignore[index]
         finally:
             await first.close()
             await second.close()
