@@ -77,9 +77,12 @@ class Subscriber(asyncio.Protocol):
 
     def __init__(self, url: str, received: list[tuple[int, float]], failures: list[str], subscribe: bytes) -> None:
         from websockets.client import ClientProtocol
+        from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
         from websockets.uri import parse_uri
 
-        self.protocol = ClientProtocol(parse_uri(url), subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+        # Offers compression as browsers do; whether the server takes it is the server's choice.
+        self.protocol = ClientProtocol(parse_uri(url), subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                                       extensions=[ClientPerMessageDeflateFactory()])
         self.received, self.failures, self.subscribe = received, failures, subscribe
         self.transport: asyncio.Transport | None = None
         self.subscribed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -117,7 +120,7 @@ class Subscriber(asyncio.Protocol):
             self.protocol.send_text(self.subscribe)
             if not self.subscribed.done():
                 self.subscribed.set_result(None)
-        elif b'"next"' not in raw:  # an error or complete: the subscription ended
+        elif b'"next"' not in raw or b'"errors"' in raw:  # an error, or complete: the subscription ended
             self._fail(raw[:160].decode(errors="replace"))
 
     def _flush(self) -> None:
