@@ -178,7 +178,3 @@ def for_client(error: GraphQLError) -> GraphQLError:
     coded = {**extensions, "code": code} if code else extensions
     return GraphQLError(message, error.nodes, error.source, error.positions, error.path, error.original_error, coded)
 
-
-def is_unexpected(error: GraphQLError) -> bool:
-    """An exception no code meant for the client (those are GraphQLErrors, or have no original)."""
-    return should_mask(error)
