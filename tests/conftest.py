@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -40,6 +41,9 @@ from .helpers import (
 )
 
 PROVIDER_TIMEOUT = httpx.Timeout(SHORT_TIMEOUT, connect=SHORT_TIMEOUT)
+# Servers the tests start (`python -m gateway.cli ...`) run this checkout's code, also where the
+# environment has another checkout installed (a worktree beside the main one).
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH")]))
 
 
 @pytest.fixture
