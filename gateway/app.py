@@ -4,8 +4,10 @@ resources: one pooled vendor HTTP client per provider, the providers, and the ev
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -27,6 +29,7 @@ from .graphiql import ASSET_DIR, ASSET_PATH
 from .guard import Guard
 from .runtime import Runtime
 from .settings import Settings
+from .shutdown import ON_SHUTDOWN, end_subscriptions
 from .sizes import BodyLimit
 from .view import GatewayGraphQL
 from .webhooks import webhook_endpoint
@@ -63,7 +66,7 @@ def create_app(
             runtime.closables.append(e.webhook_client)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_: Starlette) -> AsyncIterator[Mapping[str, Any]]:
         async with contextlib.AsyncExitStack() as stack:
             for item in provider_settings:
                 timeout = httpx.Timeout(settings.upstream_timeout, connect=min(3.0, settings.upstream_timeout))
@@ -78,7 +81,7 @@ def create_app(
             stack.push_async_callback(runtime.bus.stop)
             if runtime.guard is not None:
                 stack.push_async_callback(runtime.guard.aclose)
-            yield
+            yield {ON_SHUTDOWN: functools.partial(end_subscriptions, runtime.bus)}  # called by gateway.serving
         runtime.providers.clear()
 
     graphql = GatewayGraphQL(
