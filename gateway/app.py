@@ -27,6 +27,7 @@ from .embedded import embedded_providers
 from .events import Bus, InMemoryBus
 from .graphiql import ASSET_DIR, ASSET_PATH
 from .guard import Guard
+from .pollers import Pollers
 from .runtime import Runtime
 from .settings import Settings
 from .shutdown import ON_SHUTDOWN, end_subscriptions
@@ -79,6 +80,10 @@ def create_app(
                 stack.push_async_callback(closable.aclose)
             await runtime.bus.start()
             stack.push_async_callback(runtime.bus.stop)
+            polled = [(runtime.providers[p.name], p.poll_interval) for p in provider_settings if p.poll_interval]
+            runtime.pollers = Pollers(polled, runtime.bus)
+            runtime.pollers.start()
+            stack.push_async_callback(runtime.pollers.stop)
             if runtime.guard is not None:
                 stack.push_async_callback(runtime.guard.aclose)
             yield {ON_SHUTDOWN: functools.partial(end_subscriptions, runtime.bus)}  # called by gateway.serving

@@ -13,6 +13,7 @@ from providers import Provider
 from .auth import Authenticator
 from .events import Bus
 from .guard import Guard
+from .pollers import Pollers
 from .settings import Settings
 
 
@@ -27,6 +28,7 @@ class Runtime:
     sandboxes: dict[str, Starlette] = field(default_factory=dict)
     closables: list[httpx.AsyncClient] = field(default_factory=list)
     guard: Guard | None = None  # the request limits (gateway/limits.py); None: none
+    pollers: Pollers | None = None  # providers polled for changes (gateway/pollers.py), while the app runs
     authenticator: Authenticator = field(init=False)
 
     def __post_init__(self) -> None:
