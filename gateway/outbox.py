@@ -93,4 +93,4 @@ class Outbox(Generic[T]):
                 self.handed_over_total += 1
             self._kept.popleft()
             delay = RETRY_FIRST_SECONDS
-        logger.warning("event bus: Redis answers again; the %d events kept meanwhile are published", handed)
+        logger.info("event bus: the %d events kept while Redis was away are handed over", handed)

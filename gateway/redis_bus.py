@@ -254,7 +254,7 @@ class RedisBus:
     def _found_redis(self) -> None:
         if self._unreachable:
             self._unreachable = False
-            logger.warning("event bus: Redis at %s answers again", self._where)
+            logger.info("event bus: Redis at %s answers again", self._where)
 
     # ---- reading the stream ---------------------------------------------------------------------
 

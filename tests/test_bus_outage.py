@@ -6,6 +6,7 @@ writes do not wait for Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import sys
@@ -18,9 +19,22 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
+from gateway.redis_bus import RedisBus
 from gateway.settings import ProviderSettings, Settings
 
-from .helpers import ADD, free_port, listening, new_conversation, next_payload, post, wait_for_port, ws_subscribe
+from .helpers import (
+    ADD,
+    free_port,
+    listening,
+    message_event,
+    new_conversation,
+    next_payload,
+    post,
+    remote_ids,
+    take,
+    wait_for_port,
+    ws_subscribe,
+)
 
 WRITES = 300
 OUTAGE = range(100, 200)  # the writes made while Redis is away
@@ -108,3 +122,20 @@ def test_writes_on_two_instances_across_a_redis_restart_reach_a_replaying_client
             assert texts(ws, 1) == ["after"]  # nothing more, nothing twice, in between
     assert replayed == [f"m{i}" for i in range(1, WRITES + 1)]
     assert max(took) < 1.0, f"a write took {max(took):.2f} s"  # no waiting on Redis while it is away
+
+
+async def test_the_first_replay_after_a_redis_restart_works_on_a_pool_of_connections_from_before(
+    redis_server: RedisServer,
+) -> None:
+    bus = RedisBus(redis_server.url)
+    await bus.start()
+    try:
+        published = [await bus.publish(message_event(f"m{i}")) for i in range(3)]
+        await asyncio.gather(*(bus.publish(message_event(f"n{i}")) for i in range(10)))  # ten pooled connections
+        redis_server.stop()
+        redis_server.start()
+        first = published[0]
+        assert first is not None
+        assert remote_ids(await take(bus.subscribe(since=first.cursor), 2)) == ["m1", "m2"]
+    finally:
+        await bus.stop()

@@ -18,7 +18,8 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.events import QUEUE_SIZE, BusUnavailable, CursorError, Event, EventKind, SubscriberOverflow
-from gateway.redis_bus import RedisBus, _decode, _encode
+from gateway.redact import url_without_password
+from gateway.redis_bus import RedisBus, _decode, _encode, check
 from gateway.settings import ProviderSettings, Settings
 from providers.models import (
     Campaign,
@@ -185,6 +186,25 @@ async def test_an_unreachable_redis_fails_the_start_keeps_events_and_refuses_a_r
     for error in (refused, full, replay):
         assert "127.0.0.1" not in str(error.value) and "hunter2" not in str(error.value)
     assert "redis://***@127.0.0.1:9/0" in caplog.text and "hunter2" not in caplog.text
+
+
+async def test_the_start_up_check_names_the_url_without_its_password() -> None:
+    with pytest.raises(BusUnavailable, match=r"cannot reach Redis at redis://\*\*\*@127\.0\.0\.1:9/0") as refused:
+        await check("redis://:hunter2@127.0.0.1:9/0")
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ("redis://:s3cret@cache:6379/1", "redis://***@cache:6379/1"),
+    ("rediss://user:s3cret@cache/0", "rediss://user:***@cache/0"),
+    ("redis://s3cret@cache", "redis://***@cache"),
+    ("redis://u:s3cret@[::1]:6379/0", "redis://u:***@[::1]:6379/0"),
+    ("unix:///run/redis.sock?db=1&password=s3cret", "unix:///run/redis.sock?db=1&password=***"),
+    ("redis://[bad", "***"),
+])
+def test_a_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    assert url_without_password(url) == shown
 
 
 def test_an_event_with_every_field_set_comes_back_equal() -> None:
