@@ -100,6 +100,7 @@ class Poller:
         self.mark: datetime | None = None
         self.floor: datetime | None = None  # the provider's newest change when it was first polled
         self._catching_up = False  # the last poll stopped short: go on from the last one handled, no overlap
+        self._messages_after: datetime | None = None  # where the pass being caught up began: messages after it are new
         self._seen: dict[str, datetime] = {}  # conversation -> the update time last announced
         self._failing = False
         self.polls = 0  # polls completed (for metrics, and for tests to wait for one)
@@ -154,6 +155,10 @@ class Poller:
         since = None if self.mark is None else self.mark - (TIE if self._catching_up else OVERLAP)
         if since is not None and self.floor is not None:
             since = max(since, self.floor)
+        if not self._catching_up:
+            # A conversation read later in a pass may hold a message older than the conversations read
+            # before it in that pass: its messages count as new from where the pass began.
+            self._messages_after = since
         listed_at = datetime.now(UTC)
         rows, listed_all = await self._changed(since)
         fresh = [row for row in rows if row.remote_id not in self._seen or self._seen[row.remote_id] < row.updated_at]
@@ -163,7 +168,7 @@ class Poller:
         handled = None
         try:
             for row in batch:
-                announced = await self._announce(row.remote_id, since)
+                announced = await self._announce(row.remote_id, self._messages_after)
                 self._seen[row.remote_id] = max(row.updated_at, announced or row.updated_at)
                 handled = row.updated_at
         except ProviderError:
@@ -258,7 +263,7 @@ class Poller:
     async def _load_mark(self) -> None:
         """Where the last holder got to; the first poller of a provider starts from its newest change."""
         self._seen.clear()
-        self._catching_up = False
+        self._catching_up, self._messages_after = False, None
         stored = await self.leases.read_mark(self.lease)
         if stored is not None:
             try:
