@@ -51,8 +51,10 @@ def free_port() -> int:
 
 
 def parley_toml(sandboxes: dict[str, str]) -> str:
+    # No pollers (the sandboxes send no webhooks): they would read what the write scenario changes
+    # between requests, calls that neither the requests nor the direct client make.
     tables = [
-        f'[providers.{vendor}]\nvendor = "{vendor}"\nbase_url = "{url}"\n{CREDENTIALS[vendor]}\n'
+        f'[providers.{vendor}]\nvendor = "{vendor}"\nbase_url = "{url}"\n{CREDENTIALS[vendor]}\npoll_interval = 0\n'
         for vendor, url in sandboxes.items()
     ]
     # The load generator is one address standing for many frontends: no per-client rate limits.
