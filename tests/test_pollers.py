@@ -257,7 +257,7 @@ def test_more_changes_than_one_poll_handles_are_all_announced_over_the_next_poll
     with polled(name, demo=10) as vendor, vendor.client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
         subscribe_both(ws, name)
         [poller] = vendor.client.app.state.runtime.pollers.pollers  # type: ignore[attr-defined]
-        poller.interval = 3.0
+        poller.interval = 1.5
         polls = poller.polls
         wait_until(lambda: poller.polls > polls)  # every write below lands before the next poll
         # customer-0's conversation changes first and last: it is read in the last poll, after the
