@@ -52,9 +52,12 @@ def free_port() -> int:
 
 
 def parley_toml(sandboxes: dict[str, str], server: str = "", provider: str = "") -> str:
-    """`server` and `provider`: more lines for the [server] table and for every provider's."""
+    """`server` and `provider`: more lines for the [server] table and for every provider's.
+
+    No pollers: they would read what the write scenario changes between requests, calls that neither
+    the requests nor the direct client make (the fan-out bench sends webhooks)."""
     tables = [
-        f'[providers.{vendor}]\nvendor = "{vendor}"\nbase_url = "{url}"\n{CREDENTIALS[vendor]}\n{provider}'
+        f'[providers.{vendor}]\nvendor = "{vendor}"\nbase_url = "{url}"\n{CREDENTIALS[vendor]}\npoll_interval = 0\n{provider}'
         for vendor, url in sandboxes.items()
     ]
     # The load generator is one address standing for many frontends: no per-client rate limits.

@@ -4,8 +4,10 @@ resources: one pooled vendor HTTP client per provider, the providers, and the ev
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -30,9 +32,11 @@ from .events import Bus, InMemoryBus
 from .graphiql import ASSET_DIR, ASSET_PATH
 from .guard import Guard
 from .logs import configure as configure_logging
+from .pollers import Pollers
 from .probes import breaker_check, bus_check, ready_endpoint
 from .runtime import Runtime
 from .settings import Settings
+from .shutdown import ON_SHUTDOWN, end_subscriptions
 from .sizes import BodyLimit
 from .view import GatewayGraphQL
 from .webhooks import webhook_endpoint
@@ -72,7 +76,7 @@ def create_app(
             runtime.closables.append(e.webhook_client)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_: Starlette) -> AsyncIterator[Mapping[str, Any]]:
         async with contextlib.AsyncExitStack() as stack:
             metrics.process_started()
             stack.callback(metrics.process_stopped)
@@ -90,6 +94,10 @@ def create_app(
                 stack.push_async_callback(closable.aclose)
             await runtime.bus.start()
             stack.push_async_callback(runtime.bus.stop)
+            polled = [(runtime.providers[p.name], p.poll_interval) for p in provider_settings if p.poll_interval]
+            runtime.pollers = Pollers(polled, runtime.bus)
+            runtime.pollers.start()
+            stack.push_async_callback(runtime.pollers.stop)
             if runtime.guard is not None:
                 stack.push_async_callback(runtime.guard.aclose)
             from .migrate.service import MigrationsHandle  # SQLAlchemy is imported only by a gateway that starts
@@ -98,7 +106,7 @@ def create_app(
             stack.push_async_callback(runtime.migrations.close)
             await runtime.migrations.start()
             tuning.after_startup()
-            yield
+            yield {ON_SHUTDOWN: functools.partial(end_subscriptions, runtime.bus)}  # called by gateway.serving
         runtime.providers.clear()
         runtime.breakers.clear()
 

@@ -7,7 +7,9 @@ duplicates: it registers its queue before reading the log and skips anything at 
 sequence it replayed. The same message, or the same change of a conversation, arriving from two
 sources (a mutation and the vendor's webhook of it, or a webhook delivered again) is published once
 (`gateway.dedup` says when two events are the same). A subscriber that falls `QUEUE_SIZE` events behind is cut off with `SubscriberOverflow`
-instead of slowing the others.
+instead of slowing the others. When the server shuts down, `end_subscriptions` ends every stream once
+it has delivered what it holds, so each client gets its protocol's `complete` rather than a cut
+connection.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Protocol
 from providers import Conversation, Message, echo
 
 from .dedup import conversation_key, message_key
+from .leases import Leases, LocalLeases
 
 RETENTION = 10_000
 QUEUE_SIZE = 256
@@ -78,11 +81,28 @@ class Bus(Protocol):
         ...
 
     async def publish(self, event: Event) -> Event | None:
-        """Assigns the cursor and fans out; returns None when the event was a duplicate."""
+        """Assigns the cursor and fans out; returns None when the event was a duplicate. A shared bus
+        that cannot publish now keeps the event to publish later and returns it without a cursor;
+        it raises BusUnavailable only when it can keep no more."""
         ...
 
     def subscribe(self, since: str | None = None) -> AsyncIterator[Event]:
-        """Retained events after `since` (raises CursorError), then live events."""
+        """Retained events after `since` (raises CursorError), then live events; the stream ends
+        after `end_subscriptions`."""
+        ...
+
+    def end_subscriptions(self) -> None:
+        """Ends every subscriber's stream once it has taken what it holds, and every later one at once
+        (the server is shutting down)."""
+        ...
+
+    @property
+    def subscriber_count(self) -> int:
+        """Streams still open."""
+        ...
+
+    def leases(self) -> Leases:
+        """Where pollers take turns (gateway.pollers): this process alone, or every instance on Redis."""
         ...
 
 
@@ -90,19 +110,51 @@ class Subscriber:
     """One subscription's queue, filled by its bus's `fan_out`."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=QUEUE_SIZE)  # None: wake up, the stream ends
         self.overflowed = False
+        self.ended = False
+
+    def end(self) -> None:
+        self.ended = True
+        with contextlib.suppress(asyncio.QueueFull):  # a full queue is drained first, and then seen ended
+            self.queue.put_nowait(None)
 
     async def after(self, last: int) -> AsyncGenerator[Event, None]:
         """Queued events with a sequence after `last`, in order; `SubscriberOverflow` once the bus has cut
-        this subscriber off and it has drained what it had."""
+        this subscriber off and it has drained what it had; the end once it was ended and has drained."""
         while True:
-            if self.overflowed and self.queue.empty():
-                raise SubscriberOverflow(f"subscriber fell more than {QUEUE_SIZE} events behind")
+            if self.queue.empty():
+                if self.overflowed:
+                    raise SubscriberOverflow(f"subscriber fell more than {QUEUE_SIZE} events behind")
+                if self.ended:
+                    return
             event = await self.queue.get()
-            if event.sequence > last:
+            if event is not None and event.sequence > last:
                 last = event.sequence
                 yield event
+
+
+class Subscribers:
+    """The subscribers of one bus, and whether it still takes new ones."""
+
+    def __init__(self) -> None:
+        self.live: set[Subscriber] = set()
+        self.ending = False
+
+    def join(self) -> Subscriber:
+        subscriber = Subscriber()
+        if self.ending:
+            subscriber.end()
+        self.live.add(subscriber)
+        return subscriber
+
+    def leave(self, subscriber: Subscriber) -> None:
+        self.live.discard(subscriber)
+
+    def end_all(self) -> None:
+        self.ending = True
+        for subscriber in list(self.live):
+            subscriber.end()
 
 
 def fan_out(subscribers: set[Subscriber], event: Event) -> None:
@@ -122,14 +174,25 @@ class InMemoryBus:
         self.epoch = secrets.token_hex(4)
         self._sequence = 0
         self._log: deque[Event] = deque(maxlen=retention)
-        self._subscribers: set[Subscriber] = set()
+        self._subscribers = Subscribers()
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self._leases = LocalLeases()
 
     async def start(self) -> None:
         return None
 
     async def stop(self) -> None:
-        self._subscribers.clear()
+        self._subscribers.live.clear()
+
+    def end_subscriptions(self) -> None:
+        self._subscribers.end_all()
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers.live)
+
+    def leases(self) -> Leases:
+        return self._leases
 
     async def ping(self) -> None:
         return None
@@ -145,12 +208,11 @@ class InMemoryBus:
         self._sequence += 1
         stamped = replace(event, sequence=self._sequence, cursor=f"{self.epoch}.{self._sequence}")
         self._log.append(stamped)
-        fan_out(self._subscribers, stamped)
+        fan_out(self._subscribers.live, stamped)
         return stamped
 
     async def subscribe(self, since: str | None = None) -> AsyncIterator[Event]:
-        subscriber = Subscriber()
-        self._subscribers.add(subscriber)
+        subscriber = self._subscribers.join()
         try:
             last = self._sequence
             if since is not None:
@@ -163,7 +225,7 @@ class InMemoryBus:
                 async for event in live:
                     yield event
         finally:
-            self._subscribers.discard(subscriber)
+            self._subscribers.leave(subscriber)
 
     def _parse(self, since: str) -> int:
         epoch, _, number = since.partition(".")

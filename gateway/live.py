@@ -46,6 +46,7 @@ from .auth import Principal
 from .context import Context, make_loaders
 from .errors import ErrorCode, client_error
 from .events import QUEUE_SIZE, Bus, Event
+from .leases import Leases
 from .limits import COST_HEADER
 
 OVERFLOW_MESSAGE = f"subscriber fell more than {QUEUE_SIZE} events behind; reconnect with `since` set to your last cursor"
@@ -78,6 +79,16 @@ class JoinSignal:
 
     def subscribe(self, since: str | None = None) -> AsyncIterator[Event]:
         return self.bus.subscribe(since) if since is not None else self._join()
+
+    def end_subscriptions(self) -> None:
+        self.bus.end_subscriptions()
+
+    @property
+    def subscriber_count(self) -> int:
+        return self.bus.subscriber_count
+
+    def leases(self) -> Leases:
+        return self.bus.leases()
 
     async def _join(self) -> AsyncGenerator[Event, None]:
         if not self.joined.done():

@@ -79,8 +79,12 @@ EVENTS_DELIVERED = Counter("parley_events_delivered_total", "Events handed to a 
 EVENTS_DROPPED = Counter(
     "parley_events_dropped_total",
     "Events not published or not delivered: duplicate (already published from another source), "
-    "bus_unavailable (the shared bus could not be reached), overflow (a subscriber too far behind was cut off)",
+    "bus_unavailable (the shared bus could not be reached and its outbox was full), overflow (a subscriber too far behind was cut off)",
     ["reason"],
+)
+BUS_OUTBOX = Gauge(
+    "parley_bus_outbox_events", "Events kept in the local outbox while Redis is away, waiting to be published",
+    multiprocess_mode="livesum",
 )
 BUS_LAG = Histogram("parley_bus_lag_seconds", "Time from publishing an event to handing it to a live subscription", buckets=LAG_BUCKETS)
 MIGRATIONS_RUNNING = Gauge("parley_migrations_running", "Migration jobs running", multiprocess_mode="livesum")
@@ -141,6 +145,9 @@ class MeteredBus:
 
     def __init__(self, inner: Bus) -> None:
         self.inner = inner
+        outbox = getattr(inner, "outbox", None)  # the shared bus's (gateway.outbox); the in-memory bus has none
+        if outbox is not None:
+            outbox.on_change = BUS_OUTBOX.set
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)  # the inner bus's own attributes (its epoch, ...)

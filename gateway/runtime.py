@@ -14,6 +14,7 @@ from providers import CircuitBreaker, Provider
 from .auth import Authenticator
 from .events import Bus
 from .guard import Guard
+from .pollers import Pollers
 from .probes import ReadinessCheck
 from .settings import Settings
 
@@ -35,6 +36,7 @@ class Runtime:
     migrations: MigrationsHandle | None = None  # opened by the lifespan (gateway/migrate)
     guard: Guard | None = None  # the request limits (gateway/limits.py); None: none
     readiness_checks: list[ReadinessCheck] = field(default_factory=list)  # what /ready asks (gateway/probes.py)
+    pollers: Pollers | None = None  # providers polled for changes (gateway/pollers.py), while the app runs
     authenticator: Authenticator = field(init=False)
 
     def __post_init__(self) -> None:

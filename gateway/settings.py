@@ -6,8 +6,9 @@ This is the only module that reads the environment. A bad setting fails at start
     [server]            host, port, graphiql, upstream_timeout, bus_url (redis://…: the event bus
                         shared by every instance and worker; without it, each process has its own);
                         log_level, metrics_token_env, metrics_port (operation_settings.py)
-    [providers.<name>]  vendor, base_url, webhook_secret_env, and the vendor's own options;
-                        an option `<x>_env = "VAR"` reads option `<x>` from environment variable VAR
+    [providers.<name>]  vendor, base_url, webhook_secret_env, poll_interval (gateway.pollers), and the
+                        vendor's own options; an option `<x>_env = "VAR"` reads option `<x>` from
+                        environment variable VAR
     [embedded]          demo_conversations (used when no provider is configured)
     limits and resilience are `[server]` keys too: see limit_settings.py and resilience_settings.py
     [migrations]        store_path, store_url, lease_seconds (see migration_settings.py)
@@ -15,8 +16,9 @@ This is the only module that reads the environment. A bad setting fails at start
 Environment: PARLEY_CONFIG (path, default ./parley.toml when present), PARLEY_HOST, PARLEY_PORT,
 PARLEY_GRAPHIQL, PARLEY_DEMO_CONVERSATIONS, PARLEY_UPSTREAM_TIMEOUT, PARLEY_BUS_URL, and for one account per vendor without
 a file: PARLEY_<VENDOR>_BASE_URL plus PARLEY_<VENDOR>_<OPTION> for the vendor's options (e.g.
-PARLEY_INFOBIP_API_KEY, PARLEY_CLEVERTAP_ACCOUNT_ID) and PARLEY_<VENDOR>_WEBHOOK_SECRET; the provider is
-named after the vendor. Infobip's `senders` in the environment is `CHANNEL=address,CHANNEL=address`.
+PARLEY_INFOBIP_API_KEY, PARLEY_CLEVERTAP_ACCOUNT_ID), PARLEY_<VENDOR>_WEBHOOK_SECRET and
+PARLEY_<VENDOR>_POLL_INTERVAL; the provider is named after the vendor. Infobip's `senders` in the
+environment is `CHANNEL=address,CHANNEL=address`.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from .resilience_settings import load_resilience
 from .logs import redact
 from .operation_settings import Operations, load_operations
 from .migration_settings import MigrationSettings, load_migration_settings
+from .pollers import read_poll_interval
 from .setting_values import SettingsError, boolean, from_env, port, seconds, table, url, whole
 
 DEFAULT_HOST = "127.0.0.1"
@@ -62,6 +65,7 @@ class ProviderSettings:
     base_url: str
     options: Mapping[str, Any] = field(default_factory=dict)
     webhook_secret: str | None = None
+    poll_interval: float | None = None  # seconds between polls (gateway.pollers); None: not polled
 
 
 @dataclass(frozen=True)
@@ -275,7 +279,8 @@ def _provider(name: str, table: Any, env: Mapping[str, str]) -> ProviderSettings
             secret = str(value)
         else:
             options[key] = value
-    return ProviderSettings(name, vendor, base_url, _check_options(where, vendor, options), secret)
+    interval = read_poll_interval(f"{where}.poll_interval", options.pop("poll_interval", None), webhooks=secret is not None)
+    return ProviderSettings(name, vendor, base_url, _check_options(where, vendor, options), secret, interval)
 
 
 def _var(vendor: str, option: str) -> str:
@@ -294,8 +299,9 @@ def _from_environment(vendor: str, env: Mapping[str, str]) -> ProviderSettings:
             options[key] = _from_text(_var(vendor, key), key, env[_var(vendor, key)])
     base_url = url(_var(vendor, "base_url"), env[_var(vendor, "base_url")])
     where = f"environment PARLEY_{vendor.upper()}_*"
-    return ProviderSettings(vendor, vendor, base_url, _check_options(where, vendor, options),
-                            env.get(_var(vendor, "webhook_secret")) or None)
+    secret = env.get(_var(vendor, "webhook_secret")) or None
+    interval = read_poll_interval(_var(vendor, "poll_interval"), env.get(_var(vendor, "poll_interval")), webhooks=secret is not None)
+    return ProviderSettings(vendor, vendor, base_url, _check_options(where, vendor, options), secret, interval)
 
 
 def _from_text(setting: str, key: str, text: str) -> Any:

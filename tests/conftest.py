@@ -48,6 +48,9 @@ from .helpers import (
 )
 
 PROVIDER_TIMEOUT = httpx.Timeout(SHORT_TIMEOUT, connect=SHORT_TIMEOUT)
+# Servers the tests start (`python -m gateway.cli ...`) run this checkout's code, also where the
+# environment has another checkout installed (a worktree beside the main one).
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH")]))
 
 
 @pytest.fixture

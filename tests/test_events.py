@@ -183,7 +183,7 @@ async def test_a_refused_since_leaves_no_subscriber_behind() -> None:
     await publish_messages(bus, "m1")
     with pytest.raises(CursorError):
         await anext(bus.subscribe(since="garbage"))
-    assert not bus._subscribers
+    assert bus.subscriber_count == 0
 
 
 # -- de-duplication --------------------------------------------------------------------------------
@@ -254,7 +254,7 @@ async def test_a_subscriber_that_falls_queue_size_behind_gets_overflow_after_dra
             slow_received.append(await asyncio.wait_for(anext(slow), 1))
     # one event read, then a full queue drained; nothing after the overflow point
     assert [e.sequence for e in slow_received] == list(range(1, QUEUE_SIZE + 2))
-    assert len(bus._subscribers) == 0
+    assert bus.subscriber_count == 0
 
 
 async def test_an_overflowed_subscriber_gets_no_further_events_queued() -> None:
@@ -263,7 +263,7 @@ async def test_an_overflowed_subscriber_gets_no_further_events_queued() -> None:
     first = asyncio.ensure_future(anext(slow))
     await asyncio.sleep(0)
     await publish_messages(bus, *(f"m{i}" for i in range(QUEUE_SIZE + 2)))
-    assert not bus._subscribers  # dropped on overflow, before it read anything
+    assert bus.subscriber_count == 0  # dropped on overflow, before it read anything
     await first
     await publish_messages(bus, "late")
     drained = []
@@ -278,11 +278,11 @@ async def test_closing_the_subscription_removes_the_subscriber() -> None:
     subscription = bus.subscribe()
     pending = asyncio.ensure_future(anext(subscription))
     await asyncio.sleep(0)
-    assert len(bus._subscribers) == 1
+    assert bus.subscriber_count == 1
     await publish_messages(bus, "m1")
     await asyncio.wait_for(pending, 1)
     await subscription.aclose()
-    assert len(bus._subscribers) == 0
+    assert bus.subscriber_count == 0
     # publishing to nobody still works and keeps the log for later `since` subscribers
     published = await publish_messages(bus, *(f"x{i}" for i in range(QUEUE_SIZE + 5)))
     assert published[-1].sequence == QUEUE_SIZE + 6
@@ -293,9 +293,9 @@ async def test_stop_drops_every_subscriber() -> None:
     subscriptions = [bus.subscribe() for _ in range(3)]
     pending = [asyncio.ensure_future(anext(s)) for s in subscriptions]
     await asyncio.sleep(0)
-    assert len(bus._subscribers) == 3
+    assert bus.subscriber_count == 3
     await bus.stop()
-    assert len(bus._subscribers) == 0
+    assert bus.subscriber_count == 0
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)

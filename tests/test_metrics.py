@@ -148,7 +148,7 @@ async def test_an_event_published_twice_is_counted_as_dropped_duplicate(sb_app: 
     assert total(after, "parley_events_published_total") - total(before, "parley_events_published_total") == 1
 
 
-async def test_an_event_the_bus_cannot_take_is_counted_as_dropped(sb_app: Starlette) -> None:
+async def test_an_event_made_while_redis_is_away_waits_in_the_outbox_and_one_it_cannot_keep_is_dropped(sb_app: Starlette) -> None:
     with stoppable_redis() as (url, redis):
         settings = replace(gateway_settings(SB_PROVIDER), bus_url=url)
         app = create_app(settings, transports={"sb": httpx.ASGITransport(app=sb_app)})
@@ -158,9 +158,14 @@ async def test_an_event_the_bus_cannot_take_is_counted_as_dropped(sb_app: Starle
                 before = await scrape(gateway)
                 redis.terminate()
                 await asyncio.to_thread(redis.wait, 10)
-                await create_conversation(gateway)  # the vendor took it; its event cannot be announced
+                await create_conversation(gateway)  # the vendor took it; its event waits for Redis
+                kept = await scrape(gateway)
+                gateway.app.state.runtime.bus.outbox.size = 1  # full: the next event cannot be kept
+                await create_conversation(gateway)
                 after = await scrape(gateway)
-    assert mover(before, after)("parley_events_dropped_total", reason="bus_unavailable") == 1
+    assert total(before, "parley_bus_outbox_events") == 0 and total(kept, "parley_bus_outbox_events") == 1
+    assert mover(before, kept)("parley_events_dropped_total", reason="bus_unavailable") == 0
+    assert mover(kept, after)("parley_events_dropped_total", reason="bus_unavailable") == 1
 
 
 def test_breaker_states_and_migration_hooks_are_gauges_the_other_modules_set() -> None:

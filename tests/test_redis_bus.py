@@ -18,7 +18,8 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.events import QUEUE_SIZE, BusUnavailable, CursorError, Event, EventKind, SubscriberOverflow
-from gateway.redis_bus import RedisBus, _decode, _encode
+from gateway.redact import url_without_password
+from gateway.redis_bus import RedisBus, _decode, _encode, check
 from gateway.settings import ProviderSettings, Settings
 from providers.models import (
     Campaign,
@@ -167,15 +168,43 @@ async def test_a_subscriber_that_falls_queue_size_behind_is_cut_off_after_draini
     assert remote_ids(drained) == [f"m{i}" for i in range(len(drained))] and len(drained) >= QUEUE_SIZE
 
 
-async def test_an_unreachable_redis_fails_the_start_and_every_publish_clearly() -> None:
-    bus = RedisBus("redis://127.0.0.1:9/0")  # the discard port: nothing listens
-    with pytest.raises(BusUnavailable, match="cannot reach Redis"):
+async def test_an_unreachable_redis_fails_the_start_keeps_events_and_refuses_a_replay_without_naming_its_address(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bus = RedisBus("redis://:hunter2@127.0.0.1:9/0", outbox_size=2)  # the discard port: nothing listens
+    with pytest.raises(BusUnavailable, match="Redis cannot be reached") as refused:
         await bus.start()
-    with pytest.raises(BusUnavailable, match="cannot reach Redis"):
-        await bus.publish(message_event("m1"))
-    with pytest.raises(BusUnavailable, match="cannot reach Redis"):
-        await anext(bus.subscribe())
+    kept = [await bus.publish(message_event(f"m{i}")) for i in range(2)]
+    assert [(e.cursor, e.message.remote_id) for e in kept if e and e.message] == [("", "m0"), ("", "m1")]
+    with pytest.raises(BusUnavailable, match="can keep no more") as full:
+        await bus.publish(message_event("m2"))
+    with pytest.raises(BusUnavailable, match="Redis cannot be reached") as replay:
+        await anext(bus.subscribe(since="abc.1-0"))
+    assert (len(bus.outbox), bus.outbox.refused_total) == (2, 1)
     await bus.stop()
+    assert bus.outbox.lost_total == 2
+    for error in (refused, full, replay):
+        assert "127.0.0.1" not in str(error.value) and "hunter2" not in str(error.value)
+    assert "redis://***@127.0.0.1:9/0" in caplog.text and "hunter2" not in caplog.text
+
+
+async def test_the_start_up_check_names_the_url_without_its_password() -> None:
+    with pytest.raises(BusUnavailable, match=r"cannot reach Redis at redis://\*\*\*@127\.0\.0\.1:9/0") as refused:
+        await check("redis://:hunter2@127.0.0.1:9/0")
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ("redis://:s3cret@cache:6379/1", "redis://***@cache:6379/1"),
+    ("rediss://user:s3cret@cache/0", "rediss://user:***@cache/0"),
+    ("redis://s3cret@cache", "redis://***@cache"),
+    ("redis://u:s3cret@[::1]:6379/0", "redis://u:***@[::1]:6379/0"),
+    ("unix:///run/redis.sock?db=1&password=s3cret", "unix:///run/redis.sock?db=1&password=***"),
+    ("redis://[bad", "***"),
+])
+def test_a_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    assert url_without_password(url) == shown
 
 
 def test_an_event_with_every_field_set_comes_back_equal() -> None:

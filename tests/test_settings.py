@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.pollers import DEFAULT_POLL_INTERVAL
 from gateway.settings import (
     DEFAULT_DEMO_CONVERSATIONS,
     DEFAULT_HOST,
@@ -371,9 +372,10 @@ def test_each_vendor_can_be_configured_from_the_environment_alone() -> None:
     assert by_name["infobip"] == ProviderSettings(
         "infobip", "infobip", "https://xyz.api.infobip.test/",
         {"api_key": "fake-key", "senders": {"WHATSAPP": "447860099299", "SMS": "InfoSMS"}, "create_missing_tags": False},
+        poll_interval=DEFAULT_POLL_INTERVAL,  # no webhooks: polled
     )
     assert by_name["clevertap"].options == {"account_id": "948-4KK-444Z", "passcode": "fake-pass", "max_concurrency": 5}
-    assert by_name["clevertap"].webhook_secret == "fake-hook"
+    assert by_name["clevertap"].webhook_secret == "fake-hook" and by_name["clevertap"].poll_interval is None
 
 
 def test_bad_senders_in_the_environment_are_named() -> None:
