@@ -167,7 +167,24 @@ def fan_out(subscribers: set[Subscriber], event: Event) -> None:
             subscribers.discard(subscriber)
 
 
-class InMemoryBus:
+class SubscriberHost:
+    """What both buses answer the same way from their subscribers and their leases."""
+
+    _subscribers: Subscribers
+    _leases: Leases
+
+    def end_subscriptions(self) -> None:
+        self._subscribers.end_all()
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers.live)
+
+    def leases(self) -> Leases:
+        return self._leases
+
+
+class InMemoryBus(SubscriberHost):
     """The single-process bus (the default)."""
 
     def __init__(self, *, retention: int = RETENTION) -> None:
@@ -183,16 +200,6 @@ class InMemoryBus:
 
     async def stop(self) -> None:
         self._subscribers.live.clear()
-
-    def end_subscriptions(self) -> None:
-        self._subscribers.end_all()
-
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._subscribers.live)
-
-    def leases(self) -> Leases:
-        return self._leases
 
     async def ping(self) -> None:
         return None

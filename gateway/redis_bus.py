@@ -58,7 +58,7 @@ from providers import echo
 
 from . import bus_codec
 from .bus_scripts import MOVE, PUBLISH, STAGE
-from .events import RETENTION, BusUnavailable, CursorError, Event, Subscribers, dedup_key, fan_out
+from .events import RETENTION, BusUnavailable, CursorError, Event, SubscriberHost, Subscribers, dedup_key, fan_out
 from .leases import Leases
 from .outbox import OUTBOX_SIZE, Outbox
 from .redact import url_without_password
@@ -92,7 +92,7 @@ class Kept:
     tag: str  # `<instance> <number>`: unique, so two kept events are never one staging member
 
 
-class RedisBus:
+class RedisBus(SubscriberHost):
     def __init__(
         self, url: str, *, prefix: str = "parley", retention: int = RETENTION, dedup_seconds: int = DEDUP_SECONDS,
         outbox_size: int = OUTBOX_SIZE,
@@ -153,16 +153,6 @@ class RedisBus:
             await self._redis.ping()
         except RedisError as exc:
             raise BusUnavailable(f"Redis does not answer ({type(exc).__name__})") from exc
-
-    def end_subscriptions(self) -> None:
-        self._subscribers.end_all()
-
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._subscribers.live)
-
-    def leases(self) -> Leases:
-        return self._leases
 
     async def publish(self, event: Event) -> Event | None:
         kept = self._kept(event)
