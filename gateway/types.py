@@ -7,6 +7,7 @@ they go through the request's DataLoaders.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -141,6 +142,21 @@ class Message(relay.Node):
         return Conversation.from_model(model)
 
 
+class _PageEdge(Edge[Message]):
+    """An edge of a provider's message page, its cursor read from the page only if the query reads
+    it (`Page.cursors` may encode each on demand). To the schema it is an `Edge[Message]`: strawberry
+    checks no edge's class, and reads `cursor` as any other attribute."""
+
+    def __init__(self, node: Message, cursors: Sequence[str], index: int) -> None:
+        self.node = node
+        self._cursors = cursors
+        self._index = index
+
+    @property
+    def cursor(self) -> str:  # type: ignore[override]
+        return self._cursors[self._index]
+
+
 @strawberry.type
 class MessageConnection:
     edges: list[Edge[Message]]
@@ -219,8 +235,9 @@ class Conversation(relay.Node):
     ) -> MessageConnection:
         check_page_size(first)
         page = await info.context.loaders.messages.load((self.provider, self.remote_id, first, after, newest_first))
+        cursors = page.cursors
         return MessageConnection(
-            edges=[Edge(cursor=c, node=Message.from_model(msg)) for msg, c in zip(page.items, page.cursors)],
+            edges=[_PageEdge(Message.from_model(msg), cursors, index) for index, msg in enumerate(page.items)],
             page_info=PageInfo(has_next_page=page.next_cursor is not None, end_cursor=page.cursors[-1] if page.cursors else after),
         )
 

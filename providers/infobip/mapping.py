@@ -112,7 +112,10 @@ class InputError(ValueError):
 # ---- inbound ------------------------------------------------------------------------------------
 
 
-def parse_message(raw: Mapping[str, Any], *, provider: str, conversation_id: str | None = None) -> Message:
+def parse_message(
+    raw: Mapping[str, Any], *, provider: str, conversation_id: str | None = None, created_at: datetime | None = None
+) -> Message:
+    """`created_at`: `raw`'s createdAt already parsed (a listing sorts by it), else parsed here."""
     direction = DIRECTION_FROM_VENDOR.get(str(raw.get("direction")), DIRECTION_FALLBACK)
     sender = raw.get("from")
     return Message(
@@ -122,7 +125,7 @@ def parse_message(raw: Mapping[str, Any], *, provider: str, conversation_id: str
         text=message_text(raw.get("content")),
         author=Participant(id=_str(sender), name=None, role=ROLE_FROM_DIRECTION[direction]),
         direction=direction,
-        created_at=parse_datetime(raw.get("createdAt")),
+        created_at=created_at or parse_datetime(raw.get("createdAt")),
         channel=parse_channel(raw.get("channel")),
         vendor_data=raw,
     )
