@@ -114,3 +114,21 @@ async def test_an_operation_without_directives_reuses_its_plans_across_requests_
     assert fast == await run(STOCK, second, query, variables)
     assert "other 20" in str(fast[0]) and "text 0" not in str(fast[0])  # this request's data, not the first's
     assert len(PlainExecutor._shared) == plans  # no plan was built again
+
+
+ODD = "query($id: ID!) { conversation(id: $id) { messages(first: 3) { edges { node { id text direction imported t: __typename author { name role } } } } } }"
+
+
+@pytest.mark.parametrize("changes", [
+    {"text": 5}, {"text": True}, {"text": 2.5}, {"text": [1]},  # coerced to a String, or refused
+    {"direction": "INBOUND"}, {"direction": 3},  # not a member of the enum
+    {"imported": 1}, {"imported": "yes"},  # coerced to a Boolean, or refused
+    {"author": m.Participant(7, None, m.Role.BOT)},  # type: ignore[arg-type]  # an id that is no str
+], ids=lambda changes: f"{next(iter(changes))}={next(iter(changes.values()))!r}")
+async def test_values_the_compiled_plans_do_not_take_as_they_are_give_what_strawberry_gives(changes: dict[str, Any]) -> None:
+    """Compiled object plans (gateway/plans.py) keep a str as a String and a bool as a Boolean and look enum
+    members up by identity; anything else goes through the type's own coercion, or falls back."""
+    provider = FakeProvider([message(1), message(2, **changes), message(3)])
+    variables = {"id": gid("Conversation", "fake:42")}
+    fast = await run(FAST, provider, ODD, variables)
+    assert fast == await run(STOCK, provider, ODD, variables)
