@@ -266,7 +266,7 @@ def _marked(marks: dict[str, Mark], item: Conversation, order: SortOrder, merged
         if mark is None or mark.at != at:
             marks[name] = Mark(at)
     mark = marks[item.provider]
-    marks[item.provider] = replace(mark, seen=(*mark.seen, item.remote_id))
+    marks[item.provider] = Mark(mark.at, (*mark.seen, item.remote_id))
 
 
 def _merge(

@@ -132,3 +132,17 @@ async def test_values_the_compiled_plans_do_not_take_as_they_are_give_what_straw
     variables = {"id": gid("Conversation", "fake:42")}
     fast = await run(FAST, provider, ODD, variables)
     assert fast == await run(STOCK, provider, ODD, variables)
+
+
+def test_messages_of_a_page_share_one_author_object_per_author_model() -> None:
+    """`Message.from_model` with the page's `authors`: each message equal to the one made alone, and one
+    Participant per author model (adapters share one model per author)."""
+    from gateway.types import Message
+
+    ann, bob = m.Participant("u1", "Ann", m.Role.CUSTOMER), m.Participant("u2", "Bob", m.Role.AGENT)
+    models = [message(1, author=ann), message(2, author=bob), message(3, author=ann), message(4, author=None), message(5, author=ann)]
+    authors: dict[int, Any] = {}
+    shared = [Message.from_model(model, authors) for model in models]
+    assert shared == [Message.from_model(model) for model in models]
+    assert shared[0].author is shared[2].author is shared[4].author and shared[1].author is not shared[0].author
+    assert shared[3].author is None and shared[1].author is not None and shared[1].author.name == "Bob"
