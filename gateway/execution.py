@@ -7,23 +7,23 @@ awaitable checks, completion); a by-id query with 50 messages has about 400 of t
 
 - a plain leaf is `getattr` plus the type's output coercion, which is what those layers end up doing;
 - a value whose whole selection is plain (e.g. a `MessageConnection`: edges, cursors, messages with
-  their relay ids and authors) is completed in one pass by a plan built once per request from
-  graphql-core's own field collection (so aliases, fragments, @skip and @include are its rules).
+  their relay ids and authors) is completed in one pass by a plan (`gateway.plans`, objects compiled)
+  built once per document from graphql-core's own field collection (so aliases, fragments, @skip and
+  @include are its rules).
 
 Anything else, and any null or value the plan cannot complete (a null in a non-null field, a value
-the type refuses), takes graphql-core's normal path, so errors and nullability are exactly its own.
+the type refuses, whose coercion raises), takes graphql-core's normal path, so errors, their paths and
+nullability are exactly its own.
 """
 
 from __future__ import annotations
 
-import enum
 import functools
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 from graphql import (
-    GraphQLEnumType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -34,14 +34,12 @@ from graphql import (
     is_object_type,
 )
 from strawberry import relay
-from strawberry.relay.utils import to_base64
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from .plans import FALLBACK, Plan, Step, coercion, constant_step, global_id_step, leaf_of, leaf_plan, list_plan, object_plan
+
 Reader = tuple[str, Callable[[Any], Any]]  # (attribute, output coercion)
-Plan = Callable[[Any], Any]  # value -> completed value, or FALLBACK
-Step = tuple[str, str | None, Plan]  # response key, attribute read (None: the object itself), its plan
 NOT_PLAIN = ("", repr)
-FALLBACK = object()
 
 
 SHARED_PLANS = 2048  # plans kept across requests; past this many, the store starts again
@@ -72,7 +70,10 @@ class PlainExecutor(StrawberryGraphQLCoreExecutionContext):
         if reader is not NOT_PLAIN and not node.arguments and self._direct:
             value = getattr(source, reader[0], None)
             if value is not None:
-                coerced = reader[1](value)
+                try:
+                    coerced = reader[1](value)
+                except Exception:  # refused: graphql-core's path reports it
+                    coerced = None
                 if coerced is not None:
                     return coerced
         return super().execute_field(parent_type, source, field_details_list, path, position_context)
@@ -83,7 +84,10 @@ class PlainExecutor(StrawberryGraphQLCoreExecutionContext):
         if result is not None and not isinstance(result, Exception) and self._direct:
             plan = self._plan_for(return_type, field_details_list)
             if plan is not None:
-                completed = plan(result)
+                try:
+                    completed = plan(result)
+                except Exception:  # a value its type refuses: graphql-core's path reports it at its own path
+                    completed = FALLBACK
                 if completed is not FALLBACK:
                     return completed
         return super().complete_value(return_type, field_details_list, info, path, result, position_context)
@@ -107,25 +111,24 @@ class PlainExecutor(StrawberryGraphQLCoreExecutionContext):
         nullable = get_nullable_type(type_)
         required = isinstance(type_, GraphQLNonNull)
         if is_leaf_type(nullable):
-            return _leaf_plan(_coercer(nullable), required)
+            return leaf_plan(leaf_of(nullable, required))
         if isinstance(nullable, GraphQLList):
             item = self._plan(nullable.of_type, field_details_list)
-            return None if item is None else _list_plan(item, required)
+            return None if item is None else list_plan(item, required)
         if is_object_type(nullable):
             steps = self._object_steps(nullable, field_details_list)
-            return None if steps is None else _object_plan(steps, required)
+            return None if steps is None else object_plan(steps, required)
         return None  # interfaces and unions: graphql-core resolves the concrete type
 
     def _object_steps(self, object_type: GraphQLObjectType, field_details_list: Any) -> list[Step] | None:
-        """(response key, attribute, plan of its value) per selected field; attribute None: the plan reads the
-        object itself. None when a selected field is not plain."""
+        """A step per selected field (`plans.Step`); None when a selected field is not plain."""
         fields = self.collect_subfields(object_type, field_details_list).grouped_field_set
         steps: list[Step] = []
         for response_key, details in fields.items():
             node = details[0].node
             name = node.name.value
             if name == "__typename":
-                steps.append((response_key, None, _constant(object_type.name)))
+                steps.append(constant_step(response_key, object_type.name))
                 continue
             field_def = self.schema.get_field(object_type, name)
             definition = (field_def.extensions or {}).get("strawberry-definition") if field_def else None
@@ -134,14 +137,19 @@ class PlainExecutor(StrawberryGraphQLCoreExecutionContext):
             origin = getattr((object_type.extensions or {}).get("strawberry-definition"), "origin", None)
             if _is_relay_id(definition, origin):
                 id_attr = origin._id_attr  # type: ignore[union-attr]
-                steps.append((response_key, id_attr, _global_id(object_type.name)))
+                steps.append(global_id_step(response_key, id_attr, object_type.name))
                 continue
             if not _plain(definition):
                 return None
+            nullable = get_nullable_type(field_def.type)
+            if is_leaf_type(nullable):
+                leaf = leaf_of(nullable, isinstance(field_def.type, GraphQLNonNull))
+                steps.append(Step(response_key, definition.python_name, None, leaf=leaf))
+                continue
             sub = self._plan(field_def.type, details)
             if sub is None:
                 return None
-            steps.append((response_key, definition.python_name, sub))
+            steps.append(Step(response_key, definition.python_name, sub))
         return steps
 
     # ---- leaves ---------------------------------------------------------------------------------
@@ -204,55 +212,7 @@ def _plain(definition: Any) -> bool:
 
 @functools.cache
 def _coercer(leaf_type: Any) -> Callable[[Any], Any]:
-    """The type's output coercion; for strawberry's enums a table lookup (strawberry scans every value
-    of the enum for each one it writes)."""
-    wrapped = getattr(leaf_type, "wrapped_cls", None)
-    if not isinstance(leaf_type, GraphQLEnumType) or not isinstance(wrapped, type) or not issubclass(wrapped, enum.Enum):
-        return leaf_type.coerce_output_value
-    # Keyed by identity: Enum.__hash__ is Python code, and members live as long as their class, so an
-    # object with a member's id is that member.
-    names = {id(member): name for member in wrapped for name, value in leaf_type.values.items() if value.value == member.value}
-    coerce = leaf_type.coerce_output_value
-    return lambda value: names.get(id(value)) or coerce(value)
-
-
-# The plans below are one closure per value, with the null check inlined: a by-id page of 50 messages
-# runs them about 500 times.
-
-
-def _leaf_plan(coerce: Callable[[Any], Any], required: bool) -> Plan:
-    def complete(value: Any) -> Any:
-        if value is None:
-            return FALLBACK if required else None
-        coerced = coerce(value)
-        return FALLBACK if coerced is None else coerced
-
-    return complete
-
-
-def _list_plan(item: Plan, required: bool) -> Plan:
-    def complete(values: Any) -> Any:
-        if values is None:
-            return FALLBACK if required else None
-        done = [item(value) for value in values]
-        return FALLBACK if FALLBACK in done else done  # identity first: no value equals FALLBACK
-
-    return complete
-
-
-def _object_plan(steps: list[Step], required: bool) -> Plan:
-    def complete(source: Any) -> Any:
-        if source is None:
-            return FALLBACK if required else None
-        data = {}
-        for response_key, attribute, plan in steps:
-            value = plan(source if attribute is None else getattr(source, attribute))
-            if value is FALLBACK:
-                return FALLBACK
-            data[response_key] = value
-        return data
-
-    return complete
+    return coercion(leaf_of(leaf_type, required=False))
 
 
 def _is_relay_id(definition: Any, origin: Any) -> bool:
@@ -266,11 +226,3 @@ def _is_relay_id(definition: Any, origin: Any) -> bool:
         and origin.resolve_id.__func__ is relay.Node.resolve_id.__func__  # type: ignore[attr-defined]
         and origin.resolve_typename.__func__ is relay.Node.resolve_typename.__func__  # type: ignore[attr-defined]
     )
-
-
-def _constant(value: str) -> Plan:
-    return lambda _: value
-
-
-def _global_id(type_name: str) -> Plan:
-    return lambda node_id: to_base64(type_name, node_id)

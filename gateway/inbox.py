@@ -240,7 +240,7 @@ async def _fetch(
             filter=filter, order=order, first=first - len(kept.items), after=kept.next_cursor, fields=LIST_FIELDS
         )
         more = _after_mark(page, mark, order)
-        kept = Page(kept.items + more.items, more.next_cursor, kept.cursors + more.cursors)
+        kept = Page(kept.items + more.items, more.next_cursor, (*kept.cursors, *more.cursors))
     return kept
 
 
@@ -266,7 +266,7 @@ def _marked(marks: dict[str, Mark], item: Conversation, order: SortOrder, merged
         if mark is None or mark.at != at:
             marks[name] = Mark(at)
     mark = marks[item.provider]
-    marks[item.provider] = replace(mark, seen=(*mark.seen, item.remote_id))
+    marks[item.provider] = Mark(mark.at, (*mark.seen, item.remote_id))
 
 
 def _merge(
@@ -279,21 +279,21 @@ def _merge(
         [(sort_key(order, c), name, i) for i, c in enumerate(page.items)] for name, page in pages.items()
     ]
     merged = heapq.merge(*streams, key=lambda row: row[0], reverse=descending)
-    positions, marks = dict(start.positions), dict(start.marks)
+    marks = dict(start.marks)
     emitted: dict[str, int] = {}
     items: list[tuple[Conversation, str]] = []
     for _, name, index in merged:
         if len(items) == first or _used_up_with_more(pages, emitted):
             break
         page = pages[name]
-        positions[name] = page.cursors[index]
         emitted[name] = index + 1
         _marked(marks, page.items[index], order, pages)
         if edge_cursors:
-            after_item = InboxCursor(order, dict(positions), start.done | _finished(pages, emitted), dict(marks))
+            after_item = InboxCursor(order, _positions(start, pages, emitted), start.done | _finished(pages, emitted), dict(marks))
             items.append((page.items[index], after_item.encode()))
         else:
             items.append((page.items[index], ""))
+    positions = _positions(start, pages, emitted)
     for name, page in pages.items():
         if _used_up_with_more({name: page}, emitted):
             positions[name] = page.next_cursor
@@ -301,6 +301,15 @@ def _merge(
     more = bool(failures) or any(name not in finished for name in pages)
     end = InboxCursor(order, positions, finished, marks).encode() if more or items else None
     return InboxPage(items=items, has_next=more, end_cursor=end, failures=failures)
+
+
+def _positions(start: InboxCursor, pages: dict[str, Page[Conversation]], emitted: dict[str, int]) -> dict[str, str | None]:
+    """Each provider's own cursor after the last of its items emitted (in the order providers were first
+    emitted): only these cursors of a page are read, so a provider's lazy cursors encode no others."""
+    positions = dict(start.positions)
+    for name, count in emitted.items():
+        positions[name] = pages[name].cursors[count - 1]
+    return positions
 
 
 def _used_up_with_more(pages: dict[str, Page[Conversation]], emitted: dict[str, int]) -> bool:

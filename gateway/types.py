@@ -7,6 +7,7 @@ they go through the request's DataLoaders.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -40,6 +41,7 @@ Capability = CapabilityModel
 
 MAX_PAGE_SIZE = 100
 MESSAGES_FIRST = 20  # `messages(first:)` when not given
+_UNMADE: Any = object()
 HEALTH_PROBE_SECONDS = 1.0  # `Provider.healthy` answers within this, whatever the upstream timeout
 NodeT = TypeVar("NodeT")
 
@@ -120,13 +122,19 @@ class Message(relay.Node):
     _model: strawberry.Private[m.Message]
 
     @classmethod
-    def from_model(cls, msg: m.Message) -> Message:
+    def from_model(cls, msg: m.Message, authors: dict[int, Participant | None] | None = None) -> Message:
+        """`authors`: the authors made so far for other messages of the same page, by the id of their
+        model (an adapter shares one model per author), shared in turn (one object per author)."""
+        if authors is None:
+            author = Participant.from_model(msg.author)
+        elif (author := authors.get(id(msg.author), _UNMADE)) is _UNMADE:
+            author = authors[id(msg.author)] = Participant.from_model(msg.author)
         return cls(
             id=message_node_id(msg.provider, msg.conversation_remote_id, msg.remote_id),
             remote_id=msg.remote_id,
             provider=msg.provider,
             text=msg.text,
-            author=Participant.from_model(msg.author),
+            author=author,
             direction=msg.direction,
             channel=msg.channel,
             created_at=msg.created_at,
@@ -139,6 +147,21 @@ class Message(relay.Node):
     async def conversation(self, info: Info) -> Conversation:
         model = await info.context.loaders.conversation.load((self._model.provider, self._model.conversation_remote_id, None))
         return Conversation.from_model(model)
+
+
+class _PageEdge(Edge[Message]):
+    """An edge of a provider's message page, its cursor read from the page only if the query reads
+    it (`Page.cursors` may encode each on demand). To the schema it is an `Edge[Message]`: strawberry
+    checks no edge's class, and reads `cursor` as any other attribute."""
+
+    def __init__(self, node: Message, cursors: Sequence[str], index: int) -> None:
+        self.node = node
+        self._cursors = cursors
+        self._index = index
+
+    @property
+    def cursor(self) -> str:  # type: ignore[override]
+        return self._cursors[self._index]
 
 
 @strawberry.type
@@ -219,8 +242,10 @@ class Conversation(relay.Node):
     ) -> MessageConnection:
         check_page_size(first)
         page = await info.context.loaders.messages.load((self.provider, self.remote_id, first, after, newest_first))
+        cursors = page.cursors
+        authors: dict[int, Participant | None] = {}  # the page's models outlive it: each id stays its model's
         return MessageConnection(
-            edges=[Edge(cursor=c, node=Message.from_model(msg)) for msg, c in zip(page.items, page.cursors)],
+            edges=[_PageEdge(Message.from_model(msg, authors), cursors, index) for index, msg in enumerate(page.items)],
             page_info=PageInfo(has_next_page=page.next_cursor is not None, end_cursor=page.cursors[-1] if page.cursors else after),
         )
 

@@ -7,7 +7,7 @@ invented. `vendor_data` keeps the vendor's own object as received.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -165,7 +165,7 @@ class Page(Generic[T]):
 
     items: tuple[T, ...]
     next_cursor: str | None
-    cursors: tuple[str, ...] = ()
+    cursors: Sequence[str] = ()  # a tuple, or `cursors.LazyCursors` that encodes each when read
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,3 +114,35 @@ async def test_an_operation_without_directives_reuses_its_plans_across_requests_
     assert fast == await run(STOCK, second, query, variables)
     assert "other 20" in str(fast[0]) and "text 0" not in str(fast[0])  # this request's data, not the first's
     assert len(PlainExecutor._shared) == plans  # no plan was built again
+
+
+ODD = "query($id: ID!) { conversation(id: $id) { messages(first: 3) { edges { node { id text direction imported t: __typename author { name role } } } } } }"
+
+
+@pytest.mark.parametrize("changes", [
+    {"text": 5}, {"text": True}, {"text": 2.5}, {"text": [1]},  # coerced to a String, or refused
+    {"direction": "INBOUND"}, {"direction": 3},  # not a member of the enum
+    {"imported": 1}, {"imported": "yes"},  # coerced to a Boolean, or refused
+    {"author": m.Participant(7, None, m.Role.BOT)},  # type: ignore[arg-type]  # an id that is no str
+], ids=lambda changes: f"{next(iter(changes))}={next(iter(changes.values()))!r}")
+async def test_values_the_compiled_plans_do_not_take_as_they_are_give_what_strawberry_gives(changes: dict[str, Any]) -> None:
+    """Compiled object plans (gateway/plans.py) keep a str as a String and a bool as a Boolean and look enum
+    members up by identity; anything else goes through the type's own coercion, or falls back."""
+    provider = FakeProvider([message(1), message(2, **changes), message(3)])
+    variables = {"id": gid("Conversation", "fake:42")}
+    fast = await run(FAST, provider, ODD, variables)
+    assert fast == await run(STOCK, provider, ODD, variables)
+
+
+def test_messages_of_a_page_share_one_author_object_per_author_model() -> None:
+    """`Message.from_model` with the page's `authors`: each message equal to the one made alone, and one
+    Participant per author model (adapters share one model per author)."""
+    from gateway.types import Message
+
+    ann, bob = m.Participant("u1", "Ann", m.Role.CUSTOMER), m.Participant("u2", "Bob", m.Role.AGENT)
+    models = [message(1, author=ann), message(2, author=bob), message(3, author=ann), message(4, author=None), message(5, author=ann)]
+    authors: dict[int, Any] = {}
+    shared = [Message.from_model(model, authors) for model in models]
+    assert shared == [Message.from_model(model) for model in models]
+    assert shared[0].author is shared[2].author is shared[4].author and shared[1].author is not shared[0].author
+    assert shared[3].author is None and shared[1].author is not None and shared[1].author.name == "Bob"

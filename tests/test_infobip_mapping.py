@@ -7,7 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from providers._time import parse_datetime
 from providers.infobip import mapping, replies
 from providers.models import (
     Channel,
@@ -423,3 +426,54 @@ def test_unknown_webhook_types_are_ignored() -> None:
 def test_webhook_bodies_parley_does_not_understand_are_refused(body: object, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         mapping.parse_webhook(body, provider="ib")
+
+
+# -- the message mapper's fast path against the general one -----------------------------------------
+
+
+def general_parse_message(raw: dict, *, provider: str, conversation_id: str | None = None) -> Message:
+    """parse_message as it was written before its fast path: every field through the general helpers."""
+    direction = mapping.DIRECTION_FROM_VENDOR.get(str(raw.get("direction")), mapping.DIRECTION_FALLBACK)
+    sender = raw.get("from")
+    return Message(
+        provider=provider,
+        remote_id=str(raw["id"]),
+        conversation_remote_id=conversation_id or str(raw.get("conversationId")),
+        text=mapping.message_text(raw.get("content")),
+        author=Participant(id=None if sender is None else str(sender), name=None, role=mapping.ROLE_FROM_DIRECTION[direction]),
+        direction=direction,
+        created_at=parse_datetime(raw.get("createdAt")),
+        channel=mapping.parse_channel(raw.get("channel")),
+        vendor_data=raw,
+    )
+
+
+JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=8))
+VENDOR_ROWS = st.fixed_dictionaries(
+    {"id": st.one_of(st.text(min_size=1, max_size=8), st.integers(0, 99))},
+    optional={
+        "direction": st.one_of(st.sampled_from(["INBOUND", "OUTBOUND", "inbound", ""]), JSON_SCALARS, st.lists(JSON_SCALARS, max_size=2)),
+        "from": st.one_of(st.sampled_from(["447700900001", "447860099299"]), JSON_SCALARS),
+        "conversationId": JSON_SCALARS,
+        "content": st.one_of(
+            JSON_SCALARS, st.dictionaries(st.sampled_from(["text", "url"]), JSON_SCALARS, max_size=2), st.lists(JSON_SCALARS, max_size=2)
+        ),
+        "channel": st.one_of(st.sampled_from(["WHATSAPP", "SMS", "INSTAGRAM_MESSAGING", "CARRIER_PIGEON"]), JSON_SCALARS),
+        "createdAt": st.one_of(st.sampled_from(["2019-10-14T09:45:57.898+0000", "2024-05-01T12:00:00Z", "yesterday"]), JSON_SCALARS),
+    },
+)
+
+
+@given(VENDOR_ROWS, st.sampled_from([None, "C1"]))
+def test_parse_message_gives_what_the_general_mapping_gives_for_any_row(raw: dict, conversation_id: str | None) -> None:
+    expected = general_parse_message(raw, provider="ib", conversation_id=conversation_id)
+    assert mapping.parse_message(raw, provider="ib", conversation_id=conversation_id) == expected
+    given_time = mapping.parse_message(raw, provider="ib", conversation_id=conversation_id, created_at=expected.created_at)
+    assert given_time == expected  # with its createdAt parsed by the caller (a listing), the same message
+
+
+def test_messages_of_one_author_share_one_participant() -> None:
+    first, second = (mapping.parse_message(message(n), provider="ib") for n in ("m1", "m2"))
+    reply = mapping.parse_message(message("m3", direction="OUTBOUND"), provider="ib")
+    assert first.author is second.author and first.author == Participant(id="447700900001", name=None, role=Role.CUSTOMER)
+    assert reply.author == Participant(id="447700900001", name=None, role=Role.AGENT) and reply.author is not first.author

@@ -253,6 +253,10 @@ def ceil_ms(moment: datetime) -> datetime:
     return floored if floored == moment else floored + MILLISECOND
 
 
+Snapshot = tuple[int | None, list[str] | None, int]  # a Keyset's (at, passed, how many of passed)
+Keyed = tuple[dict[str, Any], datetime, int]  # a listed row, its sort time, and that time in epoch ms
+
+
 @dataclass(slots=True)
 class Keyset:
     """A position in a list sorted by a time field: the last key read (epoch ms) and the ids read at it.
@@ -279,7 +283,12 @@ class Keyset:
         return cls(field, descending, at, list(passed))
 
     def state(self) -> dict[str, Any]:
-        return {"t": self.at, "ids": list(self.passed or ())}
+        return state_of(self.snapshot())
+
+    def snapshot(self) -> Snapshot:
+        """This position, kept for `state_of` later at the cost of a tuple: `passed` is only ever
+        appended to (`advance` starts a new list when the key moves), so its first `n` ids stay put."""
+        return self.at, self.passed, len(self.passed) if self.passed is not None else 0
 
     def window(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """`params` with this position's bound, or the caller's own bound where that is narrower."""
@@ -293,27 +302,41 @@ class Keyset:
             bound = min(bound, given) if self.descending else max(bound, given)
         return {**params, name: bound}
 
-    def key(self, raw: Mapping[str, Any]) -> int:
+    def moment(self, raw: Mapping[str, Any]) -> datetime:
         moment = parse_datetime(raw.get(self.field))
         if moment is None:
             raise ValueError(f"a row without {self.field}")
-        return to_ms(moment)
+        return moment
+
+    def key(self, raw: Mapping[str, Any]) -> int:
+        return to_ms(self.moment(raw))
 
     def behind(self, raw: Mapping[str, Any]) -> bool:
         """Already passed: sorts before the position, or is at it and was read. (A vendor that keeps
         finer than milliseconds puts rows of the previous millisecond into the widened window.)"""
+        return self.at is not None and self.behind_at(self.key(raw), raw)
+
+    def behind_at(self, key: int, raw: Mapping[str, Any]) -> bool:
+        """`behind` for a row whose key is known."""
         if self.at is None:
             return False
-        key = self.key(raw)
         before = key > self.at if self.descending else key < self.at
         return before or (key == self.at and str(raw.get("id")) in (self.passed or ()))
 
     def advance(self, raw: Mapping[str, Any]) -> None:
-        key, row_id = self.key(raw), str(raw.get("id"))
+        self.advance_to(self.key(raw), str(raw.get("id")))
+
+    def advance_to(self, key: int, row_id: str) -> None:
         if key == self.at and self.passed is not None:
             self.passed.append(row_id)
         else:
             self.at, self.passed = key, [row_id]
+
+
+def state_of(snapshot: Snapshot) -> dict[str, Any]:
+    """The cursor state of a position `Keyset.snapshot` kept."""
+    at, passed, count = snapshot
+    return {"t": at, "ids": passed[:count] if passed is not None else []}
 
 
 async def scan(
@@ -324,18 +347,19 @@ async def scan(
     provider: str,
     need: Callable[[], int],
     batch: Callable[[], int],
-    consume: Callable[[list[dict[str, Any]]], Awaitable[int]],
+    consume: Callable[[list[Keyed]], Awaitable[int]],
 ) -> bool:
     """Reads the window after `position`, at most MAX_SCAN_ROUNDS vendor pages, handing the rows not
-    yet passed to `consume` (which passes some, advancing `position`, and returns how many).
-    `need` is how many items the page still lacks, `batch` how many rows to ask for beyond the
-    passed ones. True when more may follow the page."""
+    yet passed to `consume` (which passes some, advancing `position`, and returns how many), each
+    with its sort time read once. `need` is how many items the page still lacks, `batch` how many
+    rows to ask for beyond the passed ones. True when more may follow the page."""
     page = 0
     for _ in range(MAX_SCAN_ROUNDS):
         slack = BEHIND_SLACK if position.at is not None else 0
         limit = min(MAX_LIMIT, len(position.passed or ()) + slack + batch() + 1)
-        rows = _keyed(await fetch({**position.window(params), "limit": limit, "page": page}), position, provider)
-        fresh = [row for row in rows if not position.behind(row)]
+        rows = await fetch({**position.window(params), "limit": limit, "page": page})
+        keyed = _keyed(rows, position, provider)
+        fresh = keyed if position.at is None else [k for k in keyed if not position.behind_at(k[2], k[0])]
         if await consume(fresh) < len(fresh):
             return True  # the page is full and rows are left
         if len(rows) < limit:
@@ -346,12 +370,14 @@ async def scan(
     return True  # the bound: a shorter page that resumes where it stopped
 
 
-def _keyed(rows: list[Any], position: Keyset, provider: str) -> list[dict[str, Any]]:
+def _keyed(rows: list[Any], position: Keyset, provider: str) -> list[Keyed]:
+    keyed: list[Keyed] = []
     for row in rows:
         if not isinstance(row, dict) or row.get("id") is None:
             raise MalformedResponseError("a list row without an id", provider=provider)
         try:
-            position.key(row)
+            moment = position.moment(row)
         except ValueError as exc:
             raise MalformedResponseError(f"list: {exc}", provider=provider) from exc
-    return rows
+        keyed.append((row, moment, to_ms(moment)))
+    return keyed

@@ -7,7 +7,8 @@ The conversation object carries no tags and no customer: the provider reads them
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -112,20 +113,51 @@ class InputError(ValueError):
 # ---- inbound ------------------------------------------------------------------------------------
 
 
-def parse_message(raw: Mapping[str, Any], *, provider: str, conversation_id: str | None = None) -> Message:
-    direction = DIRECTION_FROM_VENDOR.get(str(raw.get("direction")), DIRECTION_FALLBACK)
-    sender = raw.get("from")
+def parse_message(
+    raw: Mapping[str, Any], *, provider: str, conversation_id: str | None = None, created_at: datetime | None = None
+) -> Message:
+    """`created_at`: `raw`'s createdAt already parsed (a listing sorts by it), else parsed here."""
+    vendor_direction = raw.get("direction")
+    direction, author = _DIRECTED.get(vendor_direction, _UNDIRECTED) if isinstance(vendor_direction, str) else _UNDIRECTED
+    sender, content, channel = raw.get("from"), raw.get("content"), raw.get("channel")
+    if type(content) is dict:  # TEXT content as Infobip sends it (the first of message_text's cases here)
+        text = content.get("text")
+        text = text if isinstance(text, str) else None
+    else:
+        text = message_text(content)
     return Message(
         provider=provider,
         remote_id=str(raw["id"]),
         conversation_remote_id=conversation_id or str(raw.get("conversationId")),
-        text=message_text(raw.get("content")),
-        author=Participant(id=_str(sender), name=None, role=ROLE_FROM_DIRECTION[direction]),
+        text=text,
+        author=author(_str(sender)),
         direction=direction,
-        created_at=parse_datetime(raw.get("createdAt")),
-        channel=parse_channel(raw.get("channel")),
+        created_at=created_at or parse_datetime(raw.get("createdAt")),
+        channel=None if channel is None else CHANNEL_FROM_VENDOR.get(str(channel), CHANNEL_FALLBACK),
         vendor_data=raw,
     )
+
+
+# The authors of messages, one object per address and role: a conversation's 50 messages have one or
+# two (frozen, so shared as they are). Bounded, so a busy account's addresses come and go.
+AUTHORS_KEPT = 1024
+
+
+@functools.lru_cache(maxsize=AUTHORS_KEPT)
+def _customer(address: str | None) -> Participant:
+    return Participant(id=address, name=None, role=ROLE_FROM_DIRECTION[Direction.INBOUND])
+
+
+@functools.lru_cache(maxsize=AUTHORS_KEPT)
+def _agent(address: str | None) -> Participant:
+    return Participant(id=address, name=None, role=ROLE_FROM_DIRECTION[Direction.OUTBOUND])
+
+
+# A message's direction and its author's maker, by the vendor's direction, in one lookup (an Enum's
+# hash is Python code).
+_AUTHORS = {Direction.INBOUND: _customer, Direction.OUTBOUND: _agent}
+_DIRECTED = {name: (direction, _AUTHORS[direction]) for name, direction in DIRECTION_FROM_VENDOR.items()}
+_UNDIRECTED = (DIRECTION_FALLBACK, _AUTHORS[DIRECTION_FALLBACK])
 
 
 def message_text(content: object) -> str | None:

@@ -17,7 +17,7 @@ from .._wire import Client
 from ..echo import echo
 from ..base import Capability, input_name, refuse_roles, refuse_unfilterable, unsupported
 from ..costs import CallCosts, Read
-from ..cursors import decode_cursor, encode_cursor
+from ..cursors import LazyCursors, decode_cursor, encode_cursor
 from ..errors import (
     InvalidRequestError,
     MalformedResponseError,
@@ -38,7 +38,7 @@ from ..models import (
     VendorEvent,
 )
 from . import mapping, replies
-from .client import MAX_LIMIT, MAX_SCAN_ROUNDS, InfobipClient, Keyset, scan, unknown_tag
+from .client import MAX_LIMIT, MAX_SCAN_ROUNDS, InfobipClient, Keyed, Keyset, Snapshot, scan, state_of, unknown_tag
 from .hydration import PARTS, Hydrator, filter_parts, parts_for
 from .importer import InfobipImports
 
@@ -156,38 +156,41 @@ class InfobipProvider(InfobipImports):
         cheap = mapping.prefilter(filter)
         parts = parts_for(fields) | filter_parts(filter)
         items: list[Conversation] = []
-        cursors: list[str] = []
+        positions: list[Snapshot] = []
 
         def need() -> int:
             return first - len(items)
 
-        async def consume(rows: list[dict[str, Any]]) -> int:
+        async def consume(rows: list[Keyed]) -> int:
             """Passes rows in order until the page is full; hydrates only rows the conversation object
             alone lets through, and only as many as could still fit."""
             index = 0
             while index < len(rows) and need():
-                chunk: list[tuple[dict[str, Any], Conversation, bool]] = []
+                chunk: list[tuple[dict[str, Any], int, Conversation, bool]] = []
                 kept = 0
                 while index < len(rows) and kept < need():
-                    row, index = rows[index], index + 1
+                    (row, _, key), index = rows[index], index + 1
                     listed = mapping.parse_conversation(row, provider=self.name)
                     keep = cheap.matches(listed)
-                    chunk.append((row, listed, keep))
+                    chunk.append((row, key, listed, keep))
                     kept += keep
-                hydrated = iter(await self._hydrator.many([(row, listed) for row, listed, keep in chunk if keep], parts, filter.tags))
-                for row, _, keep in chunk:
-                    position.advance(row)
+                hydrated = iter(await self._hydrator.many([(row, listed) for row, _, listed, keep in chunk if keep], parts, filter.tags))
+                for row, key, _, keep in chunk:
+                    position.advance_to(key, mapping.row_id(row))
                     conversation = next(hydrated) if keep else None
                     if conversation is not None and filter.matches(conversation):
                         items.append(conversation)
-                        cursors.append(self._cursor("conversations", position, o=order.value))
+                        positions.append(position.snapshot())
             return index
 
         more = await scan(
             self._client.list_conversations, position, params, provider=self.name, need=need,
             batch=need if exact else lambda: max(need(), SCAN_BATCH), consume=consume,
         )
-        return Page(tuple(items), self._cursor("conversations", position, o=order.value) if more else None, tuple(cursors))
+        return Page(
+            tuple(items), self._cursor("conversations", position, o=order.value) if more else None,
+            LazyCursors(positions, lambda at: self._cursor_at("conversations", at, o=order.value)),
+        )
 
     async def list_messages(
         self, remote_id: str, *, first: int, after: str | None, newest_first: bool = False
@@ -197,7 +200,7 @@ class InfobipProvider(InfobipImports):
         kind = "messages-desc" if newest_first else "messages"
         position = self._position(kind, after, mapping.MESSAGE_TIME, newest_first, c=remote_id)
         items: list[Message] = []
-        cursors: list[str] = []
+        positions: list[Snapshot] = []
 
         def need() -> int:
             return first - len(items)
@@ -205,17 +208,20 @@ class InfobipProvider(InfobipImports):
         async def fetch(query: dict[str, Any]) -> list[Any]:
             return await self._client.list_messages(conversation_id, query)
 
-        async def consume(rows: list[dict[str, Any]]) -> int:
+        async def consume(rows: list[Keyed]) -> int:
             taken = rows[: need()]
-            for row in taken:
-                position.advance(row)
-                items.append(mapping.parse_message(row, provider=self.name, conversation_id=remote_id))
-                cursors.append(self._cursor(kind, position, c=remote_id))
+            for row, created_at, key in taken:  # the sort time is the message's createdAt: parsed once
+                position.advance_to(key, mapping.row_id(row))
+                items.append(mapping.parse_message(row, provider=self.name, conversation_id=remote_id, created_at=created_at))
+                positions.append(position.snapshot())
             return len(taken)
 
         params: dict[str, Any] = mapping.order_params(mapping.MESSAGE_TIME, newest_first)
         more = await scan(fetch, position, params, provider=self.name, need=need, batch=need, consume=consume)
-        return Page(tuple(items), self._cursor(kind, position, c=remote_id) if more else None, tuple(cursors))
+        return Page(
+            tuple(items), self._cursor(kind, position, c=remote_id) if more else None,
+            LazyCursors(positions, lambda at: self._cursor_at(kind, at, c=remote_id)),
+        )
 
     def parse_webhook(self, payload: object) -> list[VendorEvent]:
         return webhook_events(mapping.parse_webhook, payload, provider=self.name)
@@ -388,7 +394,10 @@ class InfobipProvider(InfobipImports):
             raise InvalidRequestError(f"invalid cursor: bad {exc}", provider=self.name, field="after") from exc
 
     def _cursor(self, kind: str, position: Keyset, **scope: str) -> str:
-        return encode_cursor(self.name, kind, **scope, **position.state())
+        return self._cursor_at(kind, position.snapshot(), **scope)
+
+    def _cursor_at(self, kind: str, at: Snapshot, **scope: str) -> str:
+        return encode_cursor(self.name, kind, **scope, **state_of(at))
 
     def _object(self, raw: Any, what: str) -> dict[str, Any]:
         if not isinstance(raw, dict) or not mapping.has_id(raw):
