@@ -1,7 +1,12 @@
 """Running an ASGI app under uvicorn, announcing it only once its address is bound: a port already in
 use gets uvicorn's bind error and exit status 3, never a "listening on" line before it. On SIGINT or
 SIGTERM the app's open subscriptions are ended first (`gateway.shutdown`), then uvicorn closes the
-connections."""
+connections.
+
+`parley serve` runs WebSockets on `FanoutWebSocketProtocol`: uvicorn's own default (its sans-I/O
+`websockets` protocol) offering `gateway.live.FRAMES`, so a shared subscription writes each event's
+frame once per socket without going through ASGI, and keeping less per idle connection.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,12 @@ from collections.abc import Callable
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.supervisors import Multiprocess
+from websockets.http11 import Request
+from websockets.protocol import State
 
+from .live import FRAMES
 from .shutdown import DRAIN_SECONDS, ON_SHUTDOWN, SEND_SECONDS
 
 STARTUP_FAILURE = 3  # what uvicorn exits with when it cannot bind
@@ -44,9 +53,40 @@ class AnnouncingServer(uvicorn.Server):
         await super().shutdown(sockets=sockets)
 
 
+class FanoutWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's default WebSocket protocol, plus `gateway.live.FrameWriter` in each connection's scope
+    (under FRAMES, when no extension such as compression was negotiated: frames are then plain); and
+    the handshake's request and response, kept by uvicorn for the connection's life, dropped once sent."""
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        if self.response.status_code == 101 and not self.conn.extensions:
+            self.scope["extensions"][FRAMES] = self  # type: ignore[assignment]  # ASGI extensions are free-form
+        del self.request
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if self.handshake_complete and hasattr(self, "response"):
+            del self.response  # sent (or refused): nothing reads it again
+
+    def frame_ready(self) -> bool:
+        return self.writable.is_set() and self._open()
+
+    def _open(self) -> bool:
+        return not (self.close_sent or self.disconnected) and self.conn.state is State.OPEN and not self.transport.is_closing()
+
+    def write_frame(self, frame: bytes) -> None:
+        self.transport.write(frame)
+
+    async def frame_drained(self) -> bool:
+        await self.writable.wait()
+        return self._open()
+
+
 def run(app: Any, *, announce: Callable[[], None], **options: Any) -> int:
     """`uvicorn.run` with `announce()` called after the bind (before the workers start, with
     `workers` > 1, where the parent binds). The exit status: 0 after a clean stop."""
+    options.setdefault("ws", FanoutWebSocketProtocol)
     config = uvicorn.Config(app, **options)
     try:
         if config.workers > 1:
