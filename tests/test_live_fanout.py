@@ -337,7 +337,7 @@ async def test_a_member_whose_socket_does_not_drain_is_cut_off_after_its_queue_a
 
 
 @contextlib.contextmanager
-def served(app: Any) -> Iterator[str]:
+def served(app: Any) -> Iterator[tuple[str, uvicorn.Server]]:
     """`app` under uvicorn with `parley serve`'s WebSocket protocol, on a loopback port, in a thread."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws=FanoutWebSocketProtocol, ws_per_message_deflate=False)
     server = uvicorn.Server(config)
@@ -348,7 +348,7 @@ def served(app: Any) -> Iterator[str]:
         assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
         time.sleep(0.02)
     try:
-        yield f"127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+        yield f"127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", server
     finally:
         server.should_exit = True
         thread.join(10)
@@ -361,7 +361,7 @@ def test_under_parley_serves_protocol_members_frames_go_straight_to_the_socket_a
     write = FanoutWebSocketProtocol.write_frame
     monkeypatch.setattr(FanoutWebSocketProtocol, "write_frame", lambda self, frame: (written.append(frame), write(self, frame))[1])
     app = create_app(Settings(demo_conversations=2, graphiql=False))
-    with served(app) as address:
+    with served(app) as (address, server):
         conversation = httpx.post(f"http://{address}/graphql", json={"query": CREATE, "variables": {"input": {
             "provider": "socialboards", "customer": {"name": "Live", "externalId": "live-1"}}}}).json()["data"]["createConversation"]["conversation"]["id"]
 
@@ -389,6 +389,11 @@ def test_under_parley_serves_protocol_members_frames_go_straight_to_the_socket_a
             for ws in members[:2]:
                 assert [ws.recv(timeout=5) for _ in range(2)] == expected  # byte for byte
             assert [json.loads(members[2].recv(timeout=5)) for _ in range(2)] == [{**json.loads(f), "id": "op-7"} for f in expected]
+            websockets = [c for c in server.server_state.connections if isinstance(c, FanoutWebSocketProtocol)]
+            assert len(websockets) == 4
+            for connection in websockets:  # what an idle connection no longer keeps: the handshake
+                assert not hasattr(connection, "request") and not hasattr(connection, "response")
+                assert "request" not in connection.conn.parser.gi_frame.f_locals  # the request parser's frame
             members[2].send(json.dumps({"id": "op-7", "type": "complete"}))
             members[2].send(json.dumps({"type": "ping"}))
             assert json.loads(members[2].recv(timeout=5)) == {"type": "pong"}
