@@ -8,6 +8,8 @@
   WebSocket is one request: one id and one line, when it closes, for all its operations.
 - `OperationMetrics` (schema extension): each operation's type, name and outcome into the metrics
   and into the access line.
+- `SubscriptionAccount`: the same for a subscriber of a shared stream (gateway/live.py), whose own
+  stream closes once admitted: counted when it leaves, as its own stream would have been then.
 - `with_request_id`: `extensions.requestId` on GraphQL errors.
 - `VendorObserver`: vendor calls, retries and breaker states into the metrics and the access line.
 - Both make OpenTelemetry spans when tracing is on (gateway/tracing.py).
@@ -192,22 +194,85 @@ class OperationMetrics(SchemaExtension):
         name = metrics.operation_label(context.operation_name)
         result = context.result
         codes = [*self._codes, *codes_of(getattr(result, "errors", None) or context.pre_execution_errors)]
+        tracing.end_operation(span, kind, name, codes)
+        principal = getattr(context.context, "principal", None)
+        account = getattr(context.context, "account", None)
+        if isinstance(account, SubscriptionAccount):  # it joined a shared stream: counted when it leaves that
+            account.admitted(kind, name, codes, getattr(principal, "client", None))
+            return
         subscription = kind == OperationType.SUBSCRIPTION.value
         outcome = codes[0] if codes else CANCELLED if cancelled and not subscription else OK
         metrics.OPERATIONS.labels(kind, name, outcome).inc()
-        tracing.end_operation(span, kind, name, codes)
         if not subscription:
             metrics.OPERATION_SECONDS.labels(kind, name, outcome).observe(time.perf_counter() - started)
         record = _record.get()
         if record is not None:
             record.operations.append(f"{kind} {name}")
             record.add_codes(codes)
-            principal = getattr(context.context, "principal", None)
             record.client = record.client or getattr(principal, "client", None)
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
         yield
         self._codes.extend(code for code in codes_of(getattr(result, "errors", None)) if code not in self._codes)
+
+
+class SubscriptionAccount:
+    """What `OperationMetrics` and the bus's metering count for a subscription with a stream of its own,
+    for a subscriber of a shared one (gateway/live.py): made in the subscriber's own task (its
+    connection's access line and request id), filled in by `OperationMetrics` when its own stream
+    closes at admission, counted among the live subscriptions while it is a member, and settled when it
+    leaves: its operation and outcome (its first error's code) into the metrics and its access line.
+    What the shared stream delivers is counted per member by the bus (`MeteredBus.subscribe`)."""
+
+    __slots__ = ("record", "request_id", "kind", "name", "client", "codes", "live", "settled")
+
+    def __init__(self) -> None:
+        self.record = _record.get()
+        self.request_id = current_request_id()
+        self.kind, self.name = OperationType.SUBSCRIPTION.value, metrics.ANONYMOUS
+        self.client: str | None = None
+        self.codes: list[str] = []
+        self.live = self.settled = False
+
+    def admitted(self, kind: str, name: str, codes: list[str], client: str | None) -> None:
+        self.kind, self.name, self.client = kind, name, client
+        self.note(codes)
+
+    def open(self) -> None:
+        metrics.SUBSCRIPTIONS.inc()
+        self.live = True
+
+    def note(self, codes: list[str], vendor_calls: int = 0) -> None:
+        """Errors in what was sent to this subscriber, and vendor calls made to produce it."""
+        self.codes.extend(code for code in codes if code not in self.codes)
+        if self.record is not None:
+            self.record.add_codes(codes)
+            self.record.vendor_calls += vendor_calls
+
+    def overflowed(self, code: str) -> None:
+        """Cut off for falling behind, as the bus cuts off a subscriber of its own."""
+        metrics.EVENTS_DROPPED.labels("overflow").inc()
+        self.note([code])
+
+    def settle(self) -> None:
+        if self.settled:
+            return
+        self.settled = True
+        if self.live:
+            metrics.SUBSCRIPTIONS.dec()
+        metrics.OPERATIONS.labels(self.kind, self.name, self.codes[0] if self.codes else OK).inc()
+        if self.record is not None:
+            self.record.operations.append(f"{self.kind} {self.name}")
+            self.record.add_codes(self.codes)
+            self.record.client = self.record.client or self.client
+
+
+def shared_record() -> AccessRecord:
+    """A record for a shared stream's task (its vendor calls, handed to each member's line); call it in
+    that task's own context."""
+    record = AccessRecord()
+    _record.set(record)
+    return record
 
 
 class VendorObserver:

@@ -51,6 +51,7 @@ class Context:
     loaders: Loaders
     principal: Principal = ANONYMOUS  # who is calling (gateway/auth.py)
     shared: bool = False  # a stream run once for many subscribers (gateway/live.py): counted per subscriber, not here
+    account: Any = None  # a subscriber's own stream once it joins a shared one: access.SubscriptionAccount counts it
     guard: Guard | None = None  # the app's request limits (gateway/limits.py); None: unlimited
     connection_params: dict[str, Any] | None = None  # strawberry copies connection_init here
     partial_errors: list[Any] = field(default_factory=list)

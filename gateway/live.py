@@ -15,13 +15,21 @@ What each subscriber gets is unchanged:
   resolver subscribes. A refusal is answered exactly as before. Only a subscription that reaches the
   bus without `since` joins a group; one with `since` (its own replay) keeps its own stream.
 - Results are those of the same execution, so equal to what its own would have produced; the frame
-  is the same JSON strawberry writes (`{"id", "type": "next", "payload"}`), then `complete`.
+  is the same JSON strawberry writes (`{"id", "type": "next", "payload"}`, errors with the member's
+  own `requestId`), then `complete`.
 - A member that falls `QUEUE_SIZE` frames behind (its socket does not drain) is cut off with the same
   RATE_LIMITED error as a subscriber the bus cuts off, and `complete`; the others go on.
+- Its accounting is its own (`access.SubscriptionAccount`): one access-line entry and operation outcome
+  when it leaves, counted among the live subscriptions while a member, each event counted as delivered
+  to it, the vendor calls made for what it received on its connection's line.
 - A client that asks for the cost (`X-Parley-Cost` on the upgrade) keeps its own stream, which reports it.
 
-A group ends when its last member leaves (the bus subscription goes with it), or when its stream ends
-(each member then gets what a subscriber of that stream would: its last result, then `complete`).
+A member holds no task and nothing of its admission: the group calls it for each event. When the
+server offers `FRAMES` (gateway.serving's uvicorn protocol), a member whose socket takes data writes
+the event's frame straight to it, the same bytes for every member with the same operation id;
+elsewhere (the test client, other servers) it sends through ASGI. A group ends when its last member
+leaves (the bus subscription goes with it), or when its stream ends (each member then gets what a
+subscriber of that stream would: its last result, then `complete`).
 """
 
 from __future__ import annotations
@@ -29,18 +37,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
+import struct
 import types
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine, Generator
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from starlette.websockets import WebSocketDisconnect
+from strawberry.schema.base import BaseSchema
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Operation, _OperationStreamClosed
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import CompleteMessage
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
+from .access import AccessRecord, SubscriptionAccount, codes_of, shared_record
 from .admission import TransportWSHandler
 from .auth import Principal
 from .context import Context, make_loaders
@@ -48,22 +59,47 @@ from .errors import ErrorCode, client_error
 from .events import QUEUE_SIZE, Bus, Event
 from .leases import Leases
 from .limits import COST_HEADER
+from .metrics import MeteredBus
 
+FRAMES = "parley.websocket.frames"  # the ASGI scope extension a server offers a `FrameWriter` under
 OVERFLOW_MESSAGE = f"subscriber fell more than {QUEUE_SIZE} events behind; reconnect with `since` set to your last cursor"
 OVERFLOW = object()
 _END = object()
+GONE = (WebSocketDisconnect, RuntimeError, OSError, ConnectionError)  # what sending on a closed socket raises
+logger = logging.getLogger("parley.live")
 
 GroupKey = tuple[int, str, str, str | None, Principal, tuple[str, ...]]
 
 
-class JoinSignal:
-    """The bus a subscription's own stream sees while it is admitted: `subscribe()` without `since`
-    marks it as one that can join a group (and then waits to be cancelled); with `since`, it is the
-    real bus's, and the subscription keeps its own stream."""
+class FrameWriter(Protocol):
+    """A WebSocket connection that takes frames encoded by the app (no extension negotiated)."""
+
+    def frame_ready(self) -> bool:
+        """Open, and its transport takes data without waiting."""
+        ...
+
+    def write_frame(self, frame: bytes) -> None: ...
+
+    async def frame_drained(self) -> bool:
+        """Waits until the transport takes data; False once the connection is closed."""
+        ...
+
+
+def text_frame(body: bytes) -> bytes:
+    """An unmasked, unfragmented WebSocket text frame (RFC 6455 5.2), as a server sends."""
+    size = len(body)
+    if size < 126:
+        return bytes((0x81, size)) + body
+    if size < 65536:
+        return struct.pack("!BBH", 0x81, 126, size) + body
+    return struct.pack("!BBQ", 0x81, 127, size) + body
+
+
+class _BusView:
+    """`bus`, seen by one stream."""
 
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
-        self.joined: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def start(self) -> None:
         await self.bus.start()
@@ -78,7 +114,7 @@ class JoinSignal:
         await self.bus.ping()
 
     def subscribe(self, since: str | None = None) -> AsyncIterator[Event]:
-        return self.bus.subscribe(since) if since is not None else self._join()
+        return self.bus.subscribe(since)
 
     def end_subscriptions(self) -> None:
         self.bus.end_subscriptions()
@@ -90,6 +126,19 @@ class JoinSignal:
     def leases(self) -> Leases:
         return self.bus.leases()
 
+
+class JoinSignal(_BusView):
+    """The bus a subscription's own stream sees while it is admitted: `subscribe()` without `since`
+    marks it as one that can join a group (and then waits to be cancelled); with `since`, it is the
+    real bus's, and the subscription keeps its own stream."""
+
+    def __init__(self, bus: Bus) -> None:
+        super().__init__(bus)
+        self.joined: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def subscribe(self, since: str | None = None) -> AsyncIterator[Event]:
+        return self.bus.subscribe(since) if since is not None else self._join()
+
     async def _join(self) -> AsyncGenerator[Event, None]:
         if not self.joined.done():
             self.joined.set_result(None)
@@ -97,78 +146,149 @@ class JoinSignal:
         yield  # type: ignore[misc]  # unreachable: makes this an async generator, as a bus's subscribe is
 
 
+class SharedBus(_BusView):
+    """The bus a group's stream sees: each event counted as delivered to each member."""
+
+    def __init__(self, bus: Bus, members: set[Member]) -> None:
+        super().__init__(bus)
+        self.members = members
+
+    def subscribe(self, since: str | None = None) -> AsyncIterator[Event]:
+        if isinstance(self.bus, MeteredBus):
+            return self.bus.subscribe(since, shared_by=self.members)
+        return self.bus.subscribe(since)
+
+
 class Member:
-    """One subscriber of a group. A payload is sent at once when the socket takes it without waiting
+    """One subscriber of a group. A frame is written at once when the socket takes it without waiting
     (the usual case: no task switch per subscriber and event); while a send waits for the socket to
-    drain, later payloads queue, up to QUEUE_SIZE."""
+    drain, later ones queue, up to QUEUE_SIZE."""
 
-    def __init__(self, handler: LiveTransportWSHandler, operation: Operation[Context, None]) -> None:
-        self.handler, self.operation = handler, operation
-        self.prefix = f'{{"id":{orjson.dumps(operation.id).decode()},"type":"next","payload":'
-        self.pending: deque[str] | None = None  # created on the first wait: an empty deque is 760 bytes
+    __slots__ = ("handler", "operation", "group", "account", "writer", "prefix", "pending", "draining", "closing", "gone")
+
+    def __init__(self, handler: LiveTransportWSHandler, operation: Operation[Context, None], group: Group,
+                 account: SubscriptionAccount) -> None:
+        self.handler, self.operation, self.group, self.account = handler, operation, group, account
+        self.writer = handler.frame_writer()
+        self.prefix = b'{"id":' + orjson.dumps(operation.id) + b',"type":"next","payload":'
+        self.pending: deque[bytes] | None = None  # created on the first wait: an empty deque is 760 bytes
         self.draining: asyncio.Task[None] | None = None  # sending what waits behind a send that blocked
-        self.end: object = None  # _END, a PreExecutionError, OVERFLOW, or the exception a send raised
-        self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closing: asyncio.Task[None] | None = None  # sending its last frames once its group is done with it
+        self.gone = False
 
-    def push(self, payload: str | object) -> None:
-        if self.end is not None:
+    def deliver(self, payload: bytes, frames: dict[bytes, bytes]) -> None:
+        """An event's encoded payload; `frames`: that event's frames by prefix, shared by members with the same id."""
+        writer = self.writer
+        if writer is not None and self.draining is None and writer.frame_ready():
+            frame = frames.get(self.prefix)
+            if frame is None:
+                frame = frames[self.prefix] = text_frame(self.prefix + payload + b"}")
+            writer.write_frame(frame)
+        else:
+            self.send(self.prefix + payload + b"}")
+
+    def deliver_own(self, payload: dict[str, Any]) -> None:
+        """A payload with errors: as its own stream would, each error carries this subscriber's request id."""
+        self.send(self.prefix + orjson.dumps(_with_request_id(payload, self.account.request_id)) + b"}")
+
+    def send(self, message: bytes) -> None:
+        if self.closing is not None or self.gone:
             return
-        if not isinstance(payload, str):  # the group's stream is over
-            self._finish(payload)
-        elif self.draining is not None:
+        if self.draining is not None:
             if self.pending is None:
                 self.pending = deque()
             if len(self.pending) >= QUEUE_SIZE:
-                self._finish(OVERFLOW)
+                self.finish(OVERFLOW)
             else:
-                self.pending.append(payload)
-        else:
-            self._send(payload)
+                self.pending.append(message)
+            return
+        try:
+            waiting = self._start(message)
+        except GONE:
+            self._lost()
+            return
+        if waiting is not None:
+            self.draining = asyncio.create_task(self._drain(waiting))
 
-    def _send(self, payload: str) -> None:
-        send = self.handler.send_text(self.prefix + payload + "}")
+    def _start(self, message: bytes) -> Awaitable[None] | None:
+        """Sends `message` if the socket takes it now (None), else what finishes sending it."""
+        if self.writer is not None:
+            if self.writer.frame_ready():
+                self.writer.write_frame(text_frame(message))
+                return None
+            return self._write_when_drained(self.writer, message)
+        send = self.handler.send_text(message.decode())
         try:
             waiting = send.send(None)
         except StopIteration:
-            return
-        except Exception as exc:  # the socket is gone
-            self._finish(exc)
-            return
-        self.draining = asyncio.create_task(self._drain(send, waiting))
+            return None
+        return _resumed(send, waiting)
 
-    async def _drain(self, send: Coroutine[Any, Any, None], waiting: Any) -> None:
+    @staticmethod
+    async def _write_when_drained(writer: FrameWriter, message: bytes) -> None:
+        if not await writer.frame_drained():
+            raise ConnectionError("the WebSocket is closed")
+        writer.write_frame(text_frame(message))
+
+    async def _drain(self, waiting: Awaitable[None]) -> None:
         try:
-            await _resumed(send, waiting)
+            await waiting
             while self.pending:
-                await self.handler.send_text(self.prefix + self.pending.popleft() + "}")
-        except Exception as exc:
-            self._finish(exc)
+                waiting_next = self._start(self.pending.popleft())
+                if waiting_next is not None:
+                    await waiting_next
+        except GONE:
+            self._lost()
         finally:
             self.draining = None
-            if self.end is not None and not self.ended.done():
-                self.ended.set_result(None)
 
-    def _finish(self, end: object) -> None:
-        self.end = end
-        if self.draining is None and not self.ended.done():
-            self.ended.set_result(None)
+    def _lost(self) -> None:
+        """Its socket is gone: it leaves the group; its handler ends the operation (and settles it)."""
+        self.gone = True
+        self.group.remove(self)
 
-    async def run(self) -> None:
-        """Holds the operation until the group ends or this member falls behind, then closes it as
-        strawberry would."""
+    def finish(self, end: object) -> None:
+        """Its group's stream is over (`_END`, or a PreExecutionError), or it fell behind (OVERFLOW): it
+        leaves the group and sends its last frames, then `complete`, in a task of its own."""
+        if self.closing is None and not self.gone:
+            self.group.remove(self)
+            self.closing = asyncio.create_task(self._close(end))
+
+    async def _close(self, end: object) -> None:
         try:
-            await self.ended
-        finally:
             if self.draining is not None:
-                self.draining.cancel()
-        if isinstance(self.end, Exception):
-            return  # the connection is gone; its handler ends it
-        if self.end is OVERFLOW:
-            await self.handler.send_text(self.prefix + self.handler.encode(_overflow_payload()) + "}")
-        elif isinstance(self.end, PreExecutionError):  # the group's stream refused to start: as strawberry answers it
-            await self.operation.send_initial_errors(self.end.errors or [])
-            return
-        await self.operation.send_operation_message(CompleteMessage(id=self.operation.id, type="complete"))
+                await asyncio.wait((self.draining,))
+            if self.gone:
+                return
+            if end is OVERFLOW:
+                self.account.overflowed(ErrorCode.RATE_LIMITED.value)
+                await self._send_now(self.prefix + orjson.dumps(_with_request_id(_overflow_payload(), self.account.request_id)) + b"}")
+            if isinstance(end, PreExecutionError):  # the group's stream refused to start: as strawberry answers it
+                await self.operation.send_initial_errors(end.errors or [])
+                return
+            operation = self.operation
+            if not operation.completed:
+                operation.completed = True  # as strawberry's Operation does before its last message
+                self.handler.operations.pop(operation.id, None)
+                await self._send_now(b'{"id":' + orjson.dumps(operation.id) + b',"type":"complete"}')
+        except GONE:
+            pass  # the connection is gone; its handler ends it
+        finally:
+            self.handler.forget_member(self)
+            self.account.settle()
+
+    async def _send_now(self, message: bytes) -> None:
+        waiting = self._start(message)
+        if waiting is not None:
+            await waiting
+
+    def leave(self) -> None:
+        """The client completed the operation, or its connection ended."""
+        self.group.remove(self)
+        for task in (self.draining, self.closing):
+            if task is not None:
+                task.cancel()
+        self.account.settle()
 
 
 @types.coroutine
@@ -188,37 +308,12 @@ def _overflow_payload() -> dict[str, Any]:
     return {"data": None, "errors": [client_error(OVERFLOW_MESSAGE, ErrorCode.RATE_LIMITED).formatted]}
 
 
-class Group:
-    """One strawberry subscription whose results go to every member."""
-
-    def __init__(self, hub: Hub, key: GroupKey, handler: LiveTransportWSHandler, operation: Operation[Context, None],
-                 context: Context) -> None:
-        self.hub, self.key = hub, key
-        self.members: set[Member] = set()
-        # its own context: the group outlives the connection that started it, whose request it is not
-        self.task = asyncio.create_task(self._run(handler, operation, context), name="parley-live-group",
-                                        context=contextvars.Context())
-
-    async def _run(self, handler: LiveTransportWSHandler, operation: Operation[Context, None], context: Context) -> None:
-        try:
-            source = await handler.schema.stream(
-                operation.query, variable_values=operation.variables, context_value=context, operation_name=operation.operation_name,
-            )
-            async with contextlib.aclosing(source):
-                async for result in source:
-                    if isinstance(result, PreExecutionError):
-                        self._send(result)
-                        break
-                    if not isinstance(result, ExecutionResult):  # incremental delivery: not over this protocol
-                        break
-                    self._send(handler.encode(_payload(result)))
-        finally:
-            self.hub.groups.pop(self.key, None)  # later subscribers start a new group
-            self._send(_END)
-
-    def _send(self, payload: str | object) -> None:
-        for member in self.members:
-            member.push(payload)
+def _with_request_id(payload: dict[str, Any], request_id: str | None) -> dict[str, Any]:
+    """`payload` with `extensions.requestId` on each error, as `access.with_request_id` adds it."""
+    if request_id is None or not payload.get("errors"):
+        return payload
+    errors = [{**error, "extensions": {**(error.get("extensions") or {}), "requestId": request_id}} for error in payload["errors"]]
+    return {**payload, "errors": errors}
 
 
 def _payload(result: ExecutionResult) -> dict[str, Any]:
@@ -231,40 +326,85 @@ def _payload(result: ExecutionResult) -> dict[str, Any]:
     return payload
 
 
+class Group:
+    """One strawberry subscription whose results go to every member."""
+
+    def __init__(self, hub: Hub, key: GroupKey, schema: BaseSchema, operation: Operation[Context, None], context: Context) -> None:
+        self.hub, self.key = hub, key
+        self.members: set[Member] = set()
+        # The group's own context: the member's principal and providers, its own loaders, no request
+        # limits (each member was admitted under its own), its bus counting each event once per member.
+        own = replace(context, bus=SharedBus(context.bus, self.members), loaders=make_loaders(context.providers, cache=False),
+                      guard=None, partial_errors=[], notices=[], shared=True, account=None)
+        # its own contextvars too: the group outlives the connection that started it, whose request it is not
+        self.task = asyncio.create_task(self._run(schema, operation.operation_name, own), name="parley-live-group",
+                                        context=contextvars.Context())
+
+    async def _run(self, schema: BaseSchema, operation_name: str | None, context: Context) -> None:
+        end: object = _END
+        record = shared_record()
+        try:
+            source = await schema.stream(self.key[1], variable_values=orjson.loads(self.key[2]), context_value=context,
+                                         operation_name=operation_name)
+            async with contextlib.aclosing(source):
+                async for result in source:
+                    if isinstance(result, PreExecutionError):
+                        end = result
+                        break
+                    if not isinstance(result, ExecutionResult):  # incremental delivery: not over this protocol
+                        break
+                    self._deliver(result, record)
+        finally:
+            if self.hub.groups.get(self.key) is self:
+                del self.hub.groups[self.key]  # later subscribers start a new group
+            for member in list(self.members):
+                member.finish(end)
+
+    def _deliver(self, result: ExecutionResult, record: AccessRecord) -> None:
+        payload = _payload(result)
+        calls, record.vendor_calls = record.vendor_calls, 0
+        members = list(self.members)  # one whose socket is gone leaves while this runs
+        if result.errors or calls:
+            codes = codes_of(result.errors)
+            for member in members:
+                member.account.note(codes, calls)
+        if result.errors:
+            for member in members:
+                member.deliver_own(payload)
+            return
+        encoded = orjson.dumps(payload)
+        frames: dict[bytes, bytes] = {}
+        for member in members:
+            member.deliver(encoded, frames)
+
+    def remove(self, member: Member) -> None:
+        self.members.discard(member)
+        if not self.members and not self.task.done() and asyncio.current_task() is not self.task:
+            self.task.cancel()
+            if self.hub.groups.get(self.key) is self:
+                del self.hub.groups[self.key]
+
+
 class Hub:
     """The groups of one view."""
 
     def __init__(self) -> None:
         self.groups: dict[GroupKey, Group] = {}
 
-    async def serve(self, handler: LiveTransportWSHandler, operation: Operation[Context, None], context: Context) -> None:
-        group = self._group(handler, operation, context)
-        member = Member(handler, operation)
-        group.members.add(member)
-        try:
-            await member.run()
-        except WebSocketDisconnect:
-            pass  # the connection's own handler ends it
-        finally:
-            group.members.discard(member)
-            if not group.members and not group.task.done():
-                group.task.cancel()
-                self.groups.pop(group.key, None)
-
-    def _group(self, handler: LiveTransportWSHandler, operation: Operation[Context, None], context: Context) -> Group:
+    def join(self, handler: LiveTransportWSHandler, operation: Operation[Context, None], context: Context,
+             account: SubscriptionAccount) -> Member:
         # orjson's bytes keep a 4 KiB buffer: the key holds text
         variables = orjson.dumps(operation.variables, option=orjson.OPT_SORT_KEYS).decode()
         key: GroupKey = (id(handler.schema), operation.query, variables, operation.operation_name, context.principal,
                          tuple(sorted(context.providers)))
         group = self.groups.get(key)
         if group is None:
-            # The group's own context: the member's principal and providers, its own loaders, no request
-            # limits (each member was admitted under its own).
-            own = replace(context, loaders=make_loaders(context.providers, cache=False), guard=None, partial_errors=[], notices=[],
-                          shared=True)
-            group = self.groups[key] = Group(self, key, handler, operation, own)
+            group = self.groups[key] = Group(self, key, handler.schema, operation, context)
         operation.query = group.key[1]  # one copy of the document's text per group, not per member
-        return group
+        member = Member(handler, operation, group, account)
+        group.members.add(member)
+        account.open()
+        return member
 
 
 def hub_of(view: object) -> Hub:
@@ -278,14 +418,20 @@ def hub_of(view: object) -> Hub:
 class LiveTransportWSHandler(TransportWSHandler):
     """graphql-transport-ws with shared fan-out (module docstring); everything else as `TransportWSHandler`."""
 
+    members: dict[str, Member] | None = None  # by operation id, once one has joined a group
+
     async def run_operation(self, operation: Operation[Context, None]) -> None:
-        context = self.context
-        if context.request.headers.get(COST_HEADER, "").lower() in ("1", "true"):
+        if self.context.request.headers.get(COST_HEADER, "").lower() in ("1", "true"):
             await super().run_operation(operation)
             return
+        own = replace(self.context, bus=JoinSignal(self.context.bus))
         try:
-            if await self._own_stream(operation):
-                await hub_of(self.view).serve(self, operation, context)
+            if await self._own_stream(operation, own):
+                member = hub_of(self.view).join(self, operation, self.context, own.account)
+                if self.members is None:
+                    self.members = {}
+                self.members[operation.id] = member
+                return
         except _OperationStreamClosed:
             return
         except Exception as error:  # as strawberry's run_operation: logged, the operation completed
@@ -294,35 +440,51 @@ class LiveTransportWSHandler(TransportWSHandler):
                 await operation.send_operation_message({"id": operation.id, "type": "complete"})
             self.operations.pop(operation.id, None)
             raise
+        finally:
+            if own.account is not None and operation.id not in (self.members or {}):
+                own.account.settle()  # stopped while it was joining: counted as its own stream would have been
+        await operation.send_operation_message({"id": operation.id, "type": "complete"})
 
-    async def _own_stream(self, operation: Operation[Context, None]) -> bool:
+    async def _own_stream(self, operation: Operation[Context, None], own: Context) -> bool:
         """Runs the subscription as strawberry's handler does, until it either ends (answered as before:
         False) or its resolver subscribes to the bus without `since` (True: it can join a group). Its own
         stream is closed then; nothing of it outlives this call, so a member holds only what it needs."""
-        signal = JoinSignal(self.context.bus)
-        source = await self.schema.stream(
-            operation.query, variable_values=operation.variables, context_value=replace(self.context, bus=signal),
-            root_value=self.root_value, operation_name=operation.operation_name,
-        )
+        signal: JoinSignal = own.bus  # type: ignore[assignment]
+        source = await self.schema.stream(operation.query, variable_values=operation.variables, context_value=own,
+                                          root_value=self.root_value, operation_name=operation.operation_name)
         async with contextlib.aclosing(source):
             first: asyncio.Future[Any] = asyncio.ensure_future(anext(source, _END))
-            await asyncio.wait((first, signal.joined), return_when=asyncio.FIRST_COMPLETED)
-            if not first.done():
-                first.cancel()
-                await asyncio.gather(first, return_exceptions=True)
-                return True
+            try:
+                await asyncio.wait((first, signal.joined), return_when=asyncio.FIRST_COMPLETED)
+                if not first.done():
+                    own.account = SubscriptionAccount()  # before the stream closes: OperationMetrics fills it in
+                    return True
+            finally:
+                if not first.done():
+                    first.cancel()
+                    await asyncio.wait((first,))
             signal.joined.cancel()
             if first.result() is not _END:
                 await self._send_result_stream(operation, _starting_with(first.result(), source))
-        await operation.send_operation_message(CompleteMessage(id=operation.id, type="complete"))
         return False
 
-    def encode(self, value: object) -> str:
-        encoded = self.view.encode_json(value)
-        return encoded if isinstance(encoded, str) else encoded.decode()
+    async def cleanup_operation(self, operation_id: str) -> None:
+        member = self.members.pop(operation_id, None) if self.members else None
+        if member is not None:
+            member.leave()
+        await super().cleanup_operation(operation_id)
+
+    def forget_member(self, member: Member) -> None:
+        if self.members and self.members.get(member.operation.id) is member:
+            del self.members[member.operation.id]
+
+    def frame_writer(self) -> FrameWriter | None:
+        scope = getattr(getattr(self.websocket, "ws", None), "scope", None) or {}
+        writer: FrameWriter | None = (scope.get("extensions") or {}).get(FRAMES)
+        return writer
 
     async def send_text(self, text: str) -> None:
-        """A frame already encoded (the group's payload under this member's id)."""
+        """A message already encoded (the group's payload under this member's id)."""
         await self.websocket.ws.send_text(text)  # type: ignore[attr-defined]
 
 

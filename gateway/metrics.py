@@ -20,7 +20,7 @@ import hmac
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sized
 from dataclasses import replace
 from typing import Any
 
@@ -173,20 +173,41 @@ class MeteredBus:
             EVENTS_PUBLISHED.labels(event.kind.value).inc()
         return published
 
-    async def subscribe(self, since: str | None = None) -> AsyncIterator[Event]:
+    async def subscribe(self, since: str | None = None, *, shared_by: Sized | None = None) -> AsyncIterator[Event]:
+        """`shared_by`: the subscribers of a stream shared by several (gateway/live.py), each counted as
+        one with a stream of its own (they count themselves among the live subscriptions)."""
         started = time.time()
-        SUBSCRIPTIONS.inc()
+        if shared_by is None:
+            SUBSCRIPTIONS.inc()
         try:
             async for event in self.inner.subscribe(since):
-                EVENTS_DELIVERED.labels(event.kind.value).inc()
+                times = 1 if shared_by is None else len(shared_by)
+                EVENTS_DELIVERED.labels(event.kind.value).inc(times)
                 if event.published_at >= started:  # live, not replayed: its lag is the bus's
-                    BUS_LAG.observe(max(0.0, time.time() - event.published_at))
+                    observe(BUS_LAG, max(0.0, time.time() - event.published_at), times)
                 yield event
         except SubscriberOverflow:
-            EVENTS_DROPPED.labels("overflow").inc()
+            EVENTS_DROPPED.labels("overflow").inc(1 if shared_by is None else len(shared_by))
             raise
         finally:
-            SUBSCRIPTIONS.dec()
+            if shared_by is None:
+                SUBSCRIPTIONS.dec()
+
+
+def observe(histogram: Histogram, amount: float, times: int) -> None:
+    """`histogram.observe(amount)` done `times` times, in one step: an event of a shared stream counts once
+    per subscriber (thousands), as it would with a stream each. prometheus-client has no weighted
+    observe; this adds to the sum and the bucket as its `observe` does."""
+    if times == 1:
+        histogram.observe(amount)
+        return
+    if times <= 0:
+        return
+    histogram._sum.inc(amount * times)
+    for index, bound in enumerate(histogram._upper_bounds):
+        if amount <= bound:
+            histogram._buckets[index].inc(times)
+            break
 
 
 # ---- /metrics ------------------------------------------------------------------------------------

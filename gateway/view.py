@@ -18,11 +18,12 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from .access import with_request_id
-from .admission import LegacyWSHandler, TransportWSHandler, admit_http, principal_of, unauthenticated
+from .admission import LegacyWSHandler, admit_http, principal_of, unauthenticated
 from .auth import AuthenticationError, visible_providers
 from .context import Context, make_loaders
 from .graphiql import offline_page
 from .limits import within_deadline
+from .live import LiveTransportWSHandler
 from .runtime import Runtime
 from .schema import schema_for
 
@@ -45,9 +46,7 @@ def _json_post(scope: Scope) -> bool:
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
-    # Shared fan-out (gateway/live.py, LiveTransportWSHandler) is measured in bench/fanout.py but not the
-    # default yet: its access-log and metrics accounting of a subscription is not settled under races.
-    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_transport_ws_handler_class = LiveTransportWSHandler  # subscribers of one subscription share it (gateway/live.py)
     graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
