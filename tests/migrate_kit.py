@@ -153,7 +153,6 @@ async def notes_by_conversation(svc: MigrationService, job_id: str) -> dict[str,
     from gateway.migrate.tables import notes
 
     found: dict[str, dict[str, list[tuple[str, str]]]] = {}
-    async with svc.store.engine.connect() as connection:
-        for row in await connection.execute(select(notes).where(notes.c.job_id == job_id)):
-            found.setdefault(row.source_id, {}).setdefault(row.field, []).append((row.change, row.detail))
+    for row in await svc.store.read(lambda connection: connection.execute(select(notes).where(notes.c.job_id == job_id)).all()):
+        found.setdefault(row.source_id, {}).setdefault(row.field, []).append((row.change, row.detail))
     return found

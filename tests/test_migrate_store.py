@@ -36,8 +36,7 @@ async def test_the_schema_is_created_once_and_a_newer_one_is_refused(store_url: 
     await store.close()
     store = await Store.open(store_url)  # opening again keeps the data
     assert (await store.get_job(job)) is not None
-    async with store.engine.begin() as connection:
-        await connection.execute(update(versions).values(version=SCHEMA_VERSION + 1))
+    await store.write(lambda connection: connection.execute(update(versions).values(version=SCHEMA_VERSION + 1)))
     await store.close()
     with pytest.raises(SchemaTooNewError, match=f"schema version {SCHEMA_VERSION + 1}, newer than this Parley's {SCHEMA_VERSION}"):
         await Store.open(store_url)
