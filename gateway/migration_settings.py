@@ -36,11 +36,11 @@ class MigrationSettings:
 
     @property
     def database_url(self) -> str:
-        """The SQLAlchemy URL of the store (asyncpg for PostgreSQL, aiosqlite for the file)."""
+        """The SQLAlchemy URL of the store (asyncpg for PostgreSQL, Python's sqlite3 for the file)."""
         if self.store_url is not None:
             _, _, rest = self.store_url.partition("://")
             return f"postgresql+asyncpg://{rest}"
-        return f"sqlite+aiosqlite:///{self.store_path}"
+        return f"sqlite:///{self.store_path}"
 
     @property
     def shared(self) -> bool:

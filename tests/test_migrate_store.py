@@ -141,7 +141,7 @@ def test_the_store_defaults_to_a_sqlite_file_beside_the_configuration(tmp_path: 
     (tmp_path / "state").mkdir()
     settings = load_settings({"PARLEY_CONFIG": str(tmp_path / "parley.toml")}).migrations
     assert settings.store_path == tmp_path / "state" / "jobs.sqlite" and settings.lease_seconds == 5 and settings.concurrency == 4
-    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path / 'state' / 'jobs.sqlite'}" and not settings.shared
+    assert settings.database_url == f"sqlite:///{tmp_path / 'state' / 'jobs.sqlite'}" and not settings.shared
     assert load_settings({}).migrations == MigrationSettings(store_path=Path("parley-migrations.sqlite"), lease_seconds=DEFAULT_LEASE_SECONDS)
 
 
