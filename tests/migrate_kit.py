@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.migrate.service import MigrationService
 from gateway.migrate.store import Job
-from gateway.migration_settings import MigrationSettings
+from gateway.migration_settings import DEFAULT_CONCURRENCY, MigrationSettings
 from providers import Provider, build_provider
 from providers.models import Conversation, ConversationFilter, Message, SortOrder
 from sandboxes import load_sandbox
@@ -62,9 +62,12 @@ async def vendor(kind: str, name: str, *, demo: int = 0, app: Any = None, wrap: 
 
 
 @contextlib.asynccontextmanager
-async def service(path: Path, *vendors: Vendor, lease_seconds: float = 30.0) -> AsyncIterator[MigrationService]:
+async def service(
+    path: Path, *vendors: Vendor, lease_seconds: float = 30.0, concurrency: int = DEFAULT_CONCURRENCY,
+) -> AsyncIterator[MigrationService]:
     providers = {v.provider.name: v.provider for v in vendors}
-    opened = await MigrationService.open(MigrationSettings(store_path=path, lease_seconds=lease_seconds), providers)
+    settings = MigrationSettings(store_path=path, lease_seconds=lease_seconds, concurrency=concurrency)
+    opened = await MigrationService.open(settings, providers)
     try:
         yield opened
     finally:
