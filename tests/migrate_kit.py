@@ -15,7 +15,7 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from gateway.migrate.service import MigrationService
-from gateway.migrate.store import Job
+from gateway.migrate.records import Job
 from gateway.migration_settings import DEFAULT_CONCURRENCY, MigrationSettings
 from providers import Provider, build_provider
 from providers.models import Conversation, ConversationFilter, Message, SortOrder

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, update
 
-from gateway.migrate.store import CANCELLED, CANCELLING, RUNNING, Store, new_owner
+from gateway.migrate.records import CANCELLED, CANCELLING, RUNNING, new_owner
+from gateway.migrate.store import Store
 from gateway.migrate.tables import SCHEMA_VERSION, SchemaTooNewError, versions
 from gateway.migration_settings import DEFAULT_LEASE_SECONDS, MigrationSettings
 from gateway.settings import SettingsError, load_settings

@@ -23,7 +23,8 @@ from providers.imports import FieldNote, HistoryDraft, ImportDraft, Imports, Sta
 from providers.models import ConversationStatus, Direction, Participant, Role
 
 from .retry import ATTEMPTS, TRANSIENT, VendorAway, retrying, wait_for
-from .store import Mapped, Store
+from .records import Mapped
+from .store import Store
 
 REFUSED = (InvalidRequestError, NotFoundError, ConflictError, UnsupportedOperationError)
 MESSAGE_PAGE = 100

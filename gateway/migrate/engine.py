@@ -26,7 +26,8 @@ from .copy import Copier, Outcome
 from .filters import parse_filter
 from .report import build_report
 from .retry import VendorAway, retrying
-from .store import CANCELLED, CANCELLING, COMPLETED, FAILED, RUNNING, Job, Store
+from .records import CANCELLED, CANCELLING, COMPLETED, FAILED, RUNNING, Job
+from .store import Store
 
 logger = logging.getLogger("parley.migrate")
 
