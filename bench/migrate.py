@@ -6,11 +6,11 @@ sandboxes fresh, seeds the source with N conversations of 10 messages each (stra
 never through Parley), runs `parley migrate --from src --to dst --json` on a fresh SQLite store and
 prints: conversations/s (the job's own start to finish), vendor calls per conversation at the target
 (counted by the sandbox; the token call left out) next to the fewest the target's API allows, reads
-per conversation at the source, and the peak RSS of the `parley migrate` process (VmHWM).
+per conversation at the source, the CPU time per conversation of `parley migrate` (user + system,
+start-up included) and of each sandbox while it ran, and the peak RSS of the `parley migrate`
+process (VmHWM). With `--runs N` each row is the median of N runs (all rates are printed beside it).
 
-    .venv/bin/python bench/migrate.py [--sizes 1000,10000] [--latency-ms 0,20] [--directions sb-ib,ib-sb]
-
-Socialboards → Infobip needs notes in the Infobip sandbox; without them that direction is skipped.
+    .venv/bin/python bench/migrate.py [--sizes 1000,10000] [--latency-ms 0,20] [--directions sb-ib,ib-sb] [--runs 3]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,7 +59,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def sandbox(vendor: str, latency_ms: int, log: Path) -> Iterator[str]:
+def sandbox(vendor: str, latency_ms: int, log: Path) -> Iterator[tuple[str, int]]:
+    """A sandbox in its own process: its URL and pid."""
     port = free_port()
     with log.open("wb") as output:
         process = subprocess.Popen([*PARLEY, "sandbox", vendor, "--host", HOST, "--port", str(port), "--demo", "0",
@@ -71,7 +73,7 @@ def sandbox(vendor: str, latency_ms: int, log: Path) -> Iterator[str]:
                 break
             except httpx.TransportError:
                 time.sleep(0.05)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         process.wait(10)
@@ -123,6 +125,12 @@ async def seed(vendor: str, url: str, count: int) -> None:
         await asyncio.gather(*(one(n) for n in range(count)))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def calls(url: str) -> int:
     requests = httpx.get(url + "_sandbox/requests", timeout=60).json()["requests"]
     return sum(1 for r in requests if not r["path"].endswith("/token"))
@@ -130,10 +138,8 @@ def calls(url: str) -> int:
 
 def run_once(source: str, target: str, latency_ms: int, count: int, workdir: Path) -> dict[str, Any]:
     with ExitStack() as stack:
-        src = stack.enter_context(sandbox(source, latency_ms, workdir / "src.log"))
-        dst = stack.enter_context(sandbox(target, latency_ms, workdir / "dst.log"))
-        if target == "infobip" and not notes_at(dst):
-            return {"skipped": "the Infobip sandbox has no notes"}
+        src, src_pid = stack.enter_context(sandbox(source, latency_ms, workdir / "src.log"))
+        dst, dst_pid = stack.enter_context(sandbox(target, latency_ms, workdir / "dst.log"))
         started = time.monotonic()
         asyncio.run(seed(source, src, count))
         seeded = time.monotonic() - started
@@ -147,10 +153,13 @@ def run_once(source: str, target: str, latency_ms: int, count: int, workdir: Pat
             f'[migrations]\nstore_path = "{store}"\n'
         )
         env = {**ENV, "PARLEY_CONFIG": str(config)}
+        sandboxes_before = cpu_seconds(src_pid), cpu_seconds(dst_pid)
         # GNU time reports the process's own peak RSS (its VmHWM); Python's wait4 rusage gave other numbers here.
-        process = subprocess.run([TIME, "-f", "peak-rss-kb %M", *PARLEY, "migrate", "--from", "src", "--to", "dst", "--json"],
+        process = subprocess.run([TIME, "-f", "peak-rss-kb %M cpu %U %S", *PARLEY, "migrate", "--from", "src", "--to", "dst", "--json"],
                                  env=env, capture_output=True)
-        peak_kb = int(process.stderr.decode().strip().rsplit("peak-rss-kb ", 1)[1])
+        src_cpu, dst_cpu = cpu_seconds(src_pid) - sandboxes_before[0], cpu_seconds(dst_pid) - sandboxes_before[1]
+        measured = process.stderr.decode().strip().rsplit("peak-rss-kb ", 1)[1].split()
+        peak_kb, cpu = int(measured[0]), float(measured[2]) + float(measured[3])
         report = json.loads(process.stdout)
         job = json.loads(subprocess.run([*PARLEY, "migrate", "status", report["job"], "--json"], env=env,
                                         capture_output=True, check=True).stdout)[0]
@@ -160,13 +169,9 @@ def run_once(source: str, target: str, latency_ms: int, count: int, workdir: Pat
             "complete": report["complete"], "seconds": round(seconds, 1), "per_second": round(count / seconds, 1),
             "target_calls": round(calls(dst) / count, 2), "source_calls": round(calls(src) / count, 2),
             "peak_rss_mib": round(peak_kb / 1024, 1), "seeded_in": round(seeded, 1), "exit": process.returncode,
+            "migrate_cpu_ms": round(cpu * 1000 / count, 2), "source_cpu_ms": round(src_cpu * 1000 / count, 2),
+            "target_cpu_ms": round(dst_cpu * 1000 / count, 2), "load": os.getloadavg()[0],
         }
-
-
-def notes_at(url: str) -> bool:
-    headers = {"Authorization": "App sandbox-key"}
-    created = httpx.post(url + "ccaas/1/conversations", json={}, headers=headers, timeout=10).json()
-    return httpx.get(f"{url}ccaas/1/conversations/{created['id']}/notes", headers=headers, timeout=10).status_code == 200
 
 
 def main() -> None:
@@ -174,23 +179,25 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--latency-ms", default="0,20")
     parser.add_argument("--directions", default="sb-ib,ib-sb")
+    parser.add_argument("--runs", type=int, default=1, help="runs of each configuration; the row shows their median")
     args = parser.parse_args()
-    print("| direction | latency | conversations | conversations/s | target calls/conv (minimum) | source reads/conv | peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|")
+    print("| direction | latency | conversations | conversations/s (runs) | target calls/conv (minimum) | source reads/conv "
+          "| CPU ms/conv: migrate, source sandbox, target sandbox | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|")
     for direction in args.directions.split(","):
         source, target = DIRECTIONS[direction]
         for latency in (int(v) for v in args.latency_ms.split(",")):
             for count in (int(v) for v in args.sizes.split(",")):
-                with tempfile.TemporaryDirectory(prefix="parley-bench-") as workdir:
-                    result = run_once(source, target, latency, count, Path(workdir))
-                name = f"{source} → {target}"
-                if "skipped" in result:
-                    print(f"| {name} | {latency} ms | {count:,} | skipped: {result['skipped']} | | | |", flush=True)
-                    continue
-                minimum = MINIMUM[target][0]
-                print(f"| {name} | {latency} ms | {count:,} | {result['per_second']} | {result['target_calls']} ({minimum}) | "
-                      f"{result['source_calls']} | {result['peak_rss_mib']} |", flush=True)
-                print(f"<!-- {json.dumps(result)} -->", file=sys.stderr, flush=True)
+                results = []
+                for _ in range(args.runs):
+                    with tempfile.TemporaryDirectory(prefix="parley-bench-") as workdir:
+                        results.append(run_once(source, target, latency, count, Path(workdir)))
+                    print(f"<!-- {json.dumps(results[-1])} -->", file=sys.stderr, flush=True)
+                row = {key: statistics.median(r[key] for r in results) for key in results[0] if isinstance(results[0][key], (int, float))}
+                rates = ", ".join(str(r["per_second"]) for r in results)
+                print(f"| {source} → {target} | {latency} ms | {count:,} | {row['per_second']:.1f} ({rates}) | "
+                      f"{row['target_calls']:.2f} ({MINIMUM[target][0]}) | {row['source_calls']:.2f} | {row['migrate_cpu_ms']:.1f}, "
+                      f"{row['source_cpu_ms']:.1f}, {row['target_cpu_ms']:.1f} | {row['peak_rss_mib']:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

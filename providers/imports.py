@@ -20,7 +20,7 @@ import enum
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, cast, runtime_checkable
 
 from .base import implements, unsupported
@@ -87,12 +87,29 @@ class HistoryDraft:
     notes: tuple[FieldNote, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """What `Imports.apply_state` changes after a conversation's history: the status from `previous`
+    to the draft's, and the tags; `first`: right after the history of a new import."""
+
+    previous: ConversationStatus | None
+    first: bool = False
+    add_tags: tuple[str, ...] = ()
+    remove_tags: tuple[str, ...] = ()
+
+    def reopens(self, status: ConversationStatus | None) -> bool:
+        """Reaching `status` would reopen a conversation closed at the target (no target allows it)."""
+        return self.previous is ConversationStatus.CLOSED and status is not None and status is not ConversationStatus.CLOSED
+
+
 def marker_of(*parts: str) -> str:
     """A short, stable marker for a source object: the same parts give the same marker on every run."""
     return "pm-" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
 
 
 Known = Callable[[Sequence[str]], Awaitable[set[str]]]
+# How far before the recorded start of a lost creation `find_import` looks: the vendor's clock may differ from ours.
+FIND_MARGIN = timedelta(minutes=10)
 
 
 @runtime_checkable
@@ -134,21 +151,12 @@ class Imports(Protocol):
         """For each entry, the id of the target's copy when the target already holds it, else None."""
         ...
 
-    async def apply_state(
-        self,
-        remote_id: str,
-        draft: ImportDraft,
-        *,
-        first: bool,
-        previous: ConversationStatus | None,
-        add_tags: Sequence[str] = (),
-        remove_tags: Sequence[str] = (),
-    ) -> tuple[FieldNote, ...]:
-        """Brings the target to `draft.status` from `previous` (closing last), linking and unlinking
-        tags first; `first` (right after the history of a new import) also applies the draft's
-        assignee and feedback where they are not part of creation. Repeating it is harmless.
-        Returns notes on what the target refused beyond the plan. InvalidRequestError when the
-        target cannot make the change (e.g. reopen a closed conversation)."""
+    async def apply_state(self, remote_id: str, draft: ImportDraft, change: StateChange) -> tuple[FieldNote, ...]:
+        """Brings the target to `draft.status` from `change.previous` (closing last), linking and
+        unlinking tags first; a `change.first` also applies the draft's assignee and feedback where
+        they are not part of creation. Repeating it is harmless. Returns notes on what the target
+        refused beyond the plan. InvalidRequestError when the target cannot make the change (e.g.
+        reopen a closed conversation: `change.reopens`)."""
         ...
 
 

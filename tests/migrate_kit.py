@@ -15,8 +15,8 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from gateway.migrate.service import MigrationService
-from gateway.migrate.store import Job
-from gateway.migration_settings import MigrationSettings
+from gateway.migrate.records import Job
+from gateway.migration_settings import DEFAULT_CONCURRENCY, MigrationSettings
 from providers import Provider, build_provider
 from providers.models import Conversation, ConversationFilter, Message, SortOrder
 from sandboxes import load_sandbox
@@ -62,9 +62,12 @@ async def vendor(kind: str, name: str, *, demo: int = 0, app: Any = None, wrap: 
 
 
 @contextlib.asynccontextmanager
-async def service(path: Path, *vendors: Vendor, lease_seconds: float = 30.0) -> AsyncIterator[MigrationService]:
+async def service(
+    path: Path, *vendors: Vendor, lease_seconds: float = 30.0, concurrency: int = DEFAULT_CONCURRENCY,
+) -> AsyncIterator[MigrationService]:
     providers = {v.provider.name: v.provider for v in vendors}
-    opened = await MigrationService.open(MigrationSettings(store_path=path, lease_seconds=lease_seconds), providers)
+    settings = MigrationSettings(store_path=path, lease_seconds=lease_seconds, concurrency=concurrency)
+    opened = await MigrationService.open(settings, providers)
     try:
         yield opened
     finally:
@@ -153,7 +156,6 @@ async def notes_by_conversation(svc: MigrationService, job_id: str) -> dict[str,
     from gateway.migrate.tables import notes
 
     found: dict[str, dict[str, list[tuple[str, str]]]] = {}
-    async with svc.store.engine.connect() as connection:
-        for row in await connection.execute(select(notes).where(notes.c.job_id == job_id)):
-            found.setdefault(row.source_id, {}).setdefault(row.field, []).append((row.change, row.detail))
+    for row in await svc.store.read(lambda connection: connection.execute(select(notes).where(notes.c.job_id == job_id)).all()):
+        found.setdefault(row.source_id, {}).setdefault(row.field, []).append((row.change, row.detail))
     return found

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from providers.errors import InvalidRequestError
-from providers.imports import Change, FieldNote, import_target
+from providers.imports import Change, FieldNote, StateChange, import_target
 from providers.infobip import notes
 from providers.infobip.provider import InfobipProvider
 from providers.models import (
@@ -149,12 +149,12 @@ async def test_a_closed_conversation_is_created_open_and_closed_after_its_notes(
                              author=None, direction=Direction.INBOUND, created_at=T0)
     entry = provider.plan_message(source_message, customer=Participant(id="447700900001", name=None, role=Role.CUSTOMER))
     await provider.import_history(remote_id, [entry])
-    await provider.apply_state(remote_id, draft, first=True, previous=draft.initial_status, add_tags=draft.tags)
+    await provider.apply_state(remote_id, draft, StateChange(draft.initial_status, first=True, add_tags=draft.tags))
     assert vendor.conversations[remote_id]["status"] == "CLOSED" and vendor.links[remote_id] == ["vip"]
     never_messaged(vendor)
     with pytest.raises(InvalidRequestError, match="cannot become OPEN again"):
         reopened = provider.plan_conversation(source(vendor="infobip", status=ConversationStatus.OPEN))
-        await provider.apply_state(remote_id, reopened, first=False, previous=ConversationStatus.CLOSED)
+        await provider.apply_state(remote_id, reopened, StateChange(ConversationStatus.CLOSED))
 
 
 async def test_a_lost_creation_and_lost_notes_are_found_by_their_markers(provider, vendor) -> None:

@@ -233,7 +233,9 @@ async def test_a_lost_infobip_creation_or_note_is_found_not_repeated(tmp_path: P
 
 
 async def test_cancel_stops_at_a_conversation_boundary_and_the_same_start_resumes(tmp_path: Path) -> None:
-    async with vendor("socialboards", "sb-a", demo=80) as a, vendor("socialboards", "sb-b") as b, service(tmp_path / "m.sqlite", a, b) as svc:
+    # 8 in flight: the conversations under way when the cancel lands finish, and must leave most of the 80 to do
+    async with vendor("socialboards", "sb-a", demo=80) as a, vendor("socialboards", "sb-b") as b, \
+            service(tmp_path / "m.sqlite", a, b, concurrency=8) as svc:
         await b.hooks.post("/_sandbox/faults", json={"latencyMs": 30, "pathContains": "/previousMessages"})
         job = await svc.prepare(source="sb-a", target="sb-b")
         running = asyncio.create_task(svc.run(job))

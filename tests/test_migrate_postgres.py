@@ -34,7 +34,7 @@ async def test_a_job_started_on_one_instance_is_cancelled_from_another(tmp_path:
     async with vendor("socialboards", "src", demo=200) as a, vendor("socialboards", "dst") as b:
         await b.hooks.post("/_sandbox/faults", json={"latencyMs": 300, "pathContains": "/chat/conversations"})
         providers = {"src": a.provider, "dst": b.provider}
-        settings = MigrationSettings(store_url=postgres_url, lease_seconds=5)
+        settings = MigrationSettings(store_url=postgres_url, lease_seconds=5, concurrency=16)  # the cancel lands with most to do
         first, second = await MigrationService.open(settings, providers), await MigrationService.open(settings, providers)
         try:
             job = await first.start(source="src", target="dst")

@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 
-from gateway.migrate.store import CANCELLED, CANCELLING, RUNNING, Store, new_owner
+from gateway.migrate.records import CANCELLED, CANCELLING, RUNNING, new_owner
+from gateway.migrate.store import Store
 from gateway.migrate.tables import SCHEMA_VERSION, SchemaTooNewError, versions
 from gateway.migration_settings import DEFAULT_LEASE_SECONDS, MigrationSettings
 from gateway.settings import SettingsError, load_settings
@@ -36,8 +37,7 @@ async def test_the_schema_is_created_once_and_a_newer_one_is_refused(store_url: 
     await store.close()
     store = await Store.open(store_url)  # opening again keeps the data
     assert (await store.get_job(job)) is not None
-    async with store.engine.begin() as connection:
-        await connection.execute(update(versions).values(version=SCHEMA_VERSION + 1))
+    await store.write(lambda connection: connection.execute(update(versions).values(version=SCHEMA_VERSION + 1)))
     await store.close()
     with pytest.raises(SchemaTooNewError, match=f"schema version {SCHEMA_VERSION + 1}, newer than this Parley's {SCHEMA_VERSION}"):
         await Store.open(store_url)
@@ -84,6 +84,49 @@ async def test_a_lease_held_by_a_process_that_is_gone_is_free_at_once(tmp_path: 
         await store.close()
 
 
+async def test_on_sqlite_a_commit_that_records_an_intent_is_synced_to_disk_and_the_others_are_not(tmp_path: Path) -> None:
+    """An intent must survive a power cut before the vendor write it announces (FULL); the id map's
+    and progress rows that follow a write need only survive a killed process (NORMAL in WAL mode)."""
+    store = await Store.open(MigrationSettings(store_path=tmp_path / "jobs.sqlite").database_url)
+    statements: list[str] = []
+
+    def trace(connection: Connection) -> str:
+        driver = connection.connection.driver_connection
+        driver.set_trace_callback(statements.append)  # type: ignore[union-attr]
+        return {1: "NORMAL", 2: "FULL"}[driver.execute("PRAGMA synchronous").fetchone()[0]]  # type: ignore[union-attr]
+
+    level = await store.read(trace)
+    try:
+        job = await new_job(store, new_owner())
+        await store.begin_intent("src", "c1", "dst", "conversation", replace=False)
+        await store.map_conversation("src", "c1", "dst", "t1", history=["m1", "m2"])
+        await store.map_messages("src", "c1", "dst", [("m1", "n1"), ("m2", "n2")])
+        await store.begin_intent("src", "c1", "dst", "history", ["m3"])
+        await store.clear_intent("src", "c1", "dst", "history")
+        await store.finish(job, "src", "c1", "dst", outcome="CREATED", messages_written=2, fresh=True)
+    finally:
+        await store.close()
+    commits: list[tuple[str, set[str]]] = []  # the commit level and the tables each transaction wrote
+    writes: set[str] = set()
+    for statement in statements:
+        if statement.startswith("PRAGMA synchronous="):
+            level = statement.removeprefix("PRAGMA synchronous=")
+        elif statement.startswith(("INSERT", "DELETE", "UPDATE")):
+            writes.add(statement.split()[2].removeprefix("parley_migration_"))
+        elif statement == "COMMIT":
+            commits.append((level, writes))
+            writes = set()
+    assert commits == [
+        ("NORMAL", {"jobs"}),
+        ("FULL", {"intents"}),  # the creation's intent
+        ("FULL", {"conversations", "intents"}),  # the id map's row with the first history write's intent
+        ("NORMAL", {"messages", "intents"}),  # the messages' ids, ending that intent
+        ("FULL", {"intents"}),  # another history write's intent
+        ("NORMAL", {"intents"}),
+        ("NORMAL", {"progress"}),
+    ]
+
+
 # ---- settings -----------------------------------------------------------------------------------
 
 
@@ -99,7 +142,7 @@ def test_the_store_defaults_to_a_sqlite_file_beside_the_configuration(tmp_path: 
     (tmp_path / "state").mkdir()
     settings = load_settings({"PARLEY_CONFIG": str(tmp_path / "parley.toml")}).migrations
     assert settings.store_path == tmp_path / "state" / "jobs.sqlite" and settings.lease_seconds == 5 and settings.concurrency == 4
-    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path / 'state' / 'jobs.sqlite'}" and not settings.shared
+    assert settings.database_url == f"sqlite:///{tmp_path / 'state' / 'jobs.sqlite'}" and not settings.shared
     assert load_settings({}).migrations == MigrationSettings(store_path=Path("parley-migrations.sqlite"), lease_seconds=DEFAULT_LEASE_SECONDS)
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from providers.errors import InvalidRequestError, UnsupportedOperationError
-from providers.imports import Change, FieldNote, import_target
+from providers.imports import Change, FieldNote, StateChange, import_target
 from providers.models import (
     Channel,
     Conversation,
@@ -86,11 +86,11 @@ async def test_history_keeps_original_times_and_lost_batches_are_found_by_time_a
 async def test_closing_comes_last_and_a_closed_conversation_is_not_reopened(sb_provider: SocialboardsProvider) -> None:
     draft = sb_provider.plan_conversation(infobip_source())
     remote_id, _ = await sb_provider.import_conversation(draft)
-    await sb_provider.apply_state(remote_id, draft, first=True, previous=draft.initial_status)
+    await sb_provider.apply_state(remote_id, draft, StateChange(draft.initial_status, first=True))
     assert (await sb_provider.get_conversation(remote_id)).status is ConversationStatus.CLOSED
     reopened = sb_provider.plan_conversation(infobip_source(status=ConversationStatus.OPEN))
     with pytest.raises(InvalidRequestError, match="cannot become NEW again"):
-        await sb_provider.apply_state(remote_id, reopened, first=False, previous=ConversationStatus.CLOSED)
+        await sb_provider.apply_state(remote_id, reopened, StateChange(ConversationStatus.CLOSED))
 
 
 def test_clevertap_is_refused_as_a_target_with_the_reason() -> None:

@@ -26,7 +26,8 @@ from providers.errors import ProviderError
 from ..settings import Settings, SettingsError, load_settings
 from .report import summary_lines
 from .service import MigrationService
-from .store import Job, Store
+from .records import Job
+from .store import Store
 from .wiring import open_providers
 
 PLAIN_EVERY = 2.0  # seconds between progress lines without a terminal

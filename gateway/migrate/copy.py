@@ -19,11 +19,12 @@ from datetime import UTC, datetime
 from providers import Conversation, Message, Page, Provider
 from providers.base import Hydrates, implements
 from providers.errors import ConflictError, InvalidRequestError, NotFoundError, UnsupportedOperationError
-from providers.imports import FieldNote, HistoryDraft, ImportDraft, Imports
+from providers.imports import FieldNote, HistoryDraft, ImportDraft, Imports, StateChange
 from providers.models import ConversationStatus, Direction, Participant, Role
 
 from .retry import ATTEMPTS, TRANSIENT, VendorAway, retrying, wait_for
-from .store import Mapped, Store
+from .records import Mapped
+from .store import Store
 
 REFUSED = (InvalidRequestError, NotFoundError, ConflictError, UnsupportedOperationError)
 MESSAGE_PAGE = 100
@@ -76,7 +77,7 @@ class Copier:
             if first or add or remove or moved:
                 self.guard()
                 extra += await retrying(
-                    lambda: self.target.apply_state(target_id, draft, first=first, previous=previous, add_tags=add, remove_tags=remove),
+                    lambda: self.target.apply_state(target_id, draft, StateChange(previous, first, tuple(add), tuple(remove))),
                     what="applying status and tags",
                 )
         except REFUSED as exc:

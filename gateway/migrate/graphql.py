@@ -26,7 +26,7 @@ from ..errors import ErrorCode, ResultError, client_error, graphql_error, invali
 from ..inputs import ConversationFilter
 from ..types import PageInfo
 from .service import MigrationService
-from .store import Job
+from .records import Job
 
 MAX_PAGE = 100
 

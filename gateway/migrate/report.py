@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .store import COMPLETED, Job, Store
+from .records import COMPLETED, Job
+from .store import Store
 
 MAX_FAILURES = 100
 

@@ -23,7 +23,8 @@ from providers.imports import import_target
 from ..migration_settings import MigrationSettings
 from .engine import Runner
 from .filters import FilterError, parse_filter
-from .store import CANCELLED, COMPLETED, FAILED, RUNNING, Job, Store, new_owner
+from .records import CANCELLED, COMPLETED, FAILED, RUNNING, Job, new_owner
+from .store import Store
 
 logger = logging.getLogger("parley.migrate")
 FINAL = (CANCELLED, COMPLETED, FAILED)

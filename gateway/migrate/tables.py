@@ -31,7 +31,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.engine import Connection
 
 SCHEMA_VERSION = 1
@@ -127,21 +126,21 @@ def _create_v1(connection: Connection) -> None:
 UPGRADES: list[Callable[[Connection], None]] = [_create_v1]
 
 
-async def ensure_schema(connection: AsyncConnection) -> int:
+def ensure_schema(connection: Connection) -> int:
     """Creates or upgrades the schema in the caller's transaction; returns the version it was at."""
     if connection.dialect.name == "postgresql":
-        await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
-    await connection.run_sync(lambda sync: metadata.create_all(sync, tables=[versions]))
-    found = (await connection.execute(select(versions.c.version).where(versions.c.component == COMPONENT))).scalar()
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+    metadata.create_all(connection, tables=[versions])
+    found = connection.execute(select(versions.c.version).where(versions.c.component == COMPONENT)).scalar()
     current = int(found or 0)
     if current > SCHEMA_VERSION:
         raise SchemaTooNewError(
             f"the migration store is at schema version {current}, newer than this Parley's {SCHEMA_VERSION}; upgrade Parley"
         )
     for step in UPGRADES[current:SCHEMA_VERSION]:
-        await connection.run_sync(step)
+        step(connection)
     if found is None:
-        await connection.execute(versions.insert().values(component=COMPONENT, version=SCHEMA_VERSION))
+        connection.execute(versions.insert().values(component=COMPONENT, version=SCHEMA_VERSION))
     elif current < SCHEMA_VERSION:
-        await connection.execute(versions.update().where(versions.c.component == COMPONENT).values(version=SCHEMA_VERSION))
+        connection.execute(versions.update().where(versions.c.component == COMPONENT).values(version=SCHEMA_VERSION))
     return current

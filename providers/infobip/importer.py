@@ -10,17 +10,15 @@ of each note (`notes.note_content`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from ..errors import InvalidRequestError, MalformedResponseError
-from ..imports import Change, FieldNote, HistoryDraft, ImportDraft, Known
+from ..imports import FIND_MARGIN, Change, FieldNote, HistoryDraft, ImportDraft, Known, StateChange
 from ..models import Conversation, ConversationStatus, Message, NewMessage, Participant, Role
 from . import mapping, notes, plans
 from .client import MAX_LIMIT, InfobipClient, unknown_tag
 
-# How far before the recorded start of a lost creation to look: the vendor's clock may differ from ours.
-FIND_MARGIN = timedelta(minutes=10)
 # Create-body fields a target account may not know, and the report's name for each.
 ACCOUNT_REFERENCES = {"agentId": "assignee", "queueId": "queue"}
 
@@ -99,28 +97,19 @@ class InfobipImports:
                 return [written.get(entry.key) for entry in entries]
             page += 1
 
-    async def apply_state(
-        self,
-        remote_id: str,
-        draft: ImportDraft,
-        *,
-        first: bool,
-        previous: ConversationStatus | None,
-        add_tags: Sequence[str] = (),
-        remove_tags: Sequence[str] = (),
-    ) -> tuple[FieldNote, ...]:
+    async def apply_state(self, remote_id: str, draft: ImportDraft, change: StateChange) -> tuple[FieldNote, ...]:
         """Tags, then the status (a PATCH; closing is final on Infobip, so it comes last)."""
-        for tag in add_tags:
+        for tag in change.add_tags:
             await self._link(remote_id, tag)
-        for tag in remove_tags:
+        for tag in change.remove_tags:
             try:
                 await self._client.unlink_tag(remote_id, tag)
             except InvalidRequestError as exc:
                 if not unknown_tag(exc):
                     raise
         status = draft.status
-        if status is not None and status is not previous:
-            if previous is ConversationStatus.CLOSED:
+        if status is not None and status is not change.previous:
+            if change.reopens(status):
                 raise InvalidRequestError(
                     f"the conversation is CLOSED on Infobip and cannot become {status.value} again",
                     provider=self.name, field="status",

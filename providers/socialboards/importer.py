@@ -19,12 +19,11 @@ from typing import Any
 
 from .._time import parse_datetime
 from ..errors import InvalidRequestError, MalformedResponseError, NotFoundError
-from ..imports import Change, FieldNote, HistoryDraft, ImportDraft, Known
+from ..imports import FIND_MARGIN, Change, FieldNote, HistoryDraft, ImportDraft, Known, StateChange
 from ..models import Conversation, ConversationStatus, Message, Participant, ParticipantInput
 from . import mapping, plans
 from .client import MAX_MESSAGES_TAKE, MAX_TICKETS_TAKE, SocialboardsClient
 
-FIND_MARGIN = timedelta(minutes=10)  # the vendor's clock may differ from ours
 NEWEST_FIRST = {"orderBy": "creation_time_desc"}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -115,32 +114,23 @@ class SocialboardsImports:
             found.append(match)
         return found
 
-    async def apply_state(
-        self,
-        remote_id: str,
-        draft: ImportDraft,
-        *,
-        first: bool,
-        previous: ConversationStatus | None,
-        add_tags: Sequence[str] = (),
-        remove_tags: Sequence[str] = (),
-    ) -> tuple[FieldNote, ...]:
-        if add_tags or remove_tags:
+    async def apply_state(self, remote_id: str, draft: ImportDraft, change: StateChange) -> tuple[FieldNote, ...]:
+        if change.add_tags or change.remove_tags:
             raise InvalidRequestError("Socialboards chat conversations have no tags", provider=self.name, field="tags")
         refused: list[FieldNote] = []
-        if first and draft.assignee_id is not None:
+        if change.first and draft.assignee_id is not None:
             try:
                 await self._client.set_takeover(remote_id, bot=False, assignee_id=draft.assignee_id)
             except InvalidRequestError:
                 refused.append(FieldNote("assignee", Change.DROPPED, "unknown in the target account"))
-        if first and draft.feedback is not None and draft.feedback.positive is not None:
+        if change.first and draft.feedback is not None and draft.feedback.positive is not None:
             await self._client.set_feedback(remote_id, positive=draft.feedback.positive, text=draft.feedback.comment)
-        if previous is ConversationStatus.CLOSED and draft.status is not ConversationStatus.CLOSED and draft.status is not None:
+        if change.reopens(draft.status) and draft.status is not None:
             raise InvalidRequestError(
                 f"the conversation is closed on Socialboards and cannot become {draft.status.value} again",
                 provider=self.name, field="status",
             )
-        if draft.status is ConversationStatus.CLOSED and previous is not ConversationStatus.CLOSED:
+        if draft.status is ConversationStatus.CLOSED and change.previous is not ConversationStatus.CLOSED:
             await self._client.close(remote_id)
         return tuple(refused)
 
