@@ -100,7 +100,7 @@ def create_app(
             stack.push_async_callback(runtime.pollers.stop)
             if runtime.guard is not None:
                 stack.push_async_callback(runtime.guard.aclose)
-            from .migrate.service import MigrationsHandle  # SQLAlchemy is imported only by a gateway that starts
+            from .migrate.handle import MigrationsHandle  # SQLAlchemy is imported only by a gateway that starts
 
             runtime.migrations = MigrationsHandle(settings.migrations, runtime.providers)
             stack.push_async_callback(runtime.migrations.close)

@@ -19,7 +19,7 @@ from .probes import ReadinessCheck
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .migrate.service import MigrationsHandle
+    from .migrate.handle import MigrationsHandle
 
 
 @dataclass

@@ -19,15 +19,16 @@ import json
 import signal
 import sys
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from providers.errors import ProviderError
 
 from ..settings import Settings, SettingsError, load_settings
 from .report import summary_lines
-from .service import MigrationService
 from .records import Job
-from .store import Store
+
+if TYPE_CHECKING:
+    from .service import MigrationService
 from .wiring import open_providers
 
 PLAIN_EVERY = 2.0  # seconds between progress lines without a terminal
@@ -70,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
 
 async def _migrate(settings: Settings, args: argparse.Namespace, filter: Any) -> int:
     async with open_providers(settings) as providers:
+        from .service import MigrationService  # SQLAlchemy: only for `parley migrate`, not every command
+
         service = await MigrationService.open(settings.migrations, providers)
         try:
             try:
@@ -176,6 +179,8 @@ def _summary(job: Job, report: dict[str, Any], out: TextIO) -> None:
 
 
 async def _status(settings: Settings, args: argparse.Namespace) -> int:
+    from .store import Store
+
     store = await Store.open(settings.migrations.database_url)
     try:
         jobs = [job for job in [await store.get_job(args.job)] if job is not None] if args.job else await store.list_jobs(first=20)
@@ -200,6 +205,8 @@ async def _status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _cancel(settings: Settings, job_id: str) -> int:
+    from .store import Store
+
     store = await Store.open(settings.migrations.database_url)
     try:
         job = await store.request_cancel(job_id)

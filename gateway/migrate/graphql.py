@@ -13,7 +13,7 @@ import binascii
 import enum
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import strawberry
 from strawberry.scalars import JSON
@@ -25,8 +25,10 @@ from ..context import Info
 from ..errors import ErrorCode, ResultError, client_error, graphql_error, invalid_input, not_found, result_error
 from ..inputs import ConversationFilter
 from ..types import PageInfo
-from .service import MigrationService
 from .records import Job
+
+if TYPE_CHECKING:
+    from .service import MigrationService
 
 MAX_PAGE = 100
 

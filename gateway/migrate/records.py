@@ -8,9 +8,10 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Row
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
 
 RUNNING, CANCELLING, CANCELLED, COMPLETED, FAILED = "RUNNING", "CANCELLING", "CANCELLED", "COMPLETED", "FAILED"
 UNFINISHED = (RUNNING, CANCELLING, CANCELLED, FAILED)  # a new start with the same parameters resumes these

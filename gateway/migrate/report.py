@@ -13,10 +13,12 @@ run give the same shape, so a partner can compare them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .records import COMPLETED, Job
-from .store import Store
+
+if TYPE_CHECKING:
+    from .store import Store
 
 MAX_FAILURES = 100
 

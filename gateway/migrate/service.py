@@ -191,32 +191,6 @@ class MigrationService:
         return job
 
 
-class MigrationsHandle:
-    """The gateway's migration service, opened when first needed: a SQLite store is created on first
-    use, not by every start. With a shared store (PostgreSQL), or a SQLite file from an earlier run,
-    `start` opens it at once to take over jobs whose runner died."""
-
-    def __init__(self, settings: MigrationSettings, providers: Mapping[str, Provider]) -> None:
-        self.settings, self.providers = settings, providers
-        self._service: MigrationService | None = None
-        self._lock = asyncio.Lock()
-
-    async def start(self) -> None:
-        if self.settings.shared or self.settings.store_path.exists():
-            await self.service()
-
-    async def service(self) -> MigrationService:
-        async with self._lock:
-            if self._service is None:
-                self._service = await MigrationService.open(self.settings, self.providers, takeover=True)
-            return self._service
-
-    async def close(self) -> None:
-        if self._service is not None:
-            await self._service.close()
-            self._service = None
-
-
 def _canonical(filter: Any) -> dict[str, Any]:
     """The filter as stored: a JSON object without unset keys (so equal filters compare equal)."""
     if filter is None:
