@@ -34,6 +34,7 @@ from hypothesis_graphql import Mode, mutations, nodes, queries
 
 from gateway.app import create_app
 from gateway.limit_settings import Limits
+from gateway.migration_settings import MigrationSettings
 from gateway.schema import schema
 from gateway.settings import Settings
 from providers.cursors import encode_cursor
@@ -98,10 +99,13 @@ class Target:
 
 
 @pytest.fixture(scope="module")
-def target() -> Iterator[Target]:
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     with asyncio.Runner() as runner:
-        # no rate limits: thousands of requests from one caller are the point here, not abuse
-        app = create_app(Settings(demo_conversations=6, graphiql=False, limits=Limits(rate_limit=None, cost_rate_limit=None)))
+        # no rate limits: thousands of requests from one caller are the point here, not abuse; generated
+        # migrations keep their store in the test's own folder, not the working directory
+        store = MigrationSettings(store_path=tmp_path_factory.mktemp("fuzz") / "migrations.sqlite")
+        app = create_app(Settings(demo_conversations=6, graphiql=False, limits=Limits(rate_limit=None, cost_rate_limit=None),
+                                  migrations=store))
         lifespan = app.router.lifespan_context(app)
         runner.run(lifespan.__aenter__())
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test")
