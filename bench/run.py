@@ -32,10 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import signal
-import tempfile
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -49,6 +46,7 @@ from load import closed_loop, median
 from queries import BY_ID, INBOX, Refused, conversation_id, graphql, reply, vendor_key
 from seed import seed
 from wire import Pool
+from rounds import every_round, load_options, write_json
 from stack import Stack, clear_upstream, cpu_seconds, peak_rss_mib, running, upstream_counts
 
 SEEDED_MESSAGES = 50
@@ -206,15 +204,7 @@ def print_table(latency_ms: int, table: dict[str, dict[str, Any]], runs: list[di
 
 
 async def main(args: argparse.Namespace) -> None:
-    main_task = asyncio.current_task()
-    assert main_task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)  # clean up as on Ctrl-C
-    runs: dict[int, list[dict[str, Any]]] = {latency: [] for latency in args.latency_ms}
-    with tempfile.TemporaryDirectory(prefix="parley-bench-") as workdir:
-        for repeat in range(args.repeat):
-            for latency in args.latency_ms:
-                print(f"run {repeat + 1}/{args.repeat}, upstream latency {latency} ms", flush=True)
-                runs[latency].append(await one_round(latency, args, Path(workdir)))
+    runs = await every_round(args, one_round, prefix="parley-bench-")
     if args.cost_model:
         report: dict[str, Any] = {str(latency): cost.medians(rounds) for latency, rounds in runs.items()}
         for latency, shapes in report.items():
@@ -223,20 +213,13 @@ async def main(args: argparse.Namespace) -> None:
         report = {str(latency): medians(rounds) for latency, rounds in runs.items()}
         for latency, table in report.items():
             print_table(int(latency), table, runs[int(latency)], args)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"settings": vars(args), "median": report, "runs": runs}, indent=2))
+    write_json(args, report, runs)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--latency-ms", type=lambda text: [int(v) for v in text.split(",")], default=[0, 20],
-                        help="upstream latencies to measure at, comma-separated (default 0,20)")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds measured per scenario (default 5)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured load first (default 1)")
-    parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default 8)")
-    parser.add_argument("--repeat", type=int, default=1, help="repeat everything N times, report medians")
+    load_options(parser, "scenario")
     parser.add_argument("--workers", type=int, default=1, help="passed to parley serve --workers (default 1)")
-    parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--cost-model", action="store_true", help="measure upstream requests per query shape instead")
     parser.add_argument("--samples", type=int, default=5, help="sequential requests per shape in --cost-model")
     return parser.parse_args()

@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import signal
-import tempfile
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -36,6 +33,7 @@ import httpx
 from direct import decode, loads
 from load import closed_loop, median
 from queries import BY_ID, Refused, conversation_id, graphql
+from rounds import every_round, load_options, write_json
 from stack import Stack, clear_upstream, cpu_seconds, peak_rss_mib, running, upstream_counts
 from wire import Pool
 
@@ -212,31 +210,16 @@ def print_table(latency_ms: int, table: dict[str, dict[str, Any]], runs: list[di
 
 
 async def main(args: argparse.Namespace) -> None:
-    main_task = asyncio.current_task()
-    assert main_task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)  # clean up as on Ctrl-C
-    runs: dict[int, list[dict[str, Any]]] = {latency: [] for latency in args.latency_ms}
-    with tempfile.TemporaryDirectory(prefix="parley-shapes-") as workdir:
-        for repeat in range(args.repeat):
-            for latency in args.latency_ms:
-                print(f"run {repeat + 1}/{args.repeat}, Infobip alone, upstream latency {latency} ms", flush=True)
-                runs[latency].append(await one_round(latency, args, Path(workdir)))
+    runs = await every_round(args, one_round, prefix="parley-shapes-", label="Infobip alone, ")
     report = {str(latency): medians(rounds) for latency, rounds in runs.items()}
     for latency, table in report.items():
         print_table(int(latency), table, runs[int(latency)], args)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"settings": vars(args), "median": report, "runs": runs}, indent=2))
+    write_json(args, report, runs)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--latency-ms", type=lambda text: [int(v) for v in text.split(",")], default=[0, 20],
-                        help="upstream latencies to measure at, comma-separated (default 0,20)")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds measured per shape (default 5)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured load first (default 1)")
-    parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default 8)")
-    parser.add_argument("--repeat", type=int, default=1, help="repeat everything N times, report medians")
-    parser.add_argument("--json", help="also write the results to this file")
+    load_options(parser, "shape")
     return parser.parse_args()
 
 

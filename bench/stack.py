@@ -7,6 +7,7 @@ Ctrl-C or an exception.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from sandboxes import load_sandbox
+
 HOST = "127.0.0.1"
 VENDORS = ("socialboards", "infobip", "clevertap")
 DEMO_CONVERSATIONS = 60
@@ -28,11 +31,15 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PARLEY = str(Path(sys.executable).with_name("parley"))
 CHECKOUT = str(Path(__file__).resolve().parent.parent)
 
-CREDENTIALS = {
-    "socialboards": 'client_id = "sandbox-client"\nrefresh_token = "sandbox-refresh"',
-    "infobip": 'api_key = "sandbox-key"',
-    "clevertap": 'account_id = "SANDBOX-ACCOUNT"\npasscode = "sandbox-passcode"\nagent_email = "asha.rao@example.com"',
-}
+def _toml(value: object) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{key} = {_toml(item)}" for key, item in value.items()) + " }"
+    return json.dumps(value)  # a TOML basic string for these plain values
+
+
+# Each sandbox's own sign-in options (sandboxes.<vendor>.CREDENTIALS), as lines of a provider's table.
+CREDENTIALS = {name: "\n".join(f"{key} = {_toml(value)}" for key, value in load_sandbox(name).CREDENTIALS.items())
+               for name in ("socialboards", "infobip", "clevertap")}
 
 
 @dataclass(frozen=True)
