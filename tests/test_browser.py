@@ -24,6 +24,8 @@ from starlette.types import ASGIApp
 from gateway.app import create_app
 from gateway.settings import Settings
 
+from .helpers import uvicorn_serving
+
 CHROMIUM = Path("/usr/bin/chromium")
 # Root needs --no-sandbox; the rest keep Chromium from reaching for Google's hosts (tests stay on loopback).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -52,18 +54,8 @@ def require_browser() -> Any:
 @contextlib.asynccontextmanager
 async def served(app: ASGIApp) -> AsyncIterator[str]:
     """`app` under uvicorn on a free loopback port, lifespan included; its origin."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()  # raises what stopped it
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with uvicorn_serving(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")) as origin:
+        yield origin
 
 
 def page_app() -> Starlette:

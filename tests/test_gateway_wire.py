@@ -18,6 +18,7 @@ from gateway.app import create_app
 from gateway.ids import conversation_node_id
 
 from .helpers import (
+    uvicorn_serving,
     PROVIDERS,
     Gateway,
     advance_clock,
@@ -49,16 +50,8 @@ async def served(app: Starlette, *, grace: float | None = None) -> AsyncIterator
     """`app` under uvicorn on a free loopback port; its base URL. `grace`: seconds the requests still
     running at the end are given (default: as long as they take)."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", timeout_graceful_shutdown=grace)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        await task
+    async with uvicorn_serving(config) as origin:
+        yield origin + "/"
 
 
 @contextlib.asynccontextmanager

@@ -24,7 +24,7 @@ from gateway.limit_settings import Limits
 from gateway.settings import ProviderSettings, Settings
 from providers import BreakerState, ResiliencePolicy
 
-from .helpers import Gateway, asgi_client, free_port, wait_for_port
+from .helpers import Gateway, asgi_client, free_port, listening
 
 ROOT = Path(__file__).resolve().parents[1]  # so the sandbox process runs this checkout's code
 OUTAGE = 3.0
@@ -33,16 +33,8 @@ FAILURES = 3
 LIST = "{ conversations(first: 1) { edges { node { id } } } }"
 
 
-@contextlib.contextmanager
-def sandbox_process(port: int) -> Iterator[None]:
-    process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "sandbox", "socialboards", "--port", str(port), "--demo", "3"],
-                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def sandbox_process(port: int) -> contextlib.AbstractContextManager[None]:
+    return listening([sys.executable, "-m", "gateway.cli", "sandbox", "socialboards", "--port", str(port), "--demo", "3"], port, ROOT)
 
 
 @contextlib.asynccontextmanager

@@ -28,6 +28,8 @@ from sandboxes.faults import ConnectionDropped
 from sandboxes.infobip import app as ib_sandbox
 from sandboxes.socialboards import app as sb_sandbox
 
+from .helpers import uvicorn_serving
+
 Json = dict[str, Any]
 DROPPED = "Server disconnected without sending a response."
 
@@ -159,16 +161,8 @@ WRITES = [
 async def served(app: Starlette, http: str = "auto") -> AsyncIterator[str]:
     """``app`` under uvicorn on a free loopback port (its log left to propagate, so tests can read it)."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, log_level="warning", lifespan="off", http=http)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with uvicorn_serving(config) as origin:
+        yield origin
 
 
 class Recorder(logging.Handler):
