@@ -8,9 +8,12 @@ import asyncio
 import json
 import signal
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from load import median
 
 Round = Callable[[int, argparse.Namespace, Path], Awaitable[dict[str, Any]]]
 
@@ -43,3 +46,14 @@ async def every_round(args: argparse.Namespace, one_round: Round, *, prefix: str
 def write_json(args: argparse.Namespace, report: dict[str, Any], runs: dict[int, list[dict[str, Any]]]) -> None:
     if args.json:
         Path(args.json).write_text(json.dumps({"settings": vars(args), "median": report, "runs": runs}, indent=2))
+
+
+def medians(runs: list[dict[str, Any]], key: str, metrics: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per measurement under `key` (a scenario, a shape) of each run: the median of each of `metrics`
+    over the runs, and every run's errors by kind."""
+    table: dict[str, dict[str, Any]] = {}
+    for name in runs[0][key]:
+        measured = [run[key][name] for run in runs]
+        table[name] = {metric: median([m[metric] for m in measured]) for metric in metrics}
+        table[name]["error kinds"] = dict(sum((Counter(m["error kinds"]) for m in measured), Counter()))
+    return table

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,7 @@ from load import closed_loop, median
 from queries import BY_ID, INBOX, Refused, conversation_id, graphql, reply, vendor_key
 from seed import seed
 from wire import Pool
-from rounds import every_round, load_options, write_json
+from rounds import every_round, load_options, medians, write_json
 from stack import Stack, clear_upstream, cpu_seconds, peak_rss_mib, running, upstream_counts
 
 SEEDED_MESSAGES = 50
@@ -153,15 +152,6 @@ async def one_round(latency_ms: int, args: argparse.Namespace, workdir: Path) ->
             return result
 
 
-def medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    table: dict[str, dict[str, Any]] = {}
-    for name in runs[0]["scenarios"]:
-        measured = [run["scenarios"][name] for run in runs]
-        table[name] = {metric: median([m[metric] for m in measured]) for metric in METRICS}
-        table[name]["error kinds"] = dict(sum((Counter(m["error kinds"]) for m in measured), Counter()))
-    return table
-
-
 def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}x" if a is not None and b else "-"
 
@@ -210,7 +200,7 @@ async def main(args: argparse.Namespace) -> None:
         for latency, shapes in report.items():
             cost.print_table(int(latency), shapes, args.samples, args.repeat)
     else:
-        report = {str(latency): medians(rounds) for latency, rounds in runs.items()}
+        report = {str(latency): medians(rounds, "scenarios", METRICS) for latency, rounds in runs.items()}
         for latency, table in report.items():
             print_table(int(latency), table, runs[int(latency)], args)
     write_json(args, report, runs)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -31,9 +30,9 @@ from typing import Any
 import httpx
 
 from direct import decode, loads
-from load import closed_loop, median
+from load import closed_loop
 from queries import BY_ID, Refused, conversation_id, graphql
-from rounds import every_round, load_options, write_json
+from rounds import every_round, load_options, medians, write_json
 from stack import Stack, clear_upstream, cpu_seconds, peak_rss_mib, running, upstream_counts
 from wire import Pool
 
@@ -162,15 +161,6 @@ async def one_round(latency_ms: int, args: argparse.Namespace, workdir: Path) ->
             return result
 
 
-def medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    table: dict[str, dict[str, Any]] = {}
-    for name in runs[0]["shapes"]:
-        measured = [run["shapes"][name] for run in runs]
-        table[name] = {metric: median([m[metric] for m in measured]) for metric in METRICS}
-        table[name]["error kinds"] = dict(sum((Counter(m["error kinds"]) for m in measured), Counter()))
-    return table
-
-
 def _cell(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -211,7 +201,7 @@ def print_table(latency_ms: int, table: dict[str, dict[str, Any]], runs: list[di
 
 async def main(args: argparse.Namespace) -> None:
     runs = await every_round(args, one_round, prefix="parley-shapes-", label="Infobip alone, ")
-    report = {str(latency): medians(rounds) for latency, rounds in runs.items()}
+    report = {str(latency): medians(rounds, "shapes", METRICS) for latency, rounds in runs.items()}
     for latency, table in report.items():
         print_table(int(latency), table, runs[int(latency)], args)
     write_json(args, report, runs)
