@@ -118,7 +118,7 @@ def _log_access(scope: Scope, record: AccessRecord, status: int, seconds: float)
     path = scope.get("path", "")
     method = scope.get("method", "WS") if scope["type"] == "http" else "WS"
     client = record.client or _client_of(scope)
-    metrics.HTTP_REQUESTS.labels(metrics.path_label(path), str(status)).inc()
+    metrics.child(metrics.HTTP_REQUESTS, metrics.path_label(path), str(status)).inc()
     level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
     if not logger.isEnabledFor(level):
         return
@@ -202,9 +202,9 @@ class OperationMetrics(SchemaExtension):
             return
         subscription = kind == OperationType.SUBSCRIPTION.value
         outcome = codes[0] if codes else CANCELLED if cancelled and not subscription else OK
-        metrics.OPERATIONS.labels(kind, name, outcome).inc()
+        metrics.child(metrics.OPERATIONS, kind, name, outcome).inc()
         if not subscription:
-            metrics.OPERATION_SECONDS.labels(kind, name, outcome).observe(time.perf_counter() - started)
+            metrics.child(metrics.OPERATION_SECONDS, kind, name, outcome).observe(time.perf_counter() - started)
         record = _record.get()
         if record is not None:
             record.operations.append(f"{kind} {name}")
@@ -279,8 +279,8 @@ class VendorObserver:
     """`providers._observe.Observer` for the metrics and the running request's access line."""
 
     def vendor_call(self, call: VendorCall) -> None:
-        metrics.VENDOR_CALLS.labels(call.provider, call.operation, call.status).inc()
-        metrics.VENDOR_CALL_SECONDS.labels(call.provider, call.operation).observe(call.seconds)
+        metrics.child(metrics.VENDOR_CALLS, call.provider, call.operation, call.status).inc()
+        metrics.child(metrics.VENDOR_CALL_SECONDS, call.provider, call.operation).observe(call.seconds)
         tracing.vendor_call(call)
         record = _record.get()
         if record is not None:

@@ -98,6 +98,17 @@ WORKER_STARTED = Gauge(
 )
 
 _operation_names: set[str] = set()
+_children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *values: str) -> Any:
+    """`metric.labels(*values)`, looked up once per label set: `labels` checks and locks on every call,
+    several times a request (the set of values is as small as the labels' own)."""
+    key = (metric, values)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*values)
+    return found
 
 
 def operation_label(name: str | None) -> str:

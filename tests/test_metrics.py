@@ -229,3 +229,14 @@ def test_metrics_settings_are_checked() -> None:
     for env, message in refusals:
         with pytest.raises(SettingsError, match=message):
             load_settings(env)
+
+
+def test_a_child_looked_up_once_is_the_one_labels_gives() -> None:
+    """`metrics.child` (the hot path's lookup) counts into the same series `labels` does."""
+    counter = metrics.HTTP_REQUESTS
+    before = counter.labels("/graphql", "418")._value.get()
+    metrics.child(counter, "/graphql", "418").inc()
+    metrics.child(counter, "/graphql", "418").inc(2)
+    assert metrics.child(counter, "/graphql", "418") is counter.labels("/graphql", "418")
+    assert counter.labels("/graphql", "418")._value.get() == before + 3
+    assert metrics.child(metrics.OPERATIONS, "query", "A", "ok") is not metrics.child(metrics.OPERATIONS, "query", "B", "ok")
