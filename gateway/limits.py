@@ -44,10 +44,10 @@ from strawberry.types.graphql import OperationType
 
 from providers import CallBudget, call_budget, deadline
 
-from .cost import estimate
 from .errors import ErrorCode, client_error
 from .guard import Guard, client_of, rate_key
-from .sizes import oversized_literal, oversized_variable, too_many_tokens
+from .memo import estimate, oversized_literal
+from .sizes import oversized_variable, too_many_tokens
 
 logger = logging.getLogger("parley.limits")
 COST_HEADER = "x-parley-cost"

@@ -202,3 +202,25 @@ def test_over_a_websocket_a_query_over_the_cost_is_refused_as_an_operation_error
         assert frame["type"] == "error" and [e["extensions"]["code"] for e in frame["payload"]] == ["COST_LIMIT"]
         ws.send_json({"id": "2", "type": "subscribe", "payload": {"query": "{ providers { name } }"}})
         assert ws.receive_json()["type"] == "next"
+
+
+async def test_a_kept_estimate_is_the_one_worked_out_again_for_every_document_variables_and_providers(
+    apps: dict[str, Starlette]
+) -> None:
+    """Estimates are kept per schema, document, providers and variables (gateway.memo); each answer's
+    `extensions.cost.estimated`, asked again and again, is what `gateway.cost.estimate` works out afresh."""
+    from graphql import parse
+
+    from gateway.cost import estimate
+
+    queries = [(q, v) for q, v in SHAPES] + [(ALIKE[1], {"n": n, "m": m}) for n in (1, 7) for m in (2, 9)]
+    seen: dict[tuple[str, str], set[int]] = {}
+    async with limited(apps) as everyone, limited({"sb": apps["sb"]}) as one:
+        for gateway in (everyone, one, everyone, one):
+            providers = list(gateway.app.state.runtime.providers.values())
+            for query, variables in queries:
+                answer = await ask(gateway, query, variables, extensions={"cost": True})
+                fresh = estimate(schema._schema, parse(query), None, variables, providers)
+                assert answer["extensions"]["cost"]["estimated"] == fresh, (query, variables)
+                seen.setdefault((query, str(variables)), set()).add(fresh)
+    assert any(len(estimates) > 1 for estimates in seen.values())  # the providers in scope did change estimates

@@ -179,3 +179,14 @@ async def test_a_request_slower_than_its_deadline_answers_by_it_on_both_http_pat
             assert response.json()["data"] == {"conversations": {"edges": []}}
             assert elapsed < 1.0, elapsed
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.CRITICAL]
+
+
+async def test_a_document_checked_once_is_judged_by_each_gateway_s_own_limits_every_time(sb: Starlette) -> None:
+    """The literal check is kept per document and limits (gateway.memo): the same document is refused on
+    every request by a gateway whose limit it breaks, and admitted by one whose limit it fits."""
+    query = '{ conversations(filter: {search: "%s"}) { edges { node { id } } } }' % ("y" * 51)
+    async with limited(sb, max_string_length=50) as strict, limited(sb, max_string_length=60) as loose:
+        for _ in range(3):
+            refused = await strict.execute(query)
+            assert refused["errors"][0]["message"].startswith("conversations(filter:).search: a string of 51 characters")
+            assert "errors" not in await loose.execute(query)
