@@ -167,3 +167,14 @@ def test_cors_origins_are_kept_as_browsers_send_them(tmp_path: Path) -> None:
 def test_a_value_that_is_not_an_origin_is_refused_naming_it(tmp_path: Path, origin: str) -> None:
     with pytest.raises(SettingsError, match=rf"server\.cors_origins: {re.escape(repr(origin))} is not an origin"):
         load(tmp_path, f'["{origin}"]')
+
+
+def test_the_origin_is_read_as_starlette_s_headers_read_it() -> None:
+    from starlette.datastructures import Headers
+
+    from gateway.cors import _origin
+
+    for raw in ([], [(b"host", b"x")], [(b"origin", b"https://a.example")],
+                [(b"origin", b"https://a.example"), (b"origin", b"https://b.example")], [(b"origin", "https://é.example".encode("latin-1"))]):
+        scope = {"type": "http", "headers": raw}
+        assert _origin(scope) == Headers(scope=scope).get("origin"), raw

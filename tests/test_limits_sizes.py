@@ -190,3 +190,26 @@ async def test_a_document_checked_once_is_judged_by_each_gateway_s_own_limits_ev
             refused = await strict.execute(query)
             assert refused["errors"][0]["message"].startswith("conversations(filter:).search: a string of 51 characters")
             assert "errors" not in await loose.execute(query)
+
+
+async def test_over_a_socket_a_body_with_a_length_is_answered_as_the_same_body_streamed_without_one(sb: Starlette) -> None:
+    """A declared length within the limit skips the counting (uvicorn reads exactly that many bytes):
+    at the limit and one byte over it, the answers match those to the same bytes sent chunked, which
+    are counted."""
+    app = create_app(Settings(providers=(SB,), graphiql=False), transports={"sb": httpx.ASGITransport(app=sb)})
+    opening = b'{"query": "{ providers { name } }"'
+
+    async def chunked(body: bytes) -> AsyncIterator[bytes]:
+        for start in range(0, len(body), CHUNK):
+            yield body[start:start + CHUNK]
+
+    async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        for size in (MEGABYTE, MEGABYTE + 1):
+            body = opening + b" " * (size - len(opening) - 1) + b"}"
+            assert len(body) == size
+            headers = {"content-type": "application/json"}
+            declared = await client.post("graphql", content=body, headers=headers)
+            streamed = await client.post("graphql", content=chunked(body), headers=headers)
+            assert "content-length" in declared.request.headers and "content-length" not in streamed.request.headers
+            assert (declared.status_code, declared.content) == (streamed.status_code, streamed.content)
+            assert declared.status_code == (200 if size == MEGABYTE else 413), declared.text
