@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
@@ -35,6 +36,7 @@ from strawberry.types.graphql import OperationType
 from providers._observe import REQUEST_ID_HEADER, VendorCall, current_request_id, request_id_scope
 
 from . import metrics, tracing
+from .logs import write_json
 
 logger = logging.getLogger("parley.access")
 VALID_REQUEST_ID = re.compile(r"^[!-~]{1,128}$")  # visible ASCII, no spaces: safe in a header and a log line
@@ -42,6 +44,7 @@ QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})  # probes and scrapes
 OK = "ok"
 CLIENT_CLOSED = 499  # the status logged for a request whose client went away before an answer (nginx's)
 CANCELLED = "cancelled"  # a query or mutation stopped before its answer (its client left, or its deadline passed)
+ACCESS_LINE = "%s %s %s %.1f ms | %s | %s | client=%s vendor_calls=%d"
 UNCODED = "GRAPHQL_ERROR"  # an error without extensions.code: graphql-core's syntax and validation errors
 
 
@@ -124,21 +127,25 @@ def _log_access(scope: Scope, record: AccessRecord, status: int, seconds: float)
         return
     operations = ", ".join(record.operations) or "-"
     outcome = ",".join(record.codes) or (OK if status < 400 else "-")
-    logger.log(
-        level, "%s %s %s %.1f ms | %s | %s | client=%s vendor_calls=%d",
-        method, path, status, seconds * 1000, operations, outcome, client or "-", record.vendor_calls,
-        extra={
-            "method": method, "path": path, "status": status, "duration_ms": round(seconds * 1000, 1),
-            "operations": record.operations, "client": client, "vendor_calls": record.vendor_calls, "codes": record.codes,
-        },
-    )
+    arguments = (method, path, status, seconds * 1000, operations, outcome, client or "-", record.vendor_calls)
+    extra = {
+        "method": method, "path": path, "status": status, "duration_ms": round(seconds * 1000, 1),
+        "operations": record.operations, "client": client, "vendor_calls": record.vendor_calls, "codes": record.codes,
+    }
+    if not write_json(logger, level, ACCESS_LINE % arguments, extra):  # the same line, written without a LogRecord
+        logger.log(level, ACCESS_LINE, *arguments, extra=extra)
 
 
 def _client_of(scope: Scope) -> str | None:
-    from .admission import PRINCIPAL  # the HTTP entry leaves the principal in the scope
-
-    principal = scope.get(PRINCIPAL)
+    principal = scope.get(_principal_key())
     return getattr(principal, "client", None)
+
+
+@functools.cache
+def _principal_key() -> str:
+    from .admission import PRINCIPAL  # the HTTP entry leaves the principal in the scope (imported once: it imports this)
+
+    return PRINCIPAL
 
 
 # ---- GraphQL errors and operations ----------------------------------------------------------------

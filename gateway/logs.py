@@ -10,9 +10,11 @@ still should not log whole request bodies or headers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -43,9 +45,9 @@ _SECRETS = [
 ]
 
 
-# What each of `_SECRETS` cannot match without: most lines (every access line) hold none of these, and
-# looking for them is a tenth of running the five patterns.
-_SECRET_WORDS = ("secret", "token", "password", "passcode", "api_key", "apikey")
+# What the last of `_SECRETS` cannot match without (the others need literals checked in `_may_hold_secret`):
+# most lines (every access line) hold none of these, and looking for them is a tenth of running the patterns.
+_SECRET_WORDS = re.compile(r"secret|token|password|passcode|api_?key")
 
 
 def redact(text: str) -> str:
@@ -71,8 +73,7 @@ def _may_hold_secret(text: str) -> bool:
         return False
     if not text.isascii():
         return True  # case-insensitive matching folds some other letters onto ASCII ones (ſ onto s, K onto k)
-    lowered = text.lower()
-    return any(word in lowered for word in _SECRET_WORDS)
+    return _SECRET_WORDS.search(text.lower()) is not None
 
 
 class RequestIdFilter(logging.Filter):
@@ -97,21 +98,65 @@ class JsonFormatter(logging.Formatter):
     fields, and `exception` (the traceback) when there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": redact(record.getMessage()),
-        }
-        request_id = getattr(record, "request_id", "-")
-        if request_id != "-":
-            line["request_id"] = request_id
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
-                line[key] = value
-        if record.exc_info:
-            line["exception"] = redact(self.formatException(record.exc_info))
-        return redact(orjson.dumps(line, default=str).decode())
+        extra = {key: value for key, value in record.__dict__.items() if key not in _STANDARD and not key.startswith("_")}
+        exception = self.formatException(record.exc_info) if record.exc_info else None
+        return json_line(record.created, record.levelname, record.name, record.getMessage(),
+                         getattr(record, "request_id", "-"), extra, exception)
+
+
+def json_line(created: float, level_name: str, logger: str, message: str, request_id: str, extra: dict[str, Any],
+              exception: str | None = None) -> str:
+    line: dict[str, Any] = {
+        "time": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "level": level_name.lower(),
+        "logger": logger,
+        "message": redact(message),
+    }
+    if request_id != "-":
+        line["request_id"] = request_id
+    line.update(extra)
+    if exception is not None:
+        line["exception"] = redact(exception)
+    return redact(orjson.dumps(line, default=str).decode())
+
+
+def write_json(logger: logging.Logger, level: int, message: str, extra: dict[str, Any]) -> bool:
+    """Writes what `logger.log(level, message, extra=extra)` would, when Parley's JSON handler on the
+    root logger is all that would see it, without making a LogRecord (the access line, every request);
+    returns False, having written nothing, when anything else might see it (a filter, another handler,
+    pytest's caplog): then log it."""
+    handler = _only_json_handler(logger, level)
+    if handler is None:
+        return False
+    created = time.time()
+    text = json_line(created, logging.getLevelName(level), logger.name, message, current_request_id() or "-", extra)
+    with handler.lock or contextlib.nullcontext():
+        try:
+            handler.stream.write(text + handler.terminator)
+            handler.flush()
+        except Exception:
+            handler.handleError(logger.makeRecord(logger.name, level, "(direct)", 0, message, (), None, extra=extra))
+    return True
+
+
+def _only_json_handler(logger: logging.Logger, level: int) -> logging.StreamHandler[Any] | None:
+    node: Any = logger
+    while node is not None:
+        if node.filters or node.disabled:
+            return None
+        if node is logging.root:
+            break
+        if node.handlers or not node.propagate:
+            return None
+        node = node.parent
+    if node is not logging.root or len(node.handlers) != 1:
+        return None
+    handler = node.handlers[0]
+    if type(handler) is not logging.StreamHandler or type(handler.formatter) is not JsonFormatter or level < handler.level:
+        return None
+    if len(handler.filters) != 1 or type(handler.filters[0]) is not RequestIdFilter:
+        return None
+    return handler
 
 
 def configure(level: str, *, stream: TextIO | None = None, json: bool | None = None) -> None:

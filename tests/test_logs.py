@@ -186,3 +186,40 @@ def test_the_pre_check_of_redact_changes_no_line(text: str) -> None:
 def test_the_pre_check_still_sends_a_secret_to_the_patterns() -> None:
     for text in ("x ?secret=abc", "redis://u:pw@h", "Authorization: Bearer abcdef", "App 0123456789abcdef", "eyJa.eyJb.c", "?ſecret=abc"):
         assert redact(text) != text, text
+
+
+@pytest.mark.parametrize("path, status, client, codes", [
+    ("/graphql", 200, None, []),
+    ("/graphql", 400, "console", ["INVALID_INPUT", "GRAPHQL_ERROR"]),
+    ("/webhooks/sb?secret=s3cr3t", 401, "é-client Bearer abc.def", []),
+])
+def test_the_access_line_written_without_a_log_record_is_the_line_logging_writes(
+    log: io.StringIO, monkeypatch: pytest.MonkeyPatch, path: str, status: int, client: str | None, codes: list[str]
+) -> None:
+    """With Parley's JSON handler alone on the root logger the access line is written directly
+    (`logs.write_json`); once anything else may see records (here a filter), logging writes it.
+    The two lines are the same, byte for byte."""
+    import time
+
+    from gateway.access import AccessRecord, _log_access, logger
+    from gateway.logs import _only_json_handler
+    from providers._observe import request_id_scope
+
+    monkeypatch.setattr(time, "time", lambda: 1764590000.1234)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [h for h in root.handlers if h.get_name() == "parley"])  # pytest's own too else
+    record = AccessRecord(client=client, operations=["query List", "mutation Reply"], codes=codes, vendor_calls=3)
+    scope = {"type": "http", "method": "POST", "path": path, "headers": []}
+    with request_id_scope("rid-0123"):
+        assert _only_json_handler(logger, logging.INFO) is not None
+        _log_access(scope, record, status, 0.01234)
+        everything = logging.Filter()
+        logger.addFilter(everything)
+        try:
+            assert _only_json_handler(logger, logging.INFO) is None
+            _log_access(scope, record, status, 0.01234)
+        finally:
+            logger.removeFilter(everything)
+    direct, logged = log.getvalue().splitlines()
+    assert direct == logged
+    assert orjson.loads(direct)["request_id"] == "rid-0123" and "s3cr3t" not in direct
