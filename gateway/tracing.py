@@ -55,12 +55,19 @@ def _trace_context() -> dict[str, str]:
     return carrier
 
 
-@contextlib.contextmanager
-def operation_span() -> Iterator[Any]:
-    """The current span while an operation runs (named once its type and name are known), or None."""
+_NO_SPAN: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()  # reusable: nothing to enter
+
+
+def operation_span() -> contextlib.AbstractContextManager[Any]:
+    """The current span while an operation runs (named once its type and name are known), or None
+    (then at no more cost than a `with` of nothing: every operation asks)."""
     if _tracer is None:
-        yield None
-        return
+        return _NO_SPAN
+    return _span()
+
+
+@contextlib.contextmanager
+def _span() -> Iterator[Any]:
     with _tracer.start_as_current_span("graphql", kind=SpanKind.SERVER) as span:
         yield span
 
