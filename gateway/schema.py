@@ -66,10 +66,10 @@ class ErrorBoundary(MaskErrors):
             extra = [GraphQLError(e.message, path=path.as_list(), extensions=e.extensions) for e, path in partial]
             result.errors = [*(result.errors or []), *extra]
             partial.clear()
-        super()._process_result(result)
-        if hasattr(result, "errors") and result.errors:
-            result.errors = one_budget_error(result.errors)
-            with_request_id(result.errors)
+        errors = getattr(result, "errors", None)
+        if errors:  # MaskErrors' own test, without its isinstance of a runtime Protocol (~10 µs an operation)
+            result.errors = one_budget_error(self._process_errors(errors))  # type: ignore[attr-defined]
+            with_request_id(result.errors)  # type: ignore[attr-defined]
 
     def get_results(self) -> dict[str, object]:
         notices = getattr(self.execution_context.context, "notices", None)
