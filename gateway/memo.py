@@ -4,6 +4,7 @@ small variables. Clients send the same few documents again and again; checking e
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, cast
@@ -35,13 +36,15 @@ class Memo:
         entry = self._entries.get(key)
         if entry is None or any(a is not b for a, b in zip(entry[0], objects, strict=True)):
             return MISSING
-        self._entries.move_to_end(key)
+        with contextlib.suppress(KeyError):  # dropped meanwhile by a put in another thread (TestClient runs apps in threads)
+            self._entries.move_to_end(key)
         return entry[1]
 
     def put(self, objects: tuple[object, ...], values: Hashable, result: Any) -> None:
         self._entries[(tuple(map(id, objects)), values)] = (objects, result)
         if len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+            with contextlib.suppress(KeyError):
+                self._entries.popitem(last=False)
 
     def clear(self) -> None:
         self._entries.clear()
