@@ -46,12 +46,17 @@ class BodyLimit:
         if scope["type"] != "http" or not scope["path"].startswith(self.paths):
             await self.app(scope, receive, send)
             return
-        declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
+        declared, chunked = None, False
+        for name, value in scope["headers"]:
+            if name == b"content-length" and declared is None:
+                declared = value
+            elif name == b"transfer-encoding":
+                chunked = True
         if declared is not None and declared.isdigit():
             if int(declared) > self.limit:
                 await self._refuse(send)
                 return
-            if b"transfer-encoding" not in (name for name, _ in scope["headers"]):
+            if not chunked:
                 # The server reads exactly the declared bytes (HTTP/1.1 framing), so there is nothing to count
                 await self.app(scope, receive, send)
                 return
