@@ -32,6 +32,8 @@ from ..models import (
     Role,
     SortOrder,
     VendorEvent,
+    make_conversation,
+    make_message,
 )
 
 VENDOR = "infobip"
@@ -125,7 +127,7 @@ def parse_message(
         text = text if isinstance(text, str) else None
     else:
         text = message_text(content)
-    return Message(
+    return make_message(
         provider=provider,
         remote_id=str(raw["id"]),
         conversation_remote_id=conversation_id or str(raw.get("conversationId")),
@@ -186,7 +188,7 @@ def parse_conversation(
     remote_id = str(raw["id"])
     status, priority, agent, queue = raw.get("status"), raw.get("priority"), raw.get("agentId"), raw.get("queueId")
     latest = parse_message(extra.latest, provider=provider, conversation_id=remote_id) if extra.latest else None
-    return Conversation(
+    return make_conversation(
         provider=provider,
         vendor=VENDOR,
         remote_id=remote_id,
