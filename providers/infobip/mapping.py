@@ -104,6 +104,9 @@ class Hydration:
     message_count: int | None = None
 
 
+NO_HYDRATION = Hydration()
+
+
 class InputError(ValueError):
     """An input Infobip cannot take, found before any call; `field` names it."""
 
@@ -141,7 +144,8 @@ def parse_message(
 
 
 # The authors of messages, one object per address and role: a conversation's 50 messages have one or
-# two (frozen, so shared as they are). Bounded, so a busy account's addresses come and go.
+# two (frozen, so shared as they are; a conversation's assignee too, and its queue, as an inbox page of
+# 20 rows has a few agents and queues). Bounded, so a busy account's addresses come and go.
 AUTHORS_KEPT = 1024
 
 
@@ -153,6 +157,11 @@ def _customer(address: str | None) -> Participant:
 @functools.lru_cache(maxsize=AUTHORS_KEPT)
 def _agent(address: str | None) -> Participant:
     return Participant(id=address, name=None, role=ROLE_FROM_DIRECTION[Direction.OUTBOUND])
+
+
+@functools.lru_cache(maxsize=AUTHORS_KEPT)
+def _queue(queue_id: str) -> QueueInfo:
+    return QueueInfo(id=queue_id)
 
 
 # A message's direction and its author's maker, by the vendor's direction, in one lookup (an Enum's
@@ -178,13 +187,13 @@ def parse_customer(first_inbound: Mapping[str, Any] | None) -> Participant | Non
     """The customer is whoever wrote the earliest inbound message."""
     if first_inbound is None or first_inbound.get("from") is None:
         return None
-    return Participant(id=str(first_inbound["from"]), name=None, role=Role.CUSTOMER)
+    return _customer(str(first_inbound["from"]))
 
 
 def parse_conversation(
     raw: Mapping[str, Any], *, provider: str, hydration: Hydration | None = None
 ) -> Conversation:
-    extra = hydration or Hydration()
+    extra = hydration or NO_HYDRATION
     remote_id = str(raw["id"])
     status, priority, agent, queue = raw.get("status"), raw.get("priority"), raw.get("agentId"), raw.get("queueId")
     latest = parse_message(extra.latest, provider=provider, conversation_id=remote_id) if extra.latest else None
@@ -201,8 +210,8 @@ def parse_conversation(
         priority=None if priority is None else PRIORITY_FROM_VENDOR.get(str(priority), PRIORITY_FALLBACK),
         channel=parse_channel(raw.get("channel")),
         customer=parse_customer(extra.first_inbound),
-        assignee=None if agent is None else Participant(id=str(agent), name=None, role=Role.AGENT),
-        queue=None if queue is None else QueueInfo(id=str(queue)),
+        assignee=None if agent is None else _agent(str(agent)),
+        queue=None if queue is None else _queue(str(queue)),
         tags=extra.tags,
         last_message_at=latest.created_at if latest else None,
         message_count=extra.message_count,
