@@ -523,4 +523,8 @@ HYDRATIONS = st.one_of(st.none(), st.builds(
 
 @given(CONVERSATION_ROWS, HYDRATIONS)
 def test_parse_conversation_gives_what_the_general_mapping_gives_for_any_row(raw: dict, hydration: mapping.Hydration | None) -> None:
-    assert mapping.parse_conversation(raw, provider="ib", hydration=hydration) == general_parse_conversation(raw, provider="ib", hydration=hydration)
+    expected = general_parse_conversation(raw, provider="ib", hydration=hydration)
+    assert mapping.parse_conversation(raw, provider="ib", hydration=hydration) == expected
+    for field in ("createdAt", "updatedAt"):  # with its sort time parsed by the caller (a listing), the same conversation
+        given_time = parse_datetime(raw.get(field))
+        assert mapping.parse_conversation(raw, provider="ib", hydration=hydration, sorted_by=field, sort_time=given_time) == expected

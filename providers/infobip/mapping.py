@@ -191,8 +191,11 @@ def parse_customer(first_inbound: Mapping[str, Any] | None) -> Participant | Non
 
 
 def parse_conversation(
-    raw: Mapping[str, Any], *, provider: str, hydration: Hydration | None = None
+    raw: Mapping[str, Any], *, provider: str, hydration: Hydration | None = None, sorted_by: str | None = None,
+    sort_time: datetime | None = None,
 ) -> Conversation:
+    """`sort_time`: `raw`'s `sorted_by` time (createdAt or updatedAt) already parsed (a listing sorts by
+    it), else parsed here."""
     extra = hydration or NO_HYDRATION
     remote_id = str(raw["id"])
     status, priority, agent, queue = raw.get("status"), raw.get("priority"), raw.get("agentId"), raw.get("queueId")
@@ -203,8 +206,8 @@ def parse_conversation(
         remote_id=remote_id,
         status=STATUS_FROM_VENDOR.get(str(status), STATUS_FALLBACK),
         vendor_status=_str(status),
-        created_at=parse_datetime(raw.get("createdAt")),
-        updated_at=parse_datetime(raw.get("updatedAt")),
+        created_at=sort_time if sorted_by == "createdAt" else parse_datetime(raw.get("createdAt")),
+        updated_at=sort_time if sorted_by == "updatedAt" else parse_datetime(raw.get("updatedAt")),
         topic=raw.get("topic"),
         summary=raw.get("summary"),
         priority=None if priority is None else PRIORITY_FROM_VENDOR.get(str(priority), PRIORITY_FALLBACK),

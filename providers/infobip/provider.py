@@ -169,8 +169,8 @@ class InfobipProvider(InfobipImports):
                 chunk: list[tuple[dict[str, Any], int, Conversation, bool]] = []
                 kept = 0
                 while index < len(rows) and kept < need():
-                    (row, _, key), index = rows[index], index + 1
-                    listed = mapping.parse_conversation(row, provider=self.name)
+                    (row, moment, key), index = rows[index], index + 1
+                    listed = mapping.parse_conversation(row, provider=self.name, sorted_by=field, sort_time=moment)
                     keep = cheap.matches(listed)
                     chunk.append((row, key, listed, keep))
                     kept += keep
