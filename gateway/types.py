@@ -44,9 +44,10 @@ MESSAGES_FIRST = 20  # `messages(first:)` when not given
 _UNMADE: Any = object()
 HEALTH_PROBE_SECONDS = 1.0  # `Provider.healthy` answers within this, whatever the upstream timeout
 NodeT = TypeVar("NodeT")
+ObjectT = TypeVar("ObjectT")
 
 
-def _made(cls: type[NodeT], fields: dict[str, Any]) -> NodeT:
+def _made(cls: type[ObjectT], fields: dict[str, Any]) -> ObjectT:
     """An instance of the strawberry type `cls` holding `fields` as its attributes: what its dataclass
     `__init__` does for a call naming every field, at half the cost (keyword parsing of 11 to 29
     arguments per object, for each of a nested page's 1,000 messages). `fields` must name each field
