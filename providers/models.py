@@ -166,9 +166,12 @@ def constructor(cls: type[T]) -> Callable[..., T]:
     A frozen dataclass's `__init__` sets each field with `object.__setattr__`, looked up per field: for
     the 1,000 messages of a nested page that was most of building them. This one sets each slot through
     its descriptor. For hot mappers; `cls(...)` stays the general path (`tests/test_models_fast.py`)."""
+    specs = dataclasses.fields(cls)  # type: ignore[arg-type]
+    if hasattr(cls, "__post_init__") or not all(spec.init for spec in specs):
+        raise TypeError(f"{cls.__name__}: its __init__ does more than set its fields")
     namespace: dict[str, Any] = {"new": object.__new__, "cls": cls, "UNSET": object()}
     params, body = [], []
-    for index, spec in enumerate(dataclasses.fields(cls)):  # type: ignore[arg-type]
+    for index, spec in enumerate(specs):
         name = spec.name
         namespace[f"s{index}"] = getattr(cls, name).__set__
         if spec.default is not dataclasses.MISSING:

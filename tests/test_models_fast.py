@@ -111,3 +111,22 @@ FILTERS = st.builds(
 @given(FILTERS, CONVERSATION_FIELDS.map(lambda fields: m.Conversation(**fields)))
 def test_matches_answers_as_every_check_together(filter: m.ConversationFilter, conversation: m.Conversation) -> None:
     assert filter.matches(conversation) is every_check(filter, conversation)
+
+
+def test_constructor_refuses_a_class_whose_init_does_more_than_set_fields() -> None:
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Checked:
+        value: int
+
+        def __post_init__(self) -> None:
+            if self.value < 0:
+                raise ValueError("negative")
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Derived:
+        value: int
+        double: int = dataclasses.field(init=False, default=0)
+
+    for cls in (Checked, Derived):
+        with pytest.raises(TypeError, match="does more than set its fields"):
+            m.constructor(cls)
