@@ -19,12 +19,17 @@ import asyncio
 import base64
 import gc
 import itertools
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
+# This checkout's code, as bench/stack.py gives `parley serve` (PYTHONPATH): a venv installed from another
+# checkout would otherwise answer the imports below, and a comparison of two checkouts compare one with itself.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx  # noqa: E402 - after the checkout's path
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 

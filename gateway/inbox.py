@@ -274,14 +274,17 @@ def _merge(
     edge_cursors: bool = True,
 ) -> InboxPage:
     order = start.order
+    marks = dict(start.marks)
+    emitted: dict[str, int] = {}
+    items: list[tuple[Conversation, str]] = []
+    if len(pages) == 1 and not edge_cursors:
+        _take_one(pages, order, marks, emitted, items, first)
+        return _ended(pages, start, marks, emitted, items, failures)
     descending = order in (SortOrder.UPDATED_DESC, SortOrder.CREATED_DESC)
     streams = [
         [(sort_key(order, c), name, i) for i, c in enumerate(page.items)] for name, page in pages.items()
     ]
     merged = heapq.merge(*streams, key=lambda row: row[0], reverse=descending)
-    marks = dict(start.marks)
-    emitted: dict[str, int] = {}
-    items: list[tuple[Conversation, str]] = []
     for _, name, index in merged:
         if len(items) == first or _used_up_with_more(pages, emitted):
             break
@@ -293,6 +296,38 @@ def _merge(
             items.append((page.items[index], after_item.encode()))
         else:
             items.append((page.items[index], ""))
+    return _ended(pages, start, marks, emitted, items, failures)
+
+
+def _take_one(
+    pages: dict[str, Page[Conversation]], order: SortOrder, marks: dict[str, Mark], emitted: dict[str, int],
+    items: list[tuple[Conversation, str]], first: int,
+) -> None:
+    """The merge of one provider's page when no item's cursor is read: its first items in its own order,
+    and its mark moved as `_marked` moves it item by item (tests/test_inbox.py compares the two)."""
+    [(name, page)] = pages.items()
+    taken = page.items[:first]
+    if not taken:
+        return
+    mark = marks.get(name)
+    at, seen = (mark.at, list(mark.seen)) if mark is not None else (None, [])
+    for item in taken:
+        moment = sort_key(order, item)[0]
+        if moment != at:
+            at, seen = moment, []
+        seen.append(item.remote_id)
+        items.append((item, ""))
+    assert at is not None
+    marks[name] = Mark(at, tuple(seen))
+    emitted[name] = len(taken)
+
+
+def _ended(
+    pages: dict[str, Page[Conversation]], start: InboxCursor, marks: dict[str, Mark], emitted: dict[str, int],
+    items: list[tuple[Conversation, str]], failures: list[ProviderError],
+) -> InboxPage:
+    """The page of the merged `items`: where each provider resumes, and whether anything is left."""
+    order = start.order
     positions = _positions(start, pages, emitted)
     for name, page in pages.items():
         if _used_up_with_more({name: page}, emitted):

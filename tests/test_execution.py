@@ -124,6 +124,10 @@ ODD = "query($id: ID!) { conversation(id: $id) { messages(first: 3) { edges { no
     {"direction": "INBOUND"}, {"direction": 3},  # not a member of the enum
     {"imported": 1}, {"imported": "yes"},  # coerced to a Boolean, or refused
     {"author": m.Participant(7, None, m.Role.BOT)},  # type: ignore[arg-type]  # an id that is no str
+    # the author is completed in line in its edge's plan: a name to coerce, a role refused or missing
+    {"author": m.Participant("u9", 5, m.Role.BOT)},  # type: ignore[arg-type]
+    {"author": m.Participant("u9", "Nine", "BOT")},  # type: ignore[arg-type]
+    {"author": m.Participant("u9", "Nine", None)},  # type: ignore[arg-type]
 ], ids=lambda changes: f"{next(iter(changes))}={next(iter(changes.values()))!r}")
 async def test_values_the_compiled_plans_do_not_take_as_they_are_give_what_strawberry_gives(changes: dict[str, Any]) -> None:
     """Compiled object plans (gateway/plans.py) keep a str as a String and a bool as a Boolean and look enum

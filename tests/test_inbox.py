@@ -494,3 +494,36 @@ async def test_a_row_deleted_between_listing_and_hydrating_is_left_out() -> None
     a.list_conversations = list_then_delete  # type: ignore[method-assign]
     page = await list_inbox([a], filter=NO_FILTER, order=SortOrder.UPDATED_DESC, first=5, after=None, fields=frozenset({"topic"}))
     assert names(page) == ["a-3", "a-1"]
+
+
+# -- the one-provider merge (no edge cursors read) against the general merge --------------------------
+
+
+@st.composite
+def one_provider_merges(draw: st.DrawFn) -> tuple[dict[str, Page[Conversation]], InboxCursor, int]:
+    order = draw(st.sampled_from(SortOrder))
+    times = draw(st.lists(st.sampled_from(TIMES), max_size=8))
+    times.sort(reverse=order in DESCENDING)  # a provider's page comes in the listing's order
+    items = tuple(conversation("solo", f"c{index}", created=at, updated=at) for index, at in enumerate(times))
+    cursors = tuple(f"after-{index}" for index in range(len(items)))
+    page = Page(items, draw(st.sampled_from([None, "more"])), cursors)
+    mark = draw(st.one_of(st.none(), st.builds(Mark, st.sampled_from(TIMES), st.lists(st.sampled_from(["x", "c0"]), max_size=2).map(tuple))))
+    start = InboxCursor(order, {"solo": draw(st.sampled_from([None, "before"]))}, frozenset(), {} if mark is None else {"solo": mark})
+    return {"solo": page}, start, draw(st.integers(1, 10))
+
+
+@given(one_provider_merges(), st.booleans())
+def test_one_providers_merge_without_edge_cursors_ends_where_the_general_merge_ends(
+    merge: tuple[dict[str, Page[Conversation]], InboxCursor, int], failed: bool
+) -> None:
+    from gateway.inbox import _merge
+
+    pages, start, first = merge
+    failures = [ProviderTimeoutError("slow", provider="other")] if failed else []
+    fast = _merge(pages, start, first=first, failures=failures, edge_cursors=False)
+    general = _merge(pages, start, first=first, failures=failures, edge_cursors=True)  # the heap, item by item
+    assert [item for item, _ in fast.items] == [item for item, _ in general.items]
+    assert all(cursor == "" for _, cursor in fast.items)
+    assert (fast.has_next, fast.end_cursor) == (general.has_next, general.end_cursor)
+    if general.end_cursor is not None:  # the same marks and positions, as the cursor carries them
+        assert InboxCursor.decode(fast.end_cursor or "") == InboxCursor.decode(general.end_cursor)

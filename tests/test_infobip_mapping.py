@@ -477,3 +477,54 @@ def test_messages_of_one_author_share_one_participant() -> None:
     reply = mapping.parse_message(message("m3", direction="OUTBOUND"), provider="ib")
     assert first.author is second.author and first.author == Participant(id="447700900001", name=None, role=Role.CUSTOMER)
     assert reply.author == Participant(id="447700900001", name=None, role=Role.AGENT) and reply.author is not first.author
+
+
+def general_parse_conversation(raw: dict, *, provider: str, hydration: mapping.Hydration | None = None) -> Conversation:
+    """parse_conversation as it was written before its fast path: a new object for every part."""
+    extra = hydration or mapping.Hydration()
+    status, priority, agent, queue = raw.get("status"), raw.get("priority"), raw.get("agentId"), raw.get("queueId")
+    latest = general_parse_message(extra.latest, provider=provider, conversation_id=str(raw["id"])) if extra.latest else None
+    first = extra.first_inbound
+    return Conversation(
+        provider=provider, vendor="infobip", remote_id=str(raw["id"]),
+        status=mapping.STATUS_FROM_VENDOR.get(str(status), mapping.STATUS_FALLBACK),
+        vendor_status=None if status is None else str(status),
+        created_at=parse_datetime(raw.get("createdAt")), updated_at=parse_datetime(raw.get("updatedAt")),
+        topic=raw.get("topic"), summary=raw.get("summary"),
+        priority=None if priority is None else mapping.PRIORITY_FROM_VENDOR.get(str(priority), mapping.PRIORITY_FALLBACK),
+        channel=mapping.parse_channel(raw.get("channel")),
+        customer=None if first is None or first.get("from") is None else Participant(id=str(first["from"]), name=None, role=Role.CUSTOMER),
+        assignee=None if agent is None else Participant(id=str(agent), name=None, role=Role.AGENT),
+        queue=None if queue is None else QueueInfo(id=str(queue)),
+        tags=extra.tags, last_message_at=latest.created_at if latest else None, message_count=extra.message_count,
+        last_message=latest, vendor_data=raw,
+    )
+
+
+CONVERSATION_ROWS = st.fixed_dictionaries(
+    {"id": st.one_of(st.text(min_size=1, max_size=8), st.integers(0, 99))},
+    optional={
+        "status": st.one_of(st.sampled_from(["OPEN", "WAITING", "SOLVED", "CLOSED", "LOST"]), JSON_SCALARS),
+        "priority": st.one_of(st.sampled_from(["HIGH", "LOW", "MEH"]), JSON_SCALARS),
+        "agentId": st.one_of(st.sampled_from(["agent-1", "agent-2"]), JSON_SCALARS),
+        "queueId": st.one_of(st.sampled_from(["q-1", "q-2"]), JSON_SCALARS),
+        "topic": JSON_SCALARS, "summary": JSON_SCALARS,
+        "channel": st.one_of(st.sampled_from(["WHATSAPP", "SMS", "CARRIER_PIGEON"]), JSON_SCALARS),
+        "createdAt": st.one_of(st.sampled_from(["2019-10-14T09:45:57.898+0000", "2024-05-01T12:00:00Z", "now"]), JSON_SCALARS),
+        "updatedAt": st.one_of(st.sampled_from(["2019-10-14T09:45:57.898+0000", "2024-05-01T12:00:00Z"]), JSON_SCALARS),
+    },
+)
+HYDRATIONS = st.one_of(st.none(), st.builds(
+    mapping.Hydration, tags=st.lists(st.text(max_size=3), max_size=2).map(tuple),
+    first_inbound=st.one_of(st.none(), VENDOR_ROWS), latest=st.one_of(st.none(), VENDOR_ROWS),
+    message_count=st.one_of(st.none(), st.integers(0, 9)),
+))
+
+
+@given(CONVERSATION_ROWS, HYDRATIONS)
+def test_parse_conversation_gives_what_the_general_mapping_gives_for_any_row(raw: dict, hydration: mapping.Hydration | None) -> None:
+    expected = general_parse_conversation(raw, provider="ib", hydration=hydration)
+    assert mapping.parse_conversation(raw, provider="ib", hydration=hydration) == expected
+    for field in ("createdAt", "updatedAt"):  # with its sort time parsed by the caller (a listing), the same conversation
+        given_time = parse_datetime(raw.get(field))
+        assert mapping.parse_conversation(raw, provider="ib", hydration=hydration, sorted_by=field, sort_time=given_time) == expected

@@ -427,6 +427,23 @@ async def test_bodies_not_in_the_documented_shape_are_malformed(provider, vendor
 
 
 @pytest.mark.parametrize(
+    ("row", "message"),
+    [({"topic": "no id", "createdAt": "2024-05-01T12:00:00.000+0000", "updatedAt": "2024-05-01T12:00:00.000+0000"}, "a list row without an id"),
+     ({"id": "c9", "createdAt": "2024-05-01T12:00:00.000+0000", "updatedAt": "yesterday"}, "list: a row without updatedAt"),
+     ("c9", "a list row without an id")],
+    ids=["no id", "no sort time", "not an object"],
+)
+async def test_a_listed_row_without_an_id_or_a_sort_time_is_malformed(provider, vendor, row, message) -> None:
+    vendor.queue("GET", r"/ccaas/1/conversations", httpx.Response(200, json={"conversations": [row]}))
+    with pytest.raises(MalformedResponseError, match=message):
+        await list_ids(provider)
+    rows = [row] if not isinstance(row, dict) else [{**row, "updatedAt": None, "createdAt": row["updatedAt"]}]
+    vendor.queue("GET", r"/ccaas/1/conversations/c1/messages", httpx.Response(200, json={"messages": rows}))
+    with pytest.raises(MalformedResponseError, match=message.replace("updatedAt", "createdAt")):
+        await provider.list_messages("c1", first=5, after=None)
+
+
+@pytest.mark.parametrize(
     ("filter", "expected"),
     [
         (ConversationFilter(status=(ConversationStatus.PENDING,)), [("status", "WAITING")]),

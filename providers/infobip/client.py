@@ -371,13 +371,13 @@ async def scan(
 
 
 def _keyed(rows: list[Any], position: Keyset, provider: str) -> list[Keyed]:
+    field = position.field  # `Keyset.moment` and `to_ms` in line: parse_datetime's times are aware
     keyed: list[Keyed] = []
     for row in rows:
         if not isinstance(row, dict) or row.get("id") is None:
             raise MalformedResponseError("a list row without an id", provider=provider)
-        try:
-            moment = position.moment(row)
-        except ValueError as exc:
-            raise MalformedResponseError(f"list: {exc}", provider=provider) from exc
-        keyed.append((row, moment, to_ms(moment)))
+        moment = parse_datetime(row.get(field))
+        if moment is None:
+            raise MalformedResponseError(f"list: a row without {field}", provider=provider)
+        keyed.append((row, moment, (moment - EPOCH) // MILLISECOND))
     return keyed

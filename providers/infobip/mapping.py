@@ -32,6 +32,8 @@ from ..models import (
     Role,
     SortOrder,
     VendorEvent,
+    make_conversation,
+    make_message,
 )
 
 VENDOR = "infobip"
@@ -102,6 +104,9 @@ class Hydration:
     message_count: int | None = None
 
 
+NO_HYDRATION = Hydration()
+
+
 class InputError(ValueError):
     """An input Infobip cannot take, found before any call; `field` names it."""
 
@@ -125,7 +130,7 @@ def parse_message(
         text = text if isinstance(text, str) else None
     else:
         text = message_text(content)
-    return Message(
+    return make_message(
         provider=provider,
         remote_id=str(raw["id"]),
         conversation_remote_id=conversation_id or str(raw.get("conversationId")),
@@ -139,7 +144,8 @@ def parse_message(
 
 
 # The authors of messages, one object per address and role: a conversation's 50 messages have one or
-# two (frozen, so shared as they are). Bounded, so a busy account's addresses come and go.
+# two (frozen, so shared as they are; a conversation's assignee too, and its queue, as an inbox page of
+# 20 rows has a few agents and queues). Bounded, so a busy account's addresses come and go.
 AUTHORS_KEPT = 1024
 
 
@@ -151,6 +157,11 @@ def _customer(address: str | None) -> Participant:
 @functools.lru_cache(maxsize=AUTHORS_KEPT)
 def _agent(address: str | None) -> Participant:
     return Participant(id=address, name=None, role=ROLE_FROM_DIRECTION[Direction.OUTBOUND])
+
+
+@functools.lru_cache(maxsize=AUTHORS_KEPT)
+def _queue(queue_id: str) -> QueueInfo:
+    return QueueInfo(id=queue_id)
 
 
 # A message's direction and its author's maker, by the vendor's direction, in one lookup (an Enum's
@@ -176,31 +187,34 @@ def parse_customer(first_inbound: Mapping[str, Any] | None) -> Participant | Non
     """The customer is whoever wrote the earliest inbound message."""
     if first_inbound is None or first_inbound.get("from") is None:
         return None
-    return Participant(id=str(first_inbound["from"]), name=None, role=Role.CUSTOMER)
+    return _customer(str(first_inbound["from"]))
 
 
 def parse_conversation(
-    raw: Mapping[str, Any], *, provider: str, hydration: Hydration | None = None
+    raw: Mapping[str, Any], *, provider: str, hydration: Hydration | None = None, sorted_by: str | None = None,
+    sort_time: datetime | None = None,
 ) -> Conversation:
-    extra = hydration or Hydration()
+    """`sort_time`: `raw`'s `sorted_by` time (createdAt or updatedAt) already parsed (a listing sorts by
+    it), else parsed here."""
+    extra = hydration or NO_HYDRATION
     remote_id = str(raw["id"])
     status, priority, agent, queue = raw.get("status"), raw.get("priority"), raw.get("agentId"), raw.get("queueId")
     latest = parse_message(extra.latest, provider=provider, conversation_id=remote_id) if extra.latest else None
-    return Conversation(
+    return make_conversation(
         provider=provider,
         vendor=VENDOR,
         remote_id=remote_id,
         status=STATUS_FROM_VENDOR.get(str(status), STATUS_FALLBACK),
         vendor_status=_str(status),
-        created_at=parse_datetime(raw.get("createdAt")),
-        updated_at=parse_datetime(raw.get("updatedAt")),
+        created_at=sort_time if sorted_by == "createdAt" else parse_datetime(raw.get("createdAt")),
+        updated_at=sort_time if sorted_by == "updatedAt" else parse_datetime(raw.get("updatedAt")),
         topic=raw.get("topic"),
         summary=raw.get("summary"),
         priority=None if priority is None else PRIORITY_FROM_VENDOR.get(str(priority), PRIORITY_FALLBACK),
         channel=parse_channel(raw.get("channel")),
         customer=parse_customer(extra.first_inbound),
-        assignee=None if agent is None else Participant(id=str(agent), name=None, role=Role.AGENT),
-        queue=None if queue is None else QueueInfo(id=str(queue)),
+        assignee=None if agent is None else _agent(str(agent)),
+        queue=None if queue is None else _queue(str(queue)),
         tags=extra.tags,
         last_message_at=latest.created_at if latest else None,
         message_count=extra.message_count,

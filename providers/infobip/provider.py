@@ -169,8 +169,8 @@ class InfobipProvider(InfobipImports):
                 chunk: list[tuple[dict[str, Any], int, Conversation, bool]] = []
                 kept = 0
                 while index < len(rows) and kept < need():
-                    (row, _, key), index = rows[index], index + 1
-                    listed = mapping.parse_conversation(row, provider=self.name)
+                    (row, moment, key), index = rows[index], index + 1
+                    listed = mapping.parse_conversation(row, provider=self.name, sorted_by=field, sort_time=moment)
                     keep = cheap.matches(listed)
                     chunk.append((row, key, listed, keep))
                     kept += keep
@@ -211,8 +211,9 @@ class InfobipProvider(InfobipImports):
         async def consume(rows: list[Keyed]) -> int:
             taken = rows[: need()]
             for row, created_at, key in taken:  # the sort time is the message's createdAt: parsed once
-                position.advance_to(key, mapping.row_id(row))
-                items.append(mapping.parse_message(row, provider=self.name, conversation_id=remote_id, created_at=created_at))
+                message = mapping.parse_message(row, provider=self.name, conversation_id=remote_id, created_at=created_at)
+                position.advance_to(key, message.remote_id)  # the row's id, as `row_id` gives it
+                items.append(message)
                 positions.append(position.snapshot())
             return len(taken)
 
