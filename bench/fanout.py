@@ -8,8 +8,9 @@ sandbox infobip` sending its webhooks to the first instance, Parley with a webho
    processes and over the instances), each subscribed to `messageAdded`. The client (--client,
    bench/fanout_clients.py) is by default a minimal one that parses the frames itself: the subscribers
    share the cores with Parley, and the `websockets` library's client (--client websockets, the only
-   one before) took three times the CPU per frame, more than Parley's own; a cheaper client measures
-   the gateway more truly, it does not make it faster (Parley's CPU per delivery is printed beside);
+   one before) took 1.8 times its CPU per frame (17 against 10 µs at 5,000 subscribers), more than
+   Parley's own; a cheaper client measures the gateway more truly, it does not make it faster
+   (Parley's CPU per delivery is printed beside);
 2. memory per subscriber: the instances' resident memory (VmRSS, summed) once all are subscribed and
    idle, minus before they connected, divided by N;
 3. injects events at --rate per second for --seconds: a customer writes in through the sandbox's
@@ -22,8 +23,9 @@ sandbox infobip` sending its webhooks to the first instance, Parley with a webho
    subscribers on one instance; <= 20 KiB per idle subscriber) is met.
 
 The subscriber processes share the machine with Parley (2 cores here), so at large N they take CPU
-Parley would otherwise have; their own CPU (all, and the busiest process's) is printed to show it. RLIMIT_NOFILE is raised to its hard
-limit here, and the processes started inherit it.
+Parley would otherwise have; their own CPU (all, and the busiest process's) is printed to show it,
+and how long Parley's event loop waited for a CPU. RLIMIT_NOFILE is raised to its hard limit here,
+and the processes started inherit it.
 
     make bench-fanout
     .venv/bin/python bench/fanout.py [--subscribers 100,1000,5000] [--instances 1,2] [--rate 10] [--seconds 10] [--client raw|websockets]
@@ -133,6 +135,12 @@ def _status_kib(pid: int, field: str) -> int:
     raise RuntimeError(f"/proc/{pid}/status has no {field}")
 
 
+def _waited_seconds(pid: int) -> float:
+    """How long the process's main thread (Parley's event loop) was runnable but waiting for a CPU
+    (/proc/<pid>/schedstat, second field): the share of the machine it did not get."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
@@ -187,9 +195,11 @@ async def measure(subscribers: int, instances: int, args: argparse.Namespace, wo
             await asyncio.sleep(SETTLE_SECONDS)
             rss_idle = sum(_status_kib(pid, "VmRSS") for pid in stack.parley_pids)
             cpu_before = sum(_cpu_seconds(pid) for pid in stack.parley_pids)
+            waited_before = sum(_waited_seconds(pid) for pid in stack.parley_pids)
             sent = await inject(http, stack.sandbox, conversation, args.rate, args.seconds)
             await asyncio.sleep(DRAIN_SECONDS)
             parley_cpu = sum(_cpu_seconds(pid) for pid in stack.parley_pids) - cpu_before
+            parley_waited = sum(_waited_seconds(pid) for pid in stack.parley_pids) - waited_before
             rss_after = sum(_status_kib(pid, "VmRSS") for pid in stack.parley_pids)
             for _, pipe in workers:
                 pipe.send("stop")
@@ -228,6 +238,7 @@ async def measure(subscribers: int, instances: int, args: argparse.Namespace, wo
         "RSS MiB after": rss_after / 1024,
         "CPU% Parley": parley_cpu / window * 100,
         "Parley µs/delivery": parley_cpu / len(latencies) * 1e6 if latencies else None,
+        "Parley waited for CPU %": parley_waited / window * 100,
         "CPU% subscribers": sum(client_cpu),
         "CPU% busiest subscriber process": max(client_cpu),
         "first p50 ms": _percentile(firsts, 50),
@@ -249,7 +260,7 @@ def _percentile(values: list[float], p: int) -> float | None:
 
 COLUMNS = ("instances", "subscribers", "subscribed", "events", "deliveries", "expected", "p50 ms", "p95 ms", "p99 ms",
            "max ms", "first p50 ms", "first p99 ms", "spread p50 ms", "spread p99 ms", "KiB/subscriber", "RSS MiB idle",
-           "CPU% Parley", "Parley µs/delivery", "CPU% subscribers", "CPU% busiest subscriber process", "failures")
+           "CPU% Parley", "Parley µs/delivery", "Parley waited for CPU %", "CPU% subscribers", "CPU% busiest subscriber process", "failures")
 
 
 def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -263,7 +274,8 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(f"(client: {args.client}; latency: inbound POST at the sandbox -> `next` read by a subscriber process; first: an "
           "event's first delivery (the sandbox, its webhook, Parley's execution, one write and read); spread: its last "
           "delivery minus its first (the fan-out's writes and the subscribers' reads); KiB/subscriber: VmRSS of the "
-          "instances when all are subscribed and idle, minus before, over N; CPU%: of one core, over the events and drain)")
+          "instances when all are subscribed and idle, minus before, over N; CPU%: of one core, over the events and drain; waited for CPU: the time Parley's event loop was "
+          "runnable but not running, over the same window)")
     for row in rows:
         for kind in row["failure kinds"]:
             print(f"  failures with {row['subscribers']} on {row['instances']}: {kind}")

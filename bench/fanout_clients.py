@@ -10,8 +10,8 @@ gateway they measure. Two clients:
   `data_received`, one clock reading, and a few slices per frame. It offers no compression (the server
   declines it anyway: `parley serve` runs with `ws_per_message_deflate=False`), and refuses what it does
   not expect (fragmented frames, a close, a 101 without the right accept key) as a failure.
-- `websockets`: the `websockets` library's sans-I/O client, offering compression as browsers do; about
-  three times the CPU per frame, which at 5,000 subscribers is what the machine runs out of.
+- `websockets`: the `websockets` library's sans-I/O client, offering compression as browsers do; 1.8
+  times the CPU per frame (17 against 10 µs at 5,000 subscribers), more than Parley's own per delivery.
 
 A cheaper client makes the measured latency honest about the gateway, not the gateway faster: the bench
 prints Parley's own CPU per delivery beside every latency, and the subscribers' CPU.
