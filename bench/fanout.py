@@ -4,24 +4,31 @@ For each N in --subscribers and each layout in --instances (1: one `parley serve
 redis-server of the benchmark's own on loopback through `bus_url`), it starts a fresh stack (`parley
 sandbox infobip` sending its webhooks to the first instance, Parley with a webhook secret), then:
 
-1. opens N graphql-transport-ws connections (the `websockets` client, many per process, spread over
-   --client-processes processes and over the instances), each subscribed to `messageAdded`;
+1. opens N graphql-transport-ws connections (many per process, spread over --client-processes
+   processes and over the instances), each subscribed to `messageAdded`. The client (--client,
+   bench/fanout_clients.py) is by default a minimal one that parses the frames itself: the subscribers
+   share the cores with Parley, and the `websockets` library's client (--client websockets, the only
+   one before) took 1.8 times its CPU per frame (17 against 10 µs at 5,000 subscribers), more than
+   Parley's own; a cheaper client measures the gateway more truly, it does not make it faster
+   (Parley's CPU per delivery is printed beside);
 2. memory per subscriber: the instances' resident memory (VmRSS, summed) once all are subscribed and
    idle, minus before they connected, divided by N;
 3. injects events at --rate per second for --seconds: a customer writes in through the sandbox's
    `POST /_sandbox/inbound`, the sandbox sends Infobip's webhook to Parley, Parley publishes it and
    every subscriber receives it. Latency is from just before the inbound POST to the moment a
    subscriber's process reads the `next` message (one clock: CLOCK_MONOTONIC is system-wide);
-4. reports deliveries (expected N x events), latency p50/p95/p99/max over every delivery, Parley's and
-   the subscriber processes' CPU, and whether the target (p99 <= 100 ms at 10 events/s with 5,000
+4. reports deliveries (expected N x events), latency p50/p95/p99/max over every delivery, per event the
+   latency of its first delivery and its spread (last delivery minus first), Parley's and the
+   subscriber processes' CPU, and whether the target (p99 <= 100 ms at 10 events/s with 5,000
    subscribers on one instance; <= 20 KiB per idle subscriber) is met.
 
 The subscriber processes share the machine with Parley (2 cores here), so at large N they take CPU
-Parley would otherwise have; their own CPU is printed to show it. RLIMIT_NOFILE is raised to its hard
-limit here, and the processes started inherit it.
+Parley would otherwise have; their own CPU (all, and the busiest process's) is printed to show it,
+and how long Parley's event loop waited for a CPU. RLIMIT_NOFILE is raised to its hard limit here,
+and the processes started inherit it.
 
     make bench-fanout
-    .venv/bin/python bench/fanout.py [--subscribers 100,1000,5000] [--instances 1,2] [--rate 10] [--seconds 10]
+    .venv/bin/python bench/fanout.py [--subscribers 100,1000,5000] [--instances 1,2] [--rate 10] [--seconds 10] [--client raw|websockets]
 """
 
 from __future__ import annotations
@@ -30,7 +37,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import resource
 import shutil
 import signal
@@ -42,145 +48,27 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from stack import CREDENTIALS, HOST, CLOCK_TICKS, free_port, parley_toml, process
+from fanout_clients import CLIENTS, MARKER, subscriber_process
+from stack import HOST, CLOCK_TICKS, free_port, parley_toml, process
 
 VENDOR = "infobip"
 SECRET = "fanout-bench-secret"
 SHOP_PHONE = "447860099299"
 CUSTOMER_PHONE = "447700900777"
-TEXT_PREFIX = "fanout event "
-MARKER = TEXT_PREFIX.encode()
+TEXT_PREFIX = MARKER.decode()
 SUBSCRIPTION = """subscription Live {
   messageAdded(providers: ["infobip"]) { cursor message { id remoteId text createdAt direction author { id role } } }
 }"""
-CONNECT_CONCURRENCY = 100  # handshakes in flight per subscriber process
-CONNECT_TIMEOUT_SECONDS = 120.0
 SETTLE_SECONDS = 2.0  # after the last subscription: let the instances' memory settle before reading it
 DRAIN_SECONDS = 5.0  # after the last event: deliveries still arriving count
 P99_TARGET_MS = 100.0
 TARGET_SUBSCRIBERS = 5000
 KIB_TARGET = 20.0
-
-
-# ---- the subscriber processes -----------------------------------------------------------------
-
-
-class Subscriber(asyncio.Protocol):
-    """One graphql-transport-ws subscription on the `websockets` library's sans-I/O client: the frames are
-    parsed by `websockets`, without its asyncio layer's per-frame futures (a quarter of the CPU per frame)."""
-
-    def __init__(self, url: str, received: list[tuple[int, float]], failures: list[str], subscribe: bytes) -> None:
-        from websockets.client import ClientProtocol
-        from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
-        from websockets.uri import parse_uri
-
-        # Offers compression as browsers do; whether the server takes it is the server's choice.
-        self.protocol = ClientProtocol(parse_uri(url), subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-                                       extensions=[ClientPerMessageDeflateFactory()])
-        self.received, self.failures, self.subscribe = received, failures, subscribe
-        self.transport: asyncio.Transport | None = None
-        self.subscribed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.protocol.send_request(self.protocol.connect())
-        self._flush()
-
-    def data_received(self, data: bytes) -> None:
-        from websockets.frames import Frame, Opcode
-        from websockets.http11 import Response
-
-        now = time.monotonic()
-        self.protocol.receive_data(data)
-        for event in self.protocol.events_received():
-            if isinstance(event, Response):
-                if event.status_code != 101:
-                    self._fail(f"handshake answered {event.status_code}")
-                    return
-                self.protocol.send_text(b'{"type":"connection_init"}')
-            elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
-                self._message(event.data, now)
-        self._flush()
-
-    def _message(self, raw: bytes, now: float) -> None:
-        at = raw.find(MARKER)
-        if at >= 0:
-            end = digits = at + len(MARKER)
-            while digits < len(raw) and 48 <= raw[digits] <= 57:
-                digits += 1
-            self.received.append((int(raw[end:digits]), now))
-        elif b'"connection_ack"' in raw:
-            self.protocol.send_text(self.subscribe)
-            if not self.subscribed.done():
-                self.subscribed.set_result(None)
-        elif b'"next"' not in raw or b'"errors"' in raw:  # an error, or complete: the subscription ended
-            self._fail(raw[:160].decode(errors="replace"))
-
-    def _flush(self) -> None:
-        if self.transport is not None:
-            for chunk in self.protocol.data_to_send():
-                if chunk:
-                    self.transport.write(chunk)
-
-    def _fail(self, why: str) -> None:
-        self.failures.append(why)
-        if not self.subscribed.done():
-            self.subscribed.set_result(None)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.subscribed.done() or exc is not None:
-            self._fail(f"connection lost: {exc}")
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-
-def subscriber_process(urls: list[str], count: int, offset: int, pipe: Connection) -> None:
-    """Holds `count` subscriptions until told to stop, then sends what each received and when."""
-    asyncio.run(_subscribers(urls, count, offset, pipe))
-
-
-async def _subscribers(urls: list[str], count: int, offset: int, pipe: Connection) -> None:
-    import orjson
-
-    received: list[tuple[int, float]] = []  # (event number, CLOCK_MONOTONIC) per delivery
-    failures: list[str] = []
-    opened: list[Subscriber] = []
-    slots = asyncio.Semaphore(CONNECT_CONCURRENCY)
-    subscribe = orjson.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}})
-    loop = asyncio.get_running_loop()
-
-    async def one(n: int) -> None:
-        url = urls[(offset + n) % len(urls)]
-        host, port = url.split("//")[1].split("/")[0].split(":")
-        async with slots:
-            try:
-                _, subscriber = await loop.create_connection(lambda: Subscriber(url, received, failures, subscribe), host, int(port))
-                opened.append(subscriber)
-                await asyncio.wait_for(subscriber.subscribed, CONNECT_TIMEOUT_SECONDS)
-            except Exception as exc:  # counted and reported
-                failures.append(f"{type(exc).__name__}: {exc}"[:160])
-
-    await asyncio.gather(*(one(n) for n in range(count)))
-    used = os.times()
-    pipe.send(("subscribed", count - len(failures), failures[:5], len(failures), used.user + used.system))
-    stop = asyncio.Event()
-    loop.add_reader(pipe.fileno(), stop.set)
-    await stop.wait()
-    loop.remove_reader(pipe.fileno())
-    pipe.recv()
-    used = os.times()
-    pipe.send(("received", received, failures[:5], len(failures), used.user + used.system))
-    for subscriber in opened:
-        subscriber.close()
 
 
 # ---- the stack ----------------------------------------------------------------------------------
@@ -247,6 +135,12 @@ def _status_kib(pid: int, field: str) -> int:
     raise RuntimeError(f"/proc/{pid}/status has no {field}")
 
 
+def _waited_seconds(pid: int) -> float:
+    """How long the process's main thread (Parley's event loop) was runnable but waiting for a CPU
+    (/proc/<pid>/schedstat, second field): the share of the machine it did not get."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
@@ -288,7 +182,7 @@ async def measure(subscribers: int, instances: int, args: argparse.Namespace, wo
             for n in range(processes):
                 share = subscribers // processes + (n < subscribers % processes)
                 ours, theirs = context.Pipe()
-                worker = context.Process(target=subscriber_process, args=(stack.ws_urls, share, n, theirs), daemon=True)
+                worker = context.Process(target=subscriber_process, args=(args.client, stack.ws_urls, share, n, SUBSCRIPTION, theirs), daemon=True)
                 worker.start()
                 workers.append((worker, ours))
             loop = asyncio.get_running_loop()
@@ -301,9 +195,11 @@ async def measure(subscribers: int, instances: int, args: argparse.Namespace, wo
             await asyncio.sleep(SETTLE_SECONDS)
             rss_idle = sum(_status_kib(pid, "VmRSS") for pid in stack.parley_pids)
             cpu_before = sum(_cpu_seconds(pid) for pid in stack.parley_pids)
+            waited_before = sum(_waited_seconds(pid) for pid in stack.parley_pids)
             sent = await inject(http, stack.sandbox, conversation, args.rate, args.seconds)
             await asyncio.sleep(DRAIN_SECONDS)
             parley_cpu = sum(_cpu_seconds(pid) for pid in stack.parley_pids) - cpu_before
+            parley_waited = sum(_waited_seconds(pid) for pid in stack.parley_pids) - waited_before
             rss_after = sum(_status_kib(pid, "VmRSS") for pid in stack.parley_pids)
             for _, pipe in workers:
                 pipe.send("stop")
@@ -313,6 +209,15 @@ async def measure(subscribers: int, instances: int, args: argparse.Namespace, wo
                 if worker.is_alive():
                     worker.kill()
     latencies = sorted((at - sent[n]) * 1000 for r in results for n, at in r[1] if n in sent)
+    first: dict[int, float] = {}  # per event: its first and last delivery
+    last: dict[int, float] = {}
+    for r in results:
+        for n, at in r[1]:
+            if n in sent:
+                first[n], last[n] = min(first.get(n, at), at), max(last.get(n, at), at)
+    firsts = sorted((first[n] - sent[n]) * 1000 for n in first)
+    spreads = sorted((last[n] - first[n]) * 1000 for n in first)
+    client_cpu = [(r[4] - before[4]) / (args.seconds + DRAIN_SECONDS) * 100 for r, before in zip(results, ready, strict=True)]
     failures += [f for r in results for f in r[2]]
     failed += sum(r[3] for r in results) - sum(r[3] for r in ready)
     window = args.seconds + DRAIN_SECONDS
@@ -333,7 +238,13 @@ async def measure(subscribers: int, instances: int, args: argparse.Namespace, wo
         "RSS MiB after": rss_after / 1024,
         "CPU% Parley": parley_cpu / window * 100,
         "Parley µs/delivery": parley_cpu / len(latencies) * 1e6 if latencies else None,
-        "CPU% subscribers": (sum(r[4] for r in results) - sum(r[4] for r in ready)) / (window + SETTLE_SECONDS) * 100,
+        "Parley waited for CPU %": parley_waited / window * 100,
+        "CPU% subscribers": sum(client_cpu),
+        "CPU% busiest subscriber process": max(client_cpu),
+        "first p50 ms": _percentile(firsts, 50),
+        "first p99 ms": _percentile(firsts, 99),
+        "spread p50 ms": _percentile(spreads, 50),
+        "spread p99 ms": _percentile(spreads, 99),
         "failures": failed,
         "failure kinds": sorted(set(failures))[:5],
     }
@@ -348,7 +259,8 @@ def _percentile(values: list[float], p: int) -> float | None:
 # ---- the report ---------------------------------------------------------------------------------
 
 COLUMNS = ("instances", "subscribers", "subscribed", "events", "deliveries", "expected", "p50 ms", "p95 ms", "p99 ms",
-           "max ms", "KiB/subscriber", "RSS MiB idle", "CPU% Parley", "Parley µs/delivery", "CPU% subscribers", "failures")
+           "max ms", "first p50 ms", "first p99 ms", "spread p50 ms", "spread p99 ms", "KiB/subscriber", "RSS MiB idle",
+           "CPU% Parley", "Parley µs/delivery", "Parley waited for CPU %", "CPU% subscribers", "CPU% busiest subscriber process", "failures")
 
 
 def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -359,8 +271,11 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     for row in rows:
         cells = ["-" if row[c] is None else f"{row[c]:.1f}" if isinstance(row[c], float) else str(row[c]) for c in COLUMNS]
         print("".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
-    print("(latency: inbound POST at the sandbox -> `next` read by a subscriber process; KiB/subscriber: VmRSS of the "
-          "instances when all are subscribed and idle, minus before, over N; CPU%: of one core)")
+    print(f"(client: {args.client}; latency: inbound POST at the sandbox -> `next` read by a subscriber process; first: an "
+          "event's first delivery (the sandbox, its webhook, Parley's execution, one write and read); spread: its last "
+          "delivery minus its first (the fan-out's writes and the subscribers' reads); KiB/subscriber: VmRSS of the "
+          "instances when all are subscribed and idle, minus before, over N; CPU%: of one core, over the events and drain; waited for CPU: the time Parley's event loop was "
+          "runnable but not running, over the same window)")
     for row in rows:
         for kind in row["failure kinds"]:
             print(f"  failures with {row['subscribers']} on {row['instances']}: {kind}")
@@ -423,6 +338,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=10.0, help="events per second (default 10)")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of events per measurement (default 10)")
     parser.add_argument("--client-processes", type=int, default=2, help="subscriber processes at most (default 2)")
+    parser.add_argument("--client", choices=sorted(CLIENTS), default="raw",
+                        help="the subscribers' WebSocket client (bench/fanout_clients.py; default raw)")
     parser.add_argument("--repeat", type=int, default=1, help="repeat everything N times, report medians")
     parser.add_argument("--json", help="also write the results to this file")
     return parser.parse_args()

@@ -38,6 +38,7 @@ from .runtime import Runtime
 from .settings import Settings
 from .shutdown import ON_SHUTDOWN, end_subscriptions
 from .sizes import BodyLimit
+from .sockets import GatewayApp
 from .view import GatewayGraphQL
 from .webhooks import webhook_endpoint
 
@@ -121,7 +122,9 @@ def create_app(
     async def health(request: Request) -> JSONResponse:
         return JSONResponse(health_report(runtime, request.headers))
 
-    app = Starlette(
+    app = GatewayApp(  # a WebSocket to /graphql goes past the middleware, under RequestScope alone (gateway/sockets.py)
+        socket_app=graphql,
+        socket_path="/graphql",
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),

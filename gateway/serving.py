@@ -4,7 +4,7 @@ SIGTERM the app's open subscriptions are ended first (`gateway.shutdown`), then 
 connections.
 
 `parley serve` runs WebSockets on `FanoutWebSocketProtocol`: uvicorn's own default (its sans-I/O
-`websockets` protocol) offering `gateway.live.FRAMES`, so a shared subscription writes each event's
+`websockets` protocol) offering `gateway.live_members.FRAMES`, so a shared subscription writes each event's
 frame once per socket without going through ASGI, and keeping less per idle connection.
 """
 
@@ -23,10 +23,14 @@ from uvicorn.supervisors import Multiprocess
 from websockets.http11 import Request
 from websockets.protocol import Protocol
 
-from .live import FRAMES
+from .live_members import FRAMES
 from .shutdown import DRAIN_SECONDS, ON_SHUTDOWN, SEND_SECONDS
 
 STARTUP_FAILURE = 3  # what uvicorn exits with when it cannot bind
+# Read by the handshake alone (websockets' ServerProtocol parses its own copy): kept in the scope for
+# the connection's life otherwise, about 0.5 KiB of bytes and tuples per idle connection.
+HANDSHAKE_ONLY_HEADERS = frozenset({b"upgrade", b"connection", b"sec-websocket-key", b"sec-websocket-version",
+                                    b"sec-websocket-extensions"})
 logger = logging.getLogger("parley.serving")
 
 
@@ -121,11 +125,12 @@ class _Flag:
 
 
 class FanoutWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's default WebSocket protocol, plus `gateway.live.FrameWriter` in each connection's scope
+    """uvicorn's default WebSocket protocol, plus `gateway.live_members.FrameWriter` in each connection's scope
     (under FRAMES, when no extension such as compression was negotiated: frames are then plain); and
     less kept per idle connection: the handshake's request and response (uvicorn keeps them, and so
-    does the request parser's frame, for the connection's life) dropped once answered, lighter
-    stand-ins for its queue and its `writable` event."""
+    does the request parser's frame, for the connection's life) dropped once answered, and the
+    handshake's own headers left out of the scope the app sees; lighter stand-ins for its queue and its
+    `writable` event."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -134,6 +139,8 @@ class FanoutWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
+        if hasattr(self, "scope"):  # not when the handshake was refused
+            self.scope["headers"] = [header for header in self.scope["headers"] if header[0] not in HANDSHAKE_ONLY_HEADERS]
         if self.response.status_code == 101 and not self.conn.extensions:
             self.scope["extensions"][FRAMES] = self  # type: ignore[assignment]  # ASGI extensions are free-form
         if not self.conn.reader.buffer:

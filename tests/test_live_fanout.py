@@ -25,12 +25,12 @@ from starlette.testclient import TestClient
 from websockets.sync.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
-from gateway import live
+from gateway import live, live_members
 from gateway.access import SubscriptionAccount
 from gateway.admission import TransportWSHandler
 from gateway.app import create_app
 from gateway.events import QUEUE_SIZE
-from gateway.serving import FanoutWebSocketProtocol
+from gateway.serving import HANDSHAKE_ONLY_HEADERS, FanoutWebSocketProtocol
 from gateway.settings import Settings
 from gateway.view import GatewayGraphQL
 
@@ -147,7 +147,7 @@ def test_the_cut_off_a_member_gets_is_the_one_its_own_stream_gets_from_the_bus(c
         post(client, ADD, {"id": conversation, "text": "last"})
         frames = [json.loads(f) for f in frames_until_complete(own)]
     assert [f["type"] for f in frames] == ["next", "next", "complete"]
-    assert frames[1]["payload"] == live._overflow_payload()
+    assert frames[1]["payload"] == live_members.overflow_payload()
 
 
 # ---- accounting: a member's access line and metrics are those of its own stream ------------------
@@ -260,7 +260,7 @@ def test_a_subscription_stopped_while_it_joins_is_counted_once(client: TestClien
 
 class SlowSocket:
     """A member's connection whose socket takes nothing until `drain` is set: through ASGI (`send_text`),
-    or, with `frames`, as `parley serve`'s protocol offers it (`gateway.live.FrameWriter`)."""
+    or, with `frames`, as `parley serve`'s protocol offers it (`gateway.live_members.FrameWriter`)."""
 
     def __init__(self, *, frames: bool) -> None:
         self.sent: list[dict[str, Any]] = []
@@ -310,14 +310,14 @@ async def test_a_member_whose_socket_does_not_drain_is_cut_off_after_its_queue_a
     slow_socket, fast_socket = SlowSocket(frames=frames), SlowSocket(frames=frames)
     fast_socket.drain.set()
     group = OneGroup()
-    slow, fast = (live.Member(s, Operation(), group, SubscriptionAccount()) for s in (slow_socket, fast_socket))  # type: ignore[arg-type]
+    slow, fast = (live_members.Member(s, Operation(), group, SubscriptionAccount()) for s in (slow_socket, fast_socket))  # type: ignore[arg-type]
     group.members.update((slow, fast))
     payloads = [orjson.dumps({"data": {"n": n}}) for n in range(QUEUE_SIZE + 5)]
     for payload in payloads:
         for member in list(group.members):
             member.deliver(payload, {})
     assert group.members == {fast}  # the slow one left its group when it fell behind
-    fast.finish(live._END)
+    fast.finish(live_members.END)
     assert fast.closing is not None
     await asyncio.wait_for(fast.closing, 2)
     assert [f["payload"]["data"]["n"] for f in fast_socket.sent[:-1]] == list(range(QUEUE_SIZE + 5))
@@ -328,7 +328,7 @@ async def test_a_member_whose_socket_does_not_drain_is_cut_off_after_its_queue_a
     await asyncio.wait_for(slow.closing, 2)
     # the send that blocked, the QUEUE_SIZE queued behind it, then the cut-off and `complete`
     assert [f["payload"]["data"]["n"] for f in slow_socket.sent[:-2]] == list(range(QUEUE_SIZE + 1))
-    assert slow_socket.sent[-2] == {"id": "9", "type": "next", "payload": live._overflow_payload()}
+    assert slow_socket.sent[-2] == {"id": "9", "type": "next", "payload": live_members.overflow_payload()}
     assert slow_socket.sent[-1] == {"id": "9", "type": "complete"}
     assert slow.account.settled and slow.account.codes == ["RATE_LIMITED"]
 
@@ -394,6 +394,8 @@ def test_under_parley_serves_protocol_members_frames_go_straight_to_the_socket_a
             for connection in websockets:  # what an idle connection no longer keeps: the handshake
                 assert not hasattr(connection, "request") and not hasattr(connection, "response")
                 assert "request" not in connection.conn.parser.gi_frame.f_locals  # the request parser's frame
+                names = {name for name, _ in connection.scope["headers"]}  # the handshake's own headers left out
+                assert not names & HANDSHAKE_ONLY_HEADERS and {b"host", b"sec-websocket-protocol"} <= names
             members[2].send(json.dumps({"id": "op-7", "type": "complete"}))
             members[2].send(json.dumps({"type": "ping"}))
             assert json.loads(members[2].recv(timeout=5)) == {"type": "pong"}
