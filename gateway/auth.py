@@ -19,17 +19,17 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-import jwt
 import orjson
 import strawberry
-from jwt.types import Options
 from strawberry.permission import BasePermission, PermissionExtension
 
 from .client_settings import ClientSettings
 from .errors import ErrorCode, client_error
-from .jwt_keys import VerificationKey, key_set, public_key, secret_key
+
+if TYPE_CHECKING:
+    from .jwt_auth import JwtVerifier
 
 SCOPES = frozenset({"read", "write", "subscribe", "migrate"})
 T = TypeVar("T")
@@ -71,53 +71,19 @@ def visible_providers(providers: Mapping[str, T], principal: Principal) -> Mappi
 
 # ---- authentication ------------------------------------------------------------------------------
 
-# Why a JWT was refused, most telling first: a claim error means the signature verified, so it
-# describes the token better than another client's key failing on it; a signature that did not verify
-# with a key of the token's kind better than keys of another kind.
-REFUSALS: list[tuple[type[jwt.PyJWTError], str]] = [
-    (jwt.ExpiredSignatureError, "the token has expired"),
-    (jwt.ImmatureSignatureError, "the token is not valid yet (nbf or iat is in the future)"),
-    (jwt.InvalidAudienceError, "the token's audience (aud) is not accepted"),
-    (jwt.InvalidIssuerError, "the token's issuer (iss) is not accepted"),
-    (jwt.MissingRequiredClaimError, "the token lacks a required claim"),
-    (jwt.InvalidIssuedAtError, "the token's iat claim is not a number"),
-    (jwt.InvalidSignatureError, "the token's signature does not verify"),
-    (jwt.InvalidAlgorithmError, "the token's algorithm (alg) is not accepted"),
-    (jwt.InvalidKeyError, "the token's algorithm (alg) is not accepted"),
-    (jwt.PyJWTError, "the token is malformed"),
-]
-
-
-@dataclass(frozen=True)
-class _JwtClient:
-    settings: ClientSettings
-    keys: tuple[VerificationKey, ...]
-
-    def keys_for(self, kid: Any) -> list[VerificationKey]:
-        """A key set's key named by the token's `kid` (every key of the set when the token names none)."""
-        if self.settings.jwks is None or kid is None:
-            return list(self.keys)
-        return [key for key in self.keys if key.kid == kid]
-
-
-def _jwt_client(client: ClientSettings) -> _JwtClient:
-    where = f"clients.{client.name}"
-    if client.jwt_secret is not None:
-        keys: tuple[VerificationKey, ...] = (secret_key(f"{where}.jwt_secret_env", client.jwt_secret),)
-    elif client.jwt_public_key is not None:
-        keys = (public_key(f"{where}.jwt_public_key_file", client.jwt_public_key),)
-    else:
-        keys = key_set(f"{where}.jwks_file", client.jwks)
-    return _JwtClient(client, keys)
-
-
 class Authenticator:
     """Turns an `Authorization` header value into a `Principal`, or raises `AuthenticationError`."""
 
     def __init__(self, clients: Sequence[ClientSettings]) -> None:
         self.open = not clients
         self._api_keys = [(_digest(c.api_key), c) for c in clients if c.api_key is not None]
-        self._jwt = [_jwt_client(c) for c in clients if c.uses_jwt]
+        signed = [c for c in clients if c.uses_jwt]
+        if signed:  # PyJWT and cryptography (about 9 MiB) are loaded only by a gateway with JWT clients
+            from .jwt_auth import JwtVerifier
+
+            self._jwt: JwtVerifier | None = JwtVerifier(signed)
+        else:
+            self._jwt = None
 
     def authenticate(self, authorization: str | None) -> Principal:
         if self.open:
@@ -126,10 +92,10 @@ class Authenticator:
         client = self._api_key_client(token)
         if client is not None:
             return Principal(client=client.name, scopes=client.scopes, providers=client.providers)
-        if not self._jwt:
+        if self._jwt is None:
             raise AuthenticationError("invalid credentials: not a known API key")
         header, claims = _peek(token)
-        return self._jwt_principal(token, header, claims)
+        return self._jwt.principal(token, header, claims)
 
     def _api_key_client(self, token: str) -> ClientSettings | None:
         """Compares the token's digest with every key's, all of them every time, so how long it takes
@@ -140,31 +106,6 @@ class Authenticator:
             if hmac.compare_digest(digest, key) and found is None:
                 found = client
         return found
-
-    def _jwt_principal(self, token: str, header: dict[str, Any], claims: dict[str, Any]) -> Principal:
-        issuer = claims.get("iss")
-        candidates = [c for c in self._jwt if c.settings.issuer in (None, issuer)] or self._jwt
-        errors: list[jwt.PyJWTError] = []
-        for candidate in candidates:
-            client = candidate.settings
-            options: Options = {"require": ["exp"], "verify_aud": client.audience is not None, "enforce_minimum_key_length": True}
-            for key in candidate.keys_for(header.get("kid")):
-                if header.get("alg") not in key.algorithms:  # PyJWT would refuse it too, at many times the cost
-                    errors.append(jwt.InvalidAlgorithmError(header.get("alg")))
-                    continue
-                try:
-                    verified = jwt.decode(
-                        token, key.key, algorithms=list(key.algorithms), audience=client.audience, issuer=client.issuer,
-                        leeway=client.leeway_seconds, options=options,
-                    )
-                except jwt.PyJWTError as exc:
-                    errors.append(exc)
-                    continue
-                return Principal(client=client.name, scopes=_granted(client.scopes, verified), providers=client.providers)
-        if not errors:
-            raise AuthenticationError("invalid token: its key id (kid) names no configured key")
-        raise AuthenticationError(f"invalid token: {_refusal(errors)}")
-
 
 def bearer_token(authorization: str | None) -> str:
     if authorization is None or not authorization.strip():
@@ -191,23 +132,13 @@ def _digest(value: str) -> bytes:
     return hashlib.sha256(value.encode()).digest()
 
 
-def _granted(configured: frozenset[str], claims: Mapping[str, Any]) -> frozenset[str]:
+def granted_scopes(configured: frozenset[str], claims: Mapping[str, Any]) -> frozenset[str]:
     scope = claims.get("scope")
     if scope is None:
         return configured
     if not isinstance(scope, str):
         raise AuthenticationError("invalid token: the scope claim must be a space-separated string")
     return configured & frozenset(scope.split())
-
-
-def _refusal(errors: list[jwt.PyJWTError]) -> str:
-    for kind, reason in REFUSALS:
-        for error in errors:
-            if isinstance(error, kind):
-                if isinstance(error, jwt.MissingRequiredClaimError):
-                    return f"the token lacks the required {error.claim} claim"
-                return reason
-    return "the token is not accepted"
 
 
 # ---- scopes --------------------------------------------------------------------------------------

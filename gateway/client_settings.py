@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .jwt_keys import key_set, public_key, secret_key
 from .setting_values import SettingsError, boolean, from_env, seconds
 
 SCOPES = ("read", "write", "subscribe", "migrate")  # as gateway/auth.py
@@ -81,6 +80,8 @@ def _client(name: str, entry: Any, env: Mapping[str, str], base: Path) -> Client
         raise SettingsError(f"{where}: give exactly one of {', '.join(CREDENTIAL_KEYS)} (got {', '.join(given) or 'none'})")
     kind = given[0]
     credential: dict[str, Any] = {}
+    if kind != "api_key_env":  # PyJWT and cryptography load only where a client signs in with a JWT
+        from .jwt_keys import key_set, public_key, secret_key
     if kind == "api_key_env":
         credential["api_key"] = from_env(f"{where}.api_key_env", entry[kind], env)
     elif kind == "jwt_secret_env":

@@ -17,13 +17,13 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError
-from redis.asyncio import ConnectionPool, Redis
-from redis.exceptions import RedisError
-
 from .errors import ErrorCode, client_error
+
+if TYPE_CHECKING:
+    from redis.asyncio import ConnectionPool, Redis
 
 logger = logging.getLogger("parley.limits")
 MEMORY_DOCUMENTS = 10_000
@@ -41,7 +41,13 @@ class Documents:
         """`trusted_only`: the clients that may run manifest documents only."""
         self._manifest = dict(manifest or {})
         self._trusted_only = trusted_only
-        self._redis = Redis(connection_pool=pool) if pool is not None else None
+        self._redis: Redis | None = None
+        self._redis_error: type[Exception] = Exception
+        if pool is not None:  # a pool is given only on a gateway with a Redis: redis-py is loaded then
+            from redis.asyncio import Redis
+            from redis.exceptions import RedisError
+
+            self._redis, self._redis_error = Redis(connection_pool=pool), RedisError
         self._memory: OrderedDict[str, str] = OrderedDict()
 
     async def document(self, query: str | None, extensions: Mapping[str, Any] | None, client: str | None) -> str | None:
@@ -83,7 +89,7 @@ class Documents:
             return found
         try:
             raw = await self._redis.get(REDIS_PREFIX + digest)
-        except RedisError as exc:  # the client sends the query again, and it runs
+        except self._redis_error as exc:  # the client sends the query again, and it runs
             logger.warning("persisted query lookup failed: %s", exc)
             return None
         return raw.decode() if isinstance(raw, bytes) else raw
@@ -97,7 +103,7 @@ class Documents:
             return
         try:
             await self._redis.set(REDIS_PREFIX + digest, query, ex=REDIS_TTL_SECONDS)
-        except RedisError as exc:  # the query runs all the same; its hash alone misses until stored
+        except self._redis_error as exc:  # the query runs all the same; its hash alone misses until stored
             logger.warning("persisted query not stored: %s", exc)
 
 

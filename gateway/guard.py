@@ -4,19 +4,24 @@ first use and closed with the app). The checks themselves run in `gateway.limits
 
 from __future__ import annotations
 
-from typing import Any
-
-from redis.asyncio import ConnectionPool
+from typing import TYPE_CHECKING, Any
 
 from .documents import Documents
 from .rates import RateLimits
 from .settings import Settings
 
+if TYPE_CHECKING:
+    from redis.asyncio import ConnectionPool
+
 
 class Guard:
     def __init__(self, settings: Settings) -> None:
         self.limits = settings.limits
-        self._pool = ConnectionPool.from_url(settings.bus_url) if settings.bus_url else None
+        self._pool: ConnectionPool | None = None
+        if settings.bus_url:  # redis-py (and the cryptography it loads, ~16 MiB together) only for those who use Redis
+            from redis.asyncio import ConnectionPool
+
+            self._pool = ConnectionPool.from_url(settings.bus_url)
         self.rates = RateLimits(requests=self.limits.rate_limit, cost=self.limits.cost_rate_limit, pool=self._pool)
         trusted_only = frozenset(c.name for c in settings.clients if c.trusted_documents_only)
         self.documents = Documents(settings.trusted_documents, trusted_only=trusted_only, pool=self._pool)
