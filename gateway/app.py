@@ -27,6 +27,7 @@ from .access import RequestScope, VendorObserver
 from . import tuning
 from .admission import health_report
 from .cors import BrowserOrigins
+from .dispatch import GatewayApp
 from .embedded import embedded_providers
 from .events import Bus, InMemoryBus
 from .graphiql import ASSET_DIR, ASSET_PATH
@@ -121,7 +122,7 @@ def create_app(
     async def health(request: Request) -> JSONResponse:
         return JSONResponse(health_report(runtime, request.headers))
 
-    app = Starlette(
+    app = GatewayApp(  # Starlette; a POST to /graphql goes straight to the view (gateway/dispatch.py)
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
