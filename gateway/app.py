@@ -27,6 +27,7 @@ from .access import RequestScope, VendorObserver
 from . import tuning
 from .admission import health_report
 from .cors import BrowserOrigins
+from .dispatch import GatewayApp
 from .embedded import embedded_providers
 from .events import Bus, InMemoryBus
 from .graphiql import ASSET_DIR, ASSET_PATH
@@ -38,7 +39,6 @@ from .runtime import Runtime
 from .settings import Settings
 from .shutdown import ON_SHUTDOWN, end_subscriptions
 from .sizes import BodyLimit
-from .sockets import GatewayApp
 from .view import GatewayGraphQL
 from .webhooks import webhook_endpoint
 
@@ -122,9 +122,8 @@ def create_app(
     async def health(request: Request) -> JSONResponse:
         return JSONResponse(health_report(runtime, request.headers))
 
-    app = GatewayApp(  # a WebSocket to /graphql goes past the middleware, under RequestScope alone (gateway/sockets.py)
+    app = GatewayApp(  # Starlette; a POST or a WebSocket to /graphql goes straight to the view (gateway/dispatch.py)
         socket_app=graphql,
-        socket_path="/graphql",
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),

@@ -30,7 +30,7 @@ import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TypeGuard
+from typing import Any, TypeGuard
 
 from providers import (
     Conversation,
@@ -151,10 +151,7 @@ async def list_inbox(
     tenth of a one-provider page of 20)."""
     start = _resume(after, order)
     active = [p for p in providers if p.name not in start.done]
-    results = await asyncio.gather(
-        *(_fetch(p, filter, order, first, start.positions.get(p.name), start.marks.get(p.name)) for p in active),
-        return_exceptions=True,
-    )
+    results = await gathered([_fetch(p, filter, order, first, start.positions.get(p.name), start.marks.get(p.name)) for p in active])
     pages: dict[str, Page[Conversation]] = {}
     failures: list[ProviderError] = []
     skipped: list[UnsupportedOperationError] = []
@@ -169,7 +166,8 @@ async def list_inbox(
             raise result
         else:
             pages[provider.name] = result
-    start = replace(start, done=start.done | left_out)
+    if left_out:
+        start = replace(start, done=start.done | left_out)
     by_name = {p.name: p for p in active}
     hydrated: dict[tuple[str, str], Conversation | None] = {}
     while True:
@@ -198,10 +196,7 @@ async def _hydrate(
         if _key(c) not in hydrated and c.missing & (c.missing if fields is None else fields):
             wanted.setdefault(c.provider, []).append(c)
     names = [name for name in wanted if implements(providers[name], Hydrates)]
-    results = await asyncio.gather(
-        *(providers[name].hydrate(wanted[name], fields) for name in names),  # type: ignore[attr-defined]
-        return_exceptions=True,
-    )
+    results = await gathered([providers[name].hydrate(wanted[name], fields) for name in names])  # type: ignore[attr-defined]
     failed: dict[str, ProviderError] = {}
     for name, result in zip(names, results):
         if isinstance(result, ProviderError):
@@ -211,6 +206,17 @@ async def _hydrate(
         else:
             hydrated.update((_key(c), full) for c, full in zip(wanted[name], result))
     return failed
+
+
+async def gathered(awaitables: list[Any]) -> list[Any]:
+    """`asyncio.gather(*awaitables, return_exceptions=True)`. One awaitable (a one-provider inbox) is
+    awaited in this task: gather would wrap it in a Task of its own, two more event-loop steps."""
+    if len(awaitables) != 1:
+        return list(await asyncio.gather(*awaitables, return_exceptions=True))
+    try:
+        return [await awaitables[0]]
+    except Exception as exc:
+        return [exc]  # a BaseException (CancelledError) propagates: gather would return it, and callers raise it
 
 
 def _key(conversation: Conversation) -> tuple[str, str]:

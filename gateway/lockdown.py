@@ -42,12 +42,58 @@ def quiet_validator(maxsize: int) -> Validator:
     return validate_quietly
 
 
-class QuietValidationCache(ValidationCache):
-    """ValidationCache whose validation leaves suggestions out."""
+class _Same:
+    """A document as a cache key by identity: hashing a DocumentNode hashes its whole tree (graphql-core's
+    nodes are dataclasses), a few µs per node on every request. The key keeps the document alive, so
+    its id cannot be reused by another while the entry is kept."""
+
+    __slots__ = ("document",)
+
+    def __init__(self, document: DocumentNode) -> None:
+        self.document = document
+
+    def __hash__(self) -> int:
+        return id(self.document)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.document is self.document
+
+
+class SameDocumentValidator:
+    """`validate` (an LRU keyed by the document's structure) behind an LRU keyed by the document object,
+    which is the same object for the same text (ParserCache): a document seen before is answered without
+    hashing it; another one, equal or not, goes to `validate` as before."""
+
+    def __init__(self, validate: Validator, maxsize: int) -> None:
+        self._validate = validate
+        self.by_object = functools.lru_cache(maxsize=maxsize)(self._by_object)
+
+    def _by_object(self, schema: GraphQLSchema, same: _Same, rules: tuple[type[ASTValidationRule], ...]) -> list[GraphQLError]:
+        return self._validate(schema, same.document, rules)
+
+    def __call__(self, schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]) -> list[GraphQLError]:
+        return self.by_object(schema, _Same(document), rules)
+
+
+@functools.cache
+def same_document_validator(validate: Validator, maxsize: int) -> SameDocumentValidator:
+    return SameDocumentValidator(validate, maxsize)  # one per validator, shared by every request
+
+
+class DocumentValidationCache(ValidationCache):
+    """ValidationCache whose cache is first asked by the document object (`SameDocumentValidator`)."""
 
     def __init__(self, maxsize: int) -> None:
         super().__init__(maxsize)
-        self.cached_validate_document = quiet_validator(maxsize)
+        self.cached_validate_document = same_document_validator(self.cached_validate_document, maxsize)
+
+
+class QuietValidationCache(ValidationCache):
+    """ValidationCache whose validation leaves suggestions out (asked by the document object first)."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize)
+        self.cached_validate_document = same_document_validator(quiet_validator(maxsize), maxsize)
 
 
 class _HidesSuggestions:

@@ -16,7 +16,6 @@ from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
     QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -28,7 +27,7 @@ from .auth import guard_root_fields
 from .errors import ErrorCode, for_client, graphql_error, should_mask
 from .execution import PlainExecutor
 from .limits import RequestLimits, one_budget_error
-from .lockdown import NO_INTROSPECTION_RULES, QuietValidationCache, quiet_executor
+from .lockdown import NO_INTROSPECTION_RULES, DocumentValidationCache, QuietValidationCache, quiet_executor
 from .migrate.graphql import MigrationMutation, MigrationQuery, MigrationSubscription
 from .mutations import Mutation as GatewayMutation
 from .queries import Query as GatewayQuery
@@ -106,7 +105,7 @@ def build_schema(*, executor: type[Any] | None = PlainExecutor, introspection: b
             lambda: AddValidationRules(rules),
             ErrorBoundary,
             lambda: AnsweredParserCache(maxsize=CACHE_SIZE),
-            (lambda: ValidationCache(maxsize=CACHE_SIZE)) if introspection else (lambda: QuietValidationCache(CACHE_SIZE)),
+            (lambda: DocumentValidationCache(CACHE_SIZE)) if introspection else (lambda: QuietValidationCache(CACHE_SIZE)),
             RequestLimits,  # after ValidationCache: it acts on a validated document (and counts tokens itself)
         ],
     )

@@ -167,10 +167,11 @@ async def test_the_inbox_pages_through_every_conversation_once(gateway: Gateway)
 async def test_repeated_queries_hit_the_parser_and_validation_caches(gateway: Gateway) -> None:
     from strawberry.extensions.parser_cache import _get_parse_cache
 
-    from gateway.lockdown import quiet_validator
+    from gateway.lockdown import quiet_validator, same_document_validator
     from gateway.schema import CACHE_SIZE
 
-    validator = quiet_validator(CACHE_SIZE)  # a configured gateway serves the locked-down schema
+    # a configured gateway serves the locked-down schema; a repeated document is found by its object
+    validator = same_document_validator(quiet_validator(CACHE_SIZE), CACHE_SIZE).by_object
     query = "query CacheProbe { providers { name } }"
     await gateway.data(query)
     parsed, validated = _get_parse_cache(CACHE_SIZE).cache_info(), validator.cache_info()

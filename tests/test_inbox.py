@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.inbox import InboxCursor, InboxPage, Mark, list_inbox
+from gateway.inbox import InboxCursor, InboxPage, Mark, gathered, list_inbox
 from providers.base import Capability
 from providers.cursors import decode_cursor, encode_cursor
 from providers.errors import InvalidRequestError, ProviderTimeoutError, ProviderUnavailableError
@@ -313,6 +314,50 @@ async def test_an_error_that_is_not_a_provider_error_propagates() -> None:
     broken.fail_with.append(KeyError("bug in the adapter"))
     with pytest.raises(KeyError, match="bug in the adapter"):
         await list_inbox([a, broken], filter=NO_FILTER, order=SortOrder.UPDATED_DESC, first=5, after=None)
+
+
+async def test_one_failing_provider_alone_is_reported_as_among_others_and_a_bug_still_propagates() -> None:
+    down = provider_with("down", 5, 3)
+    outage = ProviderUnavailableError("vendor answered 503", provider="down", status_code=503)
+    down.fail_with.append(outage)
+    page = await list_inbox([down], filter=NO_FILTER, order=SortOrder.UPDATED_DESC, first=10, after=None)
+    assert page.failures == [outage] and names(page) == [] and page.has_next is True
+    again = await list_inbox([down], filter=NO_FILTER, order=SortOrder.UPDATED_DESC, first=10, after=page.end_cursor)
+    assert names(again) == ["down-5", "down-3"] and down.calls == [None, None]
+    broken = provider_with("broken", 2)
+    broken.fail_with.append(KeyError("bug in the adapter"))
+    with pytest.raises(KeyError, match="bug in the adapter"):
+        await list_inbox([broken], filter=NO_FILTER, order=SortOrder.UPDATED_DESC, first=5, after=None)
+
+
+GATHER_OUTCOMES = [
+    "a value",
+    ProviderTimeoutError("no answer within 10 s", provider="p"),
+    KeyError("bug"),
+]
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3])
+@pytest.mark.parametrize("outcome", GATHER_OUTCOMES, ids=["value", "provider-error", "bug"])
+async def test_gathered_answers_what_gather_with_return_exceptions_answers(count: int, outcome: object) -> None:
+    async def one(index: int) -> object:
+        await asyncio.sleep(0)
+        if isinstance(outcome, Exception) and index == count - 1:
+            raise outcome
+        return (outcome, index)
+
+    general = await asyncio.gather(*(one(i) for i in range(count)), return_exceptions=True)
+    assert await gathered([one(i) for i in range(count)]) == list(general)
+
+
+async def test_gathered_lets_a_cancelled_error_through_where_gather_returns_it_for_its_caller_to_raise() -> None:
+    async def cancelled() -> None:
+        raise asyncio.CancelledError()
+
+    [returned] = await asyncio.gather(cancelled(), return_exceptions=True)
+    assert isinstance(returned, asyncio.CancelledError)
+    with pytest.raises(asyncio.CancelledError):
+        await gathered([cancelled()])
 
 
 @pytest.mark.parametrize("after", ["not a cursor!", "e30", "bm9wZQ", ""])

@@ -113,6 +113,23 @@ def test_matches_answers_as_every_check_together(filter: m.ConversationFilter, c
     assert filter.matches(conversation) is every_check(filter, conversation)
 
 
+@given(FILTERS, CONVERSATION_FIELDS.map(lambda fields: m.Conversation(**fields)))
+def test_an_empty_filter_matches_every_conversation_and_only_an_empty_one_is_said_to_be(
+    filter: m.ConversationFilter, conversation: m.Conversation
+) -> None:
+    """Infobip's listing skips `matches` for a filter `is_empty` (providers/infobip/provider.py)."""
+    assert m.ConversationFilter().is_empty() and m.ConversationFilter().matches(conversation)
+    assert filter.is_empty() is (filter == m.ConversationFilter())
+
+
+@given(FILTERS)
+def test_infobip_prefilter_is_the_filter_without_tags_and_search(filter: m.ConversationFilter) -> None:
+    """It hands back the filter itself when it has neither, which is equal and, frozen, as good as a copy."""
+    from providers.infobip.mapping import prefilter
+
+    assert prefilter(filter) == dataclasses.replace(filter, tags=None, search=None)
+
+
 def test_constructor_refuses_a_class_whose_init_does_more_than_set_fields() -> None:
     @dataclasses.dataclass(frozen=True, slots=True)
     class Checked:

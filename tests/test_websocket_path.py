@@ -1,5 +1,5 @@
 """What an idle WebSocket subscriber keeps, and that it still gets everything it got before: the
-WebSocket to /graphql goes past Starlette's middleware (gateway/sockets.py), a connection's loaders
+WebSocket to /graphql goes past Starlette's middleware (gateway/dispatch.py), a connection's loaders
 are made on first use (gateway/context.py), and the bench's minimal client reads real frames."""
 
 from __future__ import annotations

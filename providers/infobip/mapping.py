@@ -318,6 +318,8 @@ LATEST = order_params(MESSAGE_TIME, True)
 
 def prefilter(filter: ConversationFilter) -> ConversationFilter:
     """The part of `filter` a conversation object alone can answer (no tags, no messages)."""
+    if filter.tags is None and filter.search is None:
+        return filter  # frozen: the filter itself is the part asked for (most lists filter by neither)
     return replace(filter, tags=None, search=None)
 
 
