@@ -95,7 +95,13 @@ class Authenticator:
         if self._jwt is None:
             raise AuthenticationError("invalid credentials: not a known API key")
         header, claims = _peek(token)
-        return self._jwt.principal(token, header, claims)
+        from .jwt_auth import TokenRefused  # loaded already: self._jwt is one of its verifiers
+
+        try:
+            client, verified = self._jwt.verify(token, header, claims)
+        except TokenRefused as exc:
+            raise AuthenticationError(str(exc)) from None
+        return Principal(client=client.name, scopes=granted_scopes(client.scopes, verified), providers=client.providers)
 
     def _api_key_client(self, token: str) -> ClientSettings | None:
         """Compares the token's digest with every key's, all of them every time, so how long it takes

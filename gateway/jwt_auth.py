@@ -1,16 +1,17 @@
 """JWT verification for `auth.Authenticator`, imported only when a client is configured with a JWT
-secret, public key or key set: PyJWT and cryptography cost every process about 9 MiB."""
+secret, public key or key set: PyJWT and cryptography cost every process about 9 MiB. It hands back
+the client a token verified for and its claims; `auth` makes the principal (and this module never
+imports `auth`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 from jwt.types import Options
 
-from .auth import AuthenticationError, Principal, granted_scopes
 from .client_settings import ClientSettings
 from .jwt_keys import VerificationKey, key_set, public_key, secret_key
 
@@ -54,13 +55,18 @@ def _jwt_client(client: ClientSettings) -> _JwtClient:
     return _JwtClient(client, keys)
 
 
+class TokenRefused(Exception):
+    """Why no configured client accepts the token, in words for the caller."""
+
+
 class JwtVerifier:
     """The clients that sign in with a JWT, and the check of a token against them."""
 
     def __init__(self, clients: Sequence[ClientSettings]) -> None:
         self.clients = [_jwt_client(c) for c in clients]
 
-    def principal(self, token: str, header: dict[str, Any], claims: dict[str, Any]) -> Principal:
+    def verify(self, token: str, header: dict[str, Any], claims: dict[str, Any]) -> tuple[ClientSettings, Mapping[str, Any]]:
+        """The client the token is signed for and its verified claims; raises TokenRefused."""
         issuer = claims.get("iss")
         candidates = [c for c in self.clients if c.settings.issuer in (None, issuer)] or self.clients
         errors: list[jwt.PyJWTError] = []
@@ -79,10 +85,10 @@ class JwtVerifier:
                 except jwt.PyJWTError as exc:
                     errors.append(exc)
                     continue
-                return Principal(client=client.name, scopes=granted_scopes(client.scopes, verified), providers=client.providers)
+                return client, verified
         if not errors:
-            raise AuthenticationError("invalid token: its key id (kid) names no configured key")
-        raise AuthenticationError(f"invalid token: {_refusal(errors)}")
+            raise TokenRefused("invalid token: its key id (kid) names no configured key")
+        raise TokenRefused(f"invalid token: {_refusal(errors)}")
 
 
 def _refusal(errors: list[jwt.PyJWTError]) -> str:
