@@ -18,7 +18,6 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import orjson
@@ -27,39 +26,12 @@ from strawberry.permission import BasePermission, PermissionExtension
 
 from .client_settings import ClientSettings
 from .errors import ErrorCode, client_error
+from .principal import ANONYMOUS, NOBODY, SCOPES, AuthenticationError, Principal, granted_scopes  # noqa: F401 - where callers import them
 
 if TYPE_CHECKING:
     from .jwt_auth import JwtVerifier
 
-SCOPES = frozenset({"read", "write", "subscribe", "migrate"})
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """`client` is the `[clients.<name>]` name, None for an anonymous caller (no clients configured);
-    `providers` None means every provider."""
-
-    client: str | None
-    scopes: frozenset[str]
-    providers: frozenset[str] | None = None
-
-    def may_touch(self, provider: str) -> bool:
-        return self.providers is None or provider in self.providers
-
-
-ANONYMOUS = Principal(client=None, scopes=SCOPES)
-NOBODY = Principal(client=None, scopes=frozenset(), providers=frozenset())
-"""A WebSocket's principal until its `connection_init` has been authenticated: nothing at all."""
-
-
-class AuthenticationError(Exception):
-    """Missing or refused credentials. The message says what was wrong with them, never which client
-    or key came closest."""
-
-    def __init__(self, message: str, *, given: bool = True) -> None:
-        super().__init__(message)
-        self.given = given  # False: no credentials were sent at all
 
 
 def visible_providers(providers: Mapping[str, T], principal: Principal) -> Mapping[str, T]:
@@ -130,15 +102,6 @@ def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _digest(value: str) -> bytes:
     return hashlib.sha256(value.encode()).digest()
-
-
-def granted_scopes(configured: frozenset[str], claims: Mapping[str, Any]) -> frozenset[str]:
-    scope = claims.get("scope")
-    if scope is None:
-        return configured
-    if not isinstance(scope, str):
-        raise AuthenticationError("invalid token: the scope claim must be a space-separated string")
-    return configured & frozenset(scope.split())
 
 
 # ---- scopes --------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 import jwt
 from jwt.types import Options
 
-from .auth import AuthenticationError, Principal, granted_scopes
+from .principal import AuthenticationError, Principal, granted_scopes
 from .client_settings import ClientSettings
 from .jwt_keys import VerificationKey, key_set, public_key, secret_key
 
