@@ -1,7 +1,7 @@
 """`GatewayApp`: Starlette, with a POST to /graphql handed from the outermost layer to the view, and a
 WebSocket to /graphql handed to it under `RequestScope` alone.
 
-A POST (nearly every request a gateway serves) (nearly every request a gateway serves) would pass Starlette's ExceptionMiddleware (a
+A POST (nearly every request a gateway serves) would pass Starlette's ExceptionMiddleware (a
 `Request` and two closures), the router (a regex per route tried) and the route, none of which does
 anything for it: the view catches its own errors and the route allows POST. Here it skips them and
 passes only the layers that act on it — ServerErrorMiddleware (a 500 for the unexpected, as before),

@@ -17,7 +17,7 @@ from .errors import ErrorCode, client_error, graphql_error
 from .ids import decode_global_id, parse_conversation_id, split_conversation_node_id, split_message_node_id
 from .inbox import list_inbox
 from .inputs import ConversationFilter
-from .selection import conversation_fields, named, under
+from .selection import cached_list_selection, conversation_fields, named
 from .types import (
     Conversation,
     ConversationConnection,
@@ -154,11 +154,10 @@ class Query:
     ) -> ConversationConnection:
         check_page_size(first)
         chosen = selected_providers(info.context.providers, filter)
-        selections = _selections(info)
+        fields, edge_cursors = cached_list_selection(info._raw_info.field_nodes, lambda: _selections(info))
         page = await list_inbox(
             chosen, filter=(filter.to_model() if filter else ConversationFilter().to_model()),
-            order=order_by, first=first, after=after, fields=conversation_fields(under(selections, ("edges", "node"))),
-            edge_cursors=bool(named(under(selections, ("edges",)), "cursor")),  # fragments and aliases followed
+            order=order_by, first=first, after=after, fields=fields, edge_cursors=edge_cursors,
         )
         info.context.partial_errors.extend((graphql_error(exc), info.path) for exc in page.failures)
         info.context.notices.extend(

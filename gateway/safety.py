@@ -9,11 +9,16 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache
+from strawberry.extensions.runner import SchemaExtensionsRunner
 
 from .errors import log_errors
+from .hooks import KnownHooksRunner
 
 
 class GatewaySchema(strawberry.Schema):
+    def create_extensions_runner(self, execution_context: Any, extensions: list[Any]) -> SchemaExtensionsRunner:
+        return KnownHooksRunner(execution_context=execution_context, extensions=extensions)
+
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         log_errors(errors)  # strawberry's own logs every error, a client's typo too, as an ERROR with traceback
 

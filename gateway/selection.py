@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
@@ -50,3 +50,33 @@ def _fields(selections: Iterable[Selection]) -> Iterable[SelectedField]:
             yield selection
         elif isinstance(selection, (FragmentSpread, InlineFragment)):
             yield from _fields(selection.selections)
+
+
+ListSelection = tuple[frozenset[str], bool]  # (conversation_fields under edges.node, a cursor under edges)
+_LIST_CACHE_SIZE = 1024
+# id()s of a `conversations` field's AST nodes -> (those nodes, what they select). The nodes are kept
+# so their ids cannot be reused while cached, and compared by identity on a hit: a cached document
+# comes back as the same objects, and a node's fragments are those of the one document holding it.
+_list_selections: dict[tuple[int, ...], tuple[tuple[object, ...], ListSelection]] = {}
+
+
+def list_selection(selections: Iterable[Selection]) -> ListSelection:
+    """What a `conversations` field selects: the model fields of its nodes, and whether any edge's
+    cursor is read (fragments and aliases followed; directives are not evaluated, as everywhere here)."""
+    listed = list(selections)
+    return conversation_fields(under(listed, ("edges", "node"))), bool(named(under(listed, ("edges",)), "cursor"))
+
+
+def cached_list_selection(field_nodes: Sequence[object], convert: Callable[[], Iterable[Selection]]) -> ListSelection:
+    """`list_selection(convert())`, remembered per set of field nodes: strawberry's `selected_fields`
+    converts the whole AST again on every request (~60 µs under cProfile), and the answer depends only
+    on field names and fragments, never on variables."""
+    key = tuple(map(id, field_nodes))
+    hit = _list_selections.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], field_nodes)):
+        return hit[1]
+    found = list_selection(convert())
+    if len(_list_selections) >= _LIST_CACHE_SIZE:
+        del _list_selections[next(iter(_list_selections))]  # oldest first: dicts keep insertion order
+    _list_selections[key] = (tuple(field_nodes), found)
+    return found
