@@ -4,9 +4,7 @@ small variables. Clients send the same few documents again and again; checking e
 
 from __future__ import annotations
 
-import contextlib
-from collections import OrderedDict
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import orjson
@@ -15,39 +13,11 @@ from graphql import DocumentNode, GraphQLSchema
 from providers import Provider
 
 from . import cost, sizes
+from .identity import MISSING, Memo
 
-MISSING: Any = object()
 ESTIMATES = 1024  # (document, variables) pairs: a few documents, each with its recent variables
 DOCUMENTS = 1024  # as many as the parser and validation caches keep (gateway.schema.CACHE_SIZE)
 MAX_VARIABLES_BYTES = 1024  # larger variables are checked every time: a key that size would hold memory
-
-
-class Memo:
-    """The most recent `size` results of a pure function of `objects`, compared by identity (held by
-    the memo, so their ids stay theirs), and of `values`, compared by equality."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._entries: OrderedDict[tuple[tuple[int, ...], Hashable], tuple[tuple[object, ...], Any]] = OrderedDict()
-
-    def get(self, objects: tuple[object, ...], values: Hashable) -> Any:
-        """The result kept for these, or `MISSING`."""
-        key = (tuple(map(id, objects)), values)
-        entry = self._entries.get(key)
-        if entry is None or any(a is not b for a, b in zip(entry[0], objects, strict=True)):
-            return MISSING
-        with contextlib.suppress(KeyError):  # dropped meanwhile by a put in another thread (TestClient runs apps in threads)
-            self._entries.move_to_end(key)
-        return entry[1]
-
-    def put(self, objects: tuple[object, ...], values: Hashable, result: Any) -> None:
-        self._entries[(tuple(map(id, objects)), values)] = (objects, result)
-        if len(self._entries) > self.size:
-            with contextlib.suppress(KeyError):
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        self._entries.clear()
 
 
 def variables_key(variables: Any) -> bytes | None:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
+from .identity import MISSING, Memo
+
 NEED_NOTHING = frozenset({"messages", "__typename"})
 MODEL_NAMES = {"id": "remote_id", "remoteId": "remote_id"}
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -53,11 +55,9 @@ def _fields(selections: Iterable[Selection]) -> Iterable[SelectedField]:
 
 
 ListSelection = tuple[frozenset[str], bool]  # (conversation_fields under edges.node, a cursor under edges)
-_LIST_CACHE_SIZE = 1024
-# id()s of a `conversations` field's AST nodes -> (those nodes, what they select). The nodes are kept
-# so their ids cannot be reused while cached, and compared by identity on a hit: a cached document
-# comes back as the same objects, and a node's fragments are those of the one document holding it.
-_list_selections: dict[tuple[int, ...], tuple[tuple[object, ...], ListSelection]] = {}
+# A `conversations` field's AST nodes (by identity: a cached document comes back as the same objects,
+# and a node's fragments are those of the one document holding it) -> what they select.
+_list_selections = Memo(1024)
 
 
 def list_selection(selections: Iterable[Selection]) -> ListSelection:
@@ -71,12 +71,9 @@ def cached_list_selection(field_nodes: Sequence[object], convert: Callable[[], I
     """`list_selection(convert())`, remembered per set of field nodes: strawberry's `selected_fields`
     converts the whole AST again on every request (~60 µs under cProfile), and the answer depends only
     on field names and fragments, never on variables."""
-    key = tuple(map(id, field_nodes))
-    hit = _list_selections.get(key)
-    if hit is not None and all(a is b for a, b in zip(hit[0], field_nodes)):
-        return hit[1]
-    found = list_selection(convert())
-    if len(_list_selections) >= _LIST_CACHE_SIZE:
-        del _list_selections[next(iter(_list_selections))]  # oldest first: dicts keep insertion order
-    _list_selections[key] = (tuple(field_nodes), found)
+    nodes = tuple(field_nodes)
+    found: ListSelection = _list_selections.get(nodes, None)
+    if found is MISSING:
+        found = list_selection(convert())
+        _list_selections.put(nodes, None, found)
     return found

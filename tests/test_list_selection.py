@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 import gateway.queries
 from gateway import selection
+from gateway.identity import Memo
 from gateway.app import create_app
 from gateway.settings import Settings
 
@@ -91,13 +92,12 @@ def test_documents_alike_but_for_a_fragment_read_what_each_selects(client: TestC
 
 
 def test_the_cache_is_bounded_and_checks_identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(selection, "_list_selections", {})
-    monkeypatch.setattr(selection, "_LIST_CACHE_SIZE", 2)
+    monkeypatch.setattr(selection, "_list_selections", Memo(2))
     nodes = [object(), object(), object()]
     for i, node in enumerate(nodes):
         assert selection.cached_list_selection([node], lambda: []) == (frozenset(), False)
-    assert list(selection._list_selections) == [(id(nodes[1]),), (id(nodes[2]),)]
+    assert [ids for ids, _ in selection._list_selections._entries] == [(id(nodes[1]),), (id(nodes[2]),)]
     # a different object behind a cached id (as if reused) is converted, not answered from the cache
-    key = (id(nodes[2]),)
-    selection._list_selections[key] = ((object(),), (frozenset({"stale"}), True))
+    key = ((id(nodes[2]),), None)
+    selection._list_selections._entries[key] = ((object(),), (frozenset({"stale"}), True))
     assert selection.cached_list_selection([nodes[2]], lambda: []) == (frozenset(), False)

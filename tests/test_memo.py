@@ -3,7 +3,8 @@ JSON cannot stand for exactly are never a key."""
 
 from __future__ import annotations
 
-from gateway.memo import MAX_VARIABLES_BYTES, MISSING, Memo, round_trips, variables_key
+from gateway.identity import MISSING, Memo
+from gateway.memo import MAX_VARIABLES_BYTES, round_trips, variables_key
 
 
 def test_a_result_is_found_for_the_same_objects_and_values_only() -> None:
