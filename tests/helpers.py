@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import base64
 import contextlib
 import itertools
@@ -445,3 +446,16 @@ def stoppable_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     finally:
         process.kill()
         process.wait(10)
+
+
+@pytest.fixture
+def no_collector_pauses() -> Iterator[None]:
+    """For tests that time a gateway running in the test process: the heap a long pytest run has built
+    makes a full collection take a second or more, which would be timed as Parley's (`parley serve`
+    settles its own collector after start-up: gateway/tuning.py)."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

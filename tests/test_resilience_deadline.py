@@ -23,7 +23,7 @@ from gateway.limit_settings import Limits
 from gateway.limits import within_deadline
 from gateway.settings import ProviderSettings, Settings
 
-from .helpers import IB_API_KEY, IB_SENDER, PROVIDERS, global_id, ib_customer_writes, infobip_app, socialboards_app
+from .helpers import no_collector_pauses, IB_API_KEY, IB_SENDER, PROVIDERS, global_id, ib_customer_writes, infobip_app, socialboards_app
 from .test_gateway_wire import served
 
 LATENCY_MS = 4500
@@ -122,3 +122,6 @@ async def test_past_the_deadline_what_is_left_of_a_request_is_stopped_and_answer
 def _no_internal_errors(caplog: pytest.LogCaptureFixture) -> Any:
     yield
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+pytestmark = pytest.mark.usefixtures(no_collector_pauses.__name__)

@@ -19,12 +19,14 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import pytest
+
 from gateway.app import create_app
 from gateway.limit_settings import Limits
 from gateway.settings import ProviderSettings, Settings
 from providers import BreakerState, ResiliencePolicy
 
-from .helpers import Gateway, asgi_client, free_port, listening
+from .helpers import no_collector_pauses, Gateway, asgi_client, free_port, listening
 
 ROOT = Path(__file__).resolve().parents[1]  # so the sandbox process runs this checkout's code
 OUTAGE = 3.0
@@ -107,3 +109,5 @@ async def test_a_vendor_down_for_a_while_gets_one_attempt_per_probe_interval_and
             assert breaker.state is BreakerState.CLOSED
             assert (await gateway.data(LIST))["conversations"]["edges"]
 
+
+pytestmark = pytest.mark.usefixtures(no_collector_pauses.__name__)
