@@ -67,7 +67,6 @@ def _bad_setting(message: object) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from . import serving, tuning
-    from .one_write import OneWriteHttpProtocol
     from .app import create_app
     from .embedded import embedded_vendor_names
     from .metrics import serve_on_port as serve_metrics
@@ -123,8 +122,7 @@ def _serve(args: argparse.Namespace) -> int:
         return serving.run(app, announce=announce, factory=args.workers > 1, host=host, port=port, workers=args.workers,
                            log_level=log_level, log_config=None, access_log=False,  # logging is gateway.logs'
                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-                           ws_per_message_deflate=False,  # a zlib state per socket costs more than it saves
-                           http=OneWriteHttpProtocol)
+                           ws_per_message_deflate=False)  # a zlib state per socket costs more than it saves
 
 
 @contextlib.contextmanager
