@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/run.py --cost-model
 	$(BIN)/python bench/shapes.py
+	$(BIN)/python bench/floor.py
 	$(BIN)/python bench/execute.py
 	$(BIN)/python bench/migrate.py
 	$(BIN)/python bench/fanout.py
