@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import statistics
 import sys
 import tempfile
@@ -30,14 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402 - after the checkout's path
 import orjson  # noqa: E402
 
-from gateway.context import Context, make_loaders  # noqa: E402
 from gateway.schema import build_schema  # noqa: E402
 from providers._wire import VendorHttp, WireRequest, WireResponse  # noqa: E402
 from providers.infobip.provider import InfobipProvider  # noqa: E402
-from queries import BY_ID  # noqa: E402
 from sandboxes import load_sandbox  # noqa: E402
-from shapes import CONVERSATIONS, CPU_TARGET, HIVE, LIST, NESTED, VENDOR, seed  # noqa: E402
-from stack import HOST, free_port, process  # noqa: E402
+from replayed import execute  # noqa: E402
+from shapes import CPU_TARGET, HIVE, VENDOR, documents, seed  # noqa: E402
+from stack import sandbox  # noqa: E402
 
 API_KEY = load_sandbox(VENDOR).CREDENTIALS["api_key"]
 Waves = list[list[WireRequest]]
@@ -67,9 +65,7 @@ async def record(base_url: str, document: str, variables: dict[str, Any]) -> Wav
     """The vendor requests one run of `document` sends, in waves."""
     http = Recording(base_url)
     providers = {VENDOR: InfobipProvider(name=VENDOR, http=http, api_key=API_KEY)}
-    context = Context(request=None, response=None, providers=providers, bus=None,
-                      loaders=make_loaders(providers, cache=True))
-    result = await build_schema().execute(document, variable_values=variables, context_value=context)
+    result = await execute(build_schema(), providers, document, variables)
     await http.aclose()
     if result.errors:
         raise SystemExit(f"the shape's document failed: {result.errors}")
@@ -101,25 +97,18 @@ async def replay(base_url: str, waves: Waves, rounds: int) -> float:
 
 
 async def main(options: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as workdir:
-        port = free_port()
-        base_url = f"http://{HOST}:{port}/"
-        command = ["sandbox", VENDOR, "--host", HOST, "--port", str(port), "--demo", "60", "--latency-ms", "0"]
-        with process(command, Path(workdir) / "sandbox.log", base_url + "_sandbox/clock"):
-            async with httpx.AsyncClient(timeout=30) as http:
-                seeded = await seed(http, base_url)
-            by_id = {"id": base64.b64encode(f"Conversation:{VENDOR}:{seeded[0]}".encode()).decode()}
-            documents: dict[str, tuple[str, dict[str, Any]]] = {"by-id": (BY_ID, by_id), "list": (LIST, {"first": CONVERSATIONS}),
-                         "nested": (NESTED, {"first": CONVERSATIONS})}
-            print(f"Infobip sandbox on loopback, no added latency · {options.rounds} rounds per run · "
-                  f"median of {options.repeat} run(s)")
-            print(f"{'shape':7s} {'calls':>5s} {'waves':>5s} {'vendor I/O CPU ms/req':>22s} {'CPU target':>10s} {'share of target':>15s}")
-            for shape, (document, variables) in documents.items():
-                waves = await record(base_url, document, variables)
-                runs = [await replay(base_url, waves, options.rounds) for _ in range(options.repeat)]
-                floor, target = statistics.median(runs), HIVE[0][shape][2] * CPU_TARGET
-                calls = sum(len(wave) for wave in waves)
-                print(f"{shape:7s} {calls:5d} {len(waves):5d} {floor:22.2f} {target:10.2f} {floor / target:14.0%}", flush=True)
+    with tempfile.TemporaryDirectory() as workdir, sandbox(VENDOR, latency_ms=0, workdir=Path(workdir)) as (base_url, _):
+        async with httpx.AsyncClient(timeout=30) as http:
+            seeded = await seed(http, base_url)
+        print(f"Infobip sandbox on loopback, no added latency · {options.rounds} rounds per run · "
+              f"median of {options.repeat} run(s)")
+        print(f"{'shape':7s} {'calls':>5s} {'waves':>5s} {'vendor I/O CPU ms/req':>22s} {'CPU target':>10s} {'share of target':>15s}")
+        for shape, (document, variables) in documents(seeded).items():
+            waves = await record(base_url, document, variables)
+            runs = [await replay(base_url, waves, options.rounds) for _ in range(options.repeat)]
+            floor, target = statistics.median(runs), HIVE[0][shape][2] * CPU_TARGET
+            calls = sum(len(wave) for wave in waves)
+            print(f"{shape:7s} {calls:5d} {len(waves):5d} {floor:22.2f} {target:10.2f} {floor / target:14.0%}", flush=True)
     print("(vendor I/O: VendorHttp.send and orjson.loads of each answer alone, in this process; the target is "
           "issue 17's CPU per request for the whole gateway at 0 ms)")
 

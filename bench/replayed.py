@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import gc
 import itertools
 import sys
@@ -31,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402 - after the checkout's path
 import orjson
+from graphql import ExecutionResult
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.context import Context, make_loaders
@@ -38,9 +38,8 @@ from gateway.schema import build_schema
 from gateway.tuning import YOUNG_THRESHOLD
 from providers._wire import VendorHttp, WireRequest, WireResponse
 from providers.infobip.provider import InfobipProvider
-from queries import BY_ID
 from sandboxes.infobip import app as infobip_sandbox
-from shapes import CONVERSATIONS, LIST, MESSAGES, NESTED, SHOP_PHONE
+from shapes import CONVERSATIONS, MESSAGES, SHOP_PHONE, documents
 
 API_KEY = "replay-key"
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -78,6 +77,14 @@ async def seeded_provider() -> tuple[InfobipProvider, list[str]]:
     return InfobipProvider(name="infobip", http=Replayed(sandbox), api_key=API_KEY), ids
 
 
+async def execute(schema: Any, providers: dict[str, Any], document: str, variables: dict[str, Any]) -> ExecutionResult:
+    """One request of `document` over `providers`, in process, with loaders of its own as the gateway's
+    view gives each request."""
+    context = Context(request=None, response=None, providers=providers, bus=None,  # type: ignore[arg-type]
+                      loaders=make_loaders(providers, cache=True))
+    return await schema.execute(document, variable_values=variables, context_value=context)
+
+
 async def main(rounds: int, out: Path | None) -> None:
     provider, ids = await seeded_provider()
     providers = {"infobip": provider}
@@ -85,16 +92,10 @@ async def main(rounds: int, out: Path | None) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-    by_id = {"id": base64.b64encode(f"Conversation:infobip:{ids[0]}".encode()).decode()}
-    shapes: dict[str, tuple[str, dict[str, Any]]] = {
-        "by-id": (BY_ID, by_id), "list": (LIST, {"first": CONVERSATIONS}), "nested": (NESTED, {"first": CONVERSATIONS}),
-    }
-    for name, (document, variables) in shapes.items():
+    for name, (document, variables) in documents(ids).items():
 
         async def once() -> bytes:
-            context = Context(request=None, response=None, providers=providers, bus=None,  # type: ignore[arg-type]
-                              loaders=make_loaders(providers, cache=True))
-            result = await schema.execute(document, variable_values=variables, context_value=context)
+            result = await execute(schema, providers, document, variables)
             assert not result.errors, result.errors
             return orjson.dumps({"data": result.data})
 

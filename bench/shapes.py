@@ -104,6 +104,12 @@ def shapes(parley: Pool, seeded: list[str]) -> dict[str, tuple[str, Call]]:
     return {"by-id": (BY_ID, by_id), "list": (LIST, listing), "nested": (NESTED, nested)}
 
 
+def documents(seeded: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each shape's document and variables, for one request in process (by-id: the first conversation)."""
+    return {"by-id": (BY_ID, {"id": conversation_id(VENDOR, seeded[0])}),
+            "list": (LIST, {"first": CONVERSATIONS}), "nested": (NESTED, {"first": CONVERSATIONS})}
+
+
 def _expect(ok: bool, failure: str) -> None:
     if not ok:
         raise Refused(failure)

@@ -80,12 +80,8 @@ def running(
     with ExitStack() as stack:
         sandboxes, pids = {}, []
         for vendor in vendors:
-            port = free_port()
-            command = ["sandbox", vendor, "--host", HOST, "--port", str(port),
-                       "--demo", str(DEMO_CONVERSATIONS), "--latency-ms", str(latency_ms)]
-            ready = f"http://{HOST}:{port}/_sandbox/clock"
-            pids.append(stack.enter_context(process(command, workdir / f"{vendor}.log", ready)).pid)
-            sandboxes[vendor] = f"http://{HOST}:{port}/"
+            sandboxes[vendor], pid = stack.enter_context(sandbox(vendor, latency_ms=latency_ms, workdir=workdir))
+            pids.append(pid)
         config = workdir / "parley.toml"
         config.write_text(parley_toml(sandboxes, server), encoding="utf-8")
         port = free_port()
@@ -93,6 +89,18 @@ def running(
         command = ["serve", "--host", HOST, "--port", str(port), "--workers", str(workers)]
         parley = stack.enter_context(process(command, workdir / "parley.log", graphql_url, {"PARLEY_CONFIG": str(config)}))
         yield Stack(sandboxes, tuple(pids), graphql_url, parley.pid, workers)
+
+
+@contextmanager
+def sandbox(vendor: str, *, latency_ms: int, workdir: Path) -> Iterator[tuple[str, int]]:
+    """`parley sandbox <vendor>` with `latency_ms` before each API request: its base URL (ending in "/")
+    and its process id, until the block ends."""
+    port = free_port()
+    command = ["sandbox", vendor, "--host", HOST, "--port", str(port),
+               "--demo", str(DEMO_CONVERSATIONS), "--latency-ms", str(latency_ms)]
+    base_url = f"http://{HOST}:{port}/"
+    with process(command, workdir / f"{vendor}.log", base_url + "_sandbox/clock") as running_sandbox:
+        yield base_url, running_sandbox.pid
 
 
 @contextmanager
